@@ -1,0 +1,512 @@
+//! Computing KPIs: resolving a request into periods, running each KPI's plan, and judging
+//! every value against its target (SPEC §4–§6).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, Float64Array, Int64Array, StringArray};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::provider_as_source;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use jiff::Timestamp;
+use tablero_calendar::{Calendar, Grain, Period};
+use tablero_formula::ir::{Formula, RowExpr};
+use tablero_formula::{Catalog, CheckedTarget, check_condition};
+use tablero_model::{Direction, Kpi, Location, Text, Threshold, Unit, Workspace};
+use tokio::sync::Mutex;
+
+use crate::compile::{DIM, IDX, Query, VALUE, compile};
+use crate::error::{EngineError, Result};
+use crate::load::register_source;
+
+/// What a user asks `compute` for (SPEC §6).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// KPI ids; empty means every KPI of the workspace.
+    pub kpis: Vec<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub grain: Option<Grain>,
+    pub by: Option<String>,
+    pub filter: Option<String>,
+    /// Compute as if it were this instant; now when `None`.
+    pub as_of: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    OnTrack,
+    AtRisk,
+    OffTrack,
+    NoData,
+    NoTarget,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::OnTrack => "on_track",
+            Status::AtRisk => "at_risk",
+            Status::OffTrack => "off_track",
+            Status::NoData => "no_data",
+            Status::NoTarget => "no_target",
+        }
+    }
+
+    /// Judges `value` against `target` and the at-risk `bound` (SPEC §4).
+    pub fn judge(value: Option<f64>, target: Option<f64>, bound: Option<f64>, direction: Direction) -> Status {
+        let Some(value) = value else { return Status::NoData };
+        let Some(target) = target else { return Status::NoTarget };
+        let better_or_equal = |a: f64, b: f64| match direction {
+            Direction::Up => a >= b,
+            Direction::Down => a <= b,
+        };
+        if better_or_equal(value, target) {
+            Status::OnTrack
+        } else if bound.is_some_and(|b| better_or_equal(value, b)) {
+            Status::AtRisk
+        } else {
+            Status::OffTrack
+        }
+    }
+}
+
+/// One KPI's value for one period (and dimension value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KpiValue {
+    pub period: Period,
+    pub label: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// The `--by` dimension's value; `None` inside means the null group.
+    pub dim: Option<Option<String>>,
+    pub value: Option<f64>,
+    pub target: Option<f64>,
+    pub status: Status,
+    pub partial: bool,
+    pub forecast: Option<f64>,
+    pub pace_target: Option<f64>,
+}
+
+/// One KPI over the requested periods.
+#[derive(Debug, Clone)]
+pub struct KpiResult {
+    pub kpi: String,
+    pub grain: Grain,
+    pub unit: Unit,
+    pub decimals: u8,
+    pub by: Option<String>,
+    pub values: Vec<KpiValue>,
+}
+
+/// The plans a KPI compiles to, for `tablero explain`.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub kpi: String,
+    pub sql: Option<String>,
+    pub logical_plan: String,
+    pub optimized_plan: String,
+}
+
+/// A checked workspace ready to compute, with its sources loaded on first use.
+pub struct Engine {
+    workspace: Workspace,
+    catalog: Catalog,
+    calendar: Calendar,
+    ctx: SessionContext,
+    loaded: Mutex<HashSet<String>>,
+}
+
+impl Engine {
+    /// An engine over a workspace whose definitions passed the checker.
+    pub fn new(workspace: Workspace, catalog: Catalog) -> Result<Engine> {
+        let settings = &workspace.settings;
+        let calendar = Calendar::new(&settings.timezone, settings.fiscal_year_start)
+            .map_err(|e| EngineError::User(format!("tablero.toml: {e}")))?;
+        let mut problems = Vec::new();
+        for kpi in &workspace.kpis {
+            for (label, _) in &kpi.targets {
+                if let Err(e) = calendar.parse_any_period(&label.value) {
+                    problems.push(tablero_model::Diagnostic::error(Some(label.location.clone()), e.to_string()));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(EngineError::Definitions(problems));
+        }
+        Ok(Engine { workspace, catalog, calendar, ctx: SessionContext::new(), loaded: Mutex::new(HashSet::new()) })
+    }
+
+    pub fn workspace(&self) -> &Workspace {
+        &self.workspace
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    /// Loads the named sources into the session if they are not there yet.
+    async fn providers(&self, names: &[String]) -> Result<HashMap<String, Arc<dyn TableProvider>>> {
+        let mut loaded = self.loaded.lock().await;
+        let mut providers = HashMap::new();
+        for name in names {
+            if !loaded.contains(name) {
+                let source = self
+                    .workspace
+                    .source(name)
+                    .ok_or_else(|| EngineError::Internal(format!("checked source `{name}` is missing")))?;
+                register_source(&self.ctx, &self.workspace.root, source, &self.calendar).await?;
+                loaded.insert(name.clone());
+            }
+            providers.insert(name.clone(), self.ctx.table_provider(name.as_str()).await?);
+        }
+        Ok(providers)
+    }
+
+    /// The KPIs a request names, in workspace order.
+    fn selected(&self, request: &Request) -> Result<Vec<&Kpi>> {
+        for id in &request.kpis {
+            if self.workspace.kpi(id).is_none() {
+                let known: Vec<&str> = self.workspace.kpis.iter().map(|k| k.id.value.as_str()).collect();
+                return Err(EngineError::User(format!("unknown KPI `{id}`, expected one of: {}", known.join(", "))));
+            }
+        }
+        Ok(self
+            .workspace
+            .kpis
+            .iter()
+            .filter(|k| request.kpis.is_empty() || request.kpis.contains(&k.id.value))
+            .collect())
+    }
+
+    /// The periods a request covers at `grain`, and the as-of instant.
+    pub fn periods(&self, request: &Request, grain: Grain) -> Result<(Vec<Period>, Timestamp)> {
+        let as_of = request.as_of.unwrap_or_else(Timestamp::now);
+        let parse = |label: &str, flag: &str| {
+            self.calendar
+                .parse_period(grain, label)
+                .map_err(|e| EngineError::User(format!("{flag} {label}: {e}")))
+        };
+        let to = match &request.to {
+            Some(label) => parse(label, "--to")?,
+            None => self.calendar.period_of(grain, as_of),
+        };
+        let from = match &request.from {
+            Some(label) => parse(label, "--from")?,
+            None => self.calendar.shift(to, -11),
+        };
+        if from > to {
+            return Err(EngineError::User(format!(
+                "--from {} is after --to {}",
+                self.calendar.label(from),
+                self.calendar.label(to)
+            )));
+        }
+        let periods = self.calendar.range(from, to);
+        if periods.len() > 100_000 {
+            return Err(EngineError::User("the requested range has more than 100000 periods".into()));
+        }
+        Ok((periods, as_of))
+    }
+
+    /// Computes the requested KPIs.
+    pub async fn compute(&self, request: &Request) -> Result<Vec<KpiResult>> {
+        let mut results = Vec::new();
+        for kpi in self.selected(request)? {
+            results.push(self.compute_kpi(kpi, request).await?);
+        }
+        Ok(results)
+    }
+
+    fn checked(&self, kpi: &Kpi) -> Result<&tablero_formula::CheckedKpi> {
+        self.catalog.get(&kpi.id.value).ok_or_else(|| {
+            EngineError::User(format!("KPI `{}` cannot be computed: its definition has errors", kpi.id.value))
+        })
+    }
+
+    /// `--where` checked against every source a formula reads.
+    fn where_filters(&self, sources: &[String], request: &Request) -> Result<HashMap<String, RowExpr>> {
+        let mut filters = HashMap::new();
+        let Some(text) = &request.filter else { return Ok(filters) };
+        let text = Text::synthetic(text.clone(), Location { file: "--where".into(), line: 1, column: 1 });
+        for name in sources {
+            let Some(source) = self.workspace.source(name) else { continue };
+            let expr = check_condition(&self.workspace, source, &text).map_err(|diagnostics| {
+                let messages: Vec<String> = diagnostics
+                    .iter()
+                    .map(|d| format!("{} (in source `{name}`)", d.message))
+                    .collect();
+                EngineError::User(format!("--where {}: {}", text.value, messages.join("; ")))
+            })?;
+            filters.insert(name.clone(), expr);
+        }
+        Ok(filters)
+    }
+
+    fn check_by(&self, kpi_id: &str, sources: &[String], by: &str) -> Result<()> {
+        for name in sources {
+            let Some(source) = self.workspace.source(name) else { continue };
+            if !source.has_dimension(by) {
+                let dims: Vec<&str> = source.dimensions.iter().map(|d| d.value.as_str()).collect();
+                return Err(EngineError::User(format!(
+                    "--by {by}: KPI `{kpi_id}` reads source `{name}`, which has no dimension `{by}` (its dimensions: {}; declare it under `dimensions:` in {})",
+                    if dims.is_empty() { "none".to_string() } else { dims.join(", ") },
+                    source.file.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `formula` over `periods`, giving values by (period index, dimension value).
+    async fn evaluate(
+        &self,
+        formula: &Formula,
+        periods: &[Period],
+        by: Option<&str>,
+        filters: &HashMap<String, RowExpr>,
+        as_of: Timestamp,
+    ) -> Result<BTreeMap<(usize, Option<String>), Option<f64>>> {
+        let plan = self.plan(formula, periods, by, filters, as_of).await?;
+        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let mut values = BTreeMap::new();
+        for batch in batches {
+            let idx = cast(batch.column_by_name(IDX).ok_or_else(|| EngineError::Internal("no index".into()))?, &DataType::Int64)?;
+            let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| EngineError::Internal("index type".into()))?;
+            let value = cast(batch.column_by_name(VALUE).ok_or_else(|| EngineError::Internal("no value".into()))?, &DataType::Float64)?;
+            let value = value.as_any().downcast_ref::<Float64Array>().ok_or_else(|| EngineError::Internal("value type".into()))?;
+            let dim = match batch.column_by_name(DIM) {
+                Some(d) => Some(cast(d, &DataType::Utf8)?),
+                None => None,
+            };
+            let dim = dim.as_ref().and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+            for row in 0..batch.num_rows() {
+                let v = (!value.is_null(row)).then(|| value.value(row)).filter(|v| v.is_finite());
+                let d = dim.as_ref().and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string()));
+                values.insert((idx.value(row) as usize, d), v);
+            }
+        }
+        Ok(values)
+    }
+
+    async fn plan(
+        &self,
+        formula: &Formula,
+        periods: &[Period],
+        by: Option<&str>,
+        filters: &HashMap<String, RowExpr>,
+        as_of: Timestamp,
+    ) -> Result<LogicalPlan> {
+        let mut sources = Vec::new();
+        formula.visit(&mut |f| {
+            if let Formula::Kpi(id) = f {
+                sources.extend(self.catalog.sources_of(id));
+            } else if let Formula::Aggregate(a) = f {
+                sources.push(a.source.clone());
+            }
+        });
+        sources.sort();
+        sources.dedup();
+        let providers = self.providers(&sources).await?;
+        let scan = |name: &str| -> Result<LogicalPlan> {
+            let provider = providers
+                .get(name)
+                .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
+            Ok(LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?)
+        };
+        let filter_of = |name: &str| filters.get(name).cloned();
+        let query = Query {
+            calendar: &self.calendar,
+            catalog: &self.catalog,
+            periods,
+            by,
+            filters: &filter_of,
+            as_of,
+            scan: &scan,
+        };
+        compile(&query, formula)
+    }
+
+    /// The plans and SQL `kpi` compiles to for a request.
+    pub async fn explain(&self, kpi_id: &str, request: &Request) -> Result<Explanation> {
+        let request = Request { kpis: vec![kpi_id.to_string()], ..request.clone() };
+        let kpi = self.selected(&request)?[0];
+        let checked = self.checked(kpi)?;
+        let grain = request.grain.unwrap_or(kpi.grain_or_default());
+        let (periods, as_of) = self.periods(&request, grain)?;
+        let sources = self.catalog.sources_of(&kpi.id.value);
+        let filters = self.where_filters(&sources, &request)?;
+        if let Some(by) = &request.by {
+            self.check_by(&kpi.id.value, &sources, by)?;
+        }
+        let plan = self.plan(&checked.formula, &periods, request.by.as_deref(), &filters, as_of).await?;
+        let sql = datafusion::sql::unparser::plan_to_sql(&plan).ok().map(|s| s.to_string());
+        let optimized = self.ctx.state().optimize(&plan)?;
+        Ok(Explanation {
+            kpi: kpi.id.value.clone(),
+            sql,
+            logical_plan: plan.display_indent().to_string(),
+            optimized_plan: optimized.display_indent().to_string(),
+        })
+    }
+
+    async fn compute_kpi(&self, kpi: &Kpi, request: &Request) -> Result<KpiResult> {
+        let checked = self.checked(kpi)?;
+        let own = kpi.grain_or_default();
+        let grain = request.grain.unwrap_or(own);
+        let (periods, as_of) = self.periods(request, grain)?;
+        let sources = self.catalog.sources_of(&kpi.id.value);
+        let filters = self.where_filters(&sources, request)?;
+        let by = request.by.as_deref();
+        if let Some(by) = by {
+            self.check_by(&kpi.id.value, &sources, by)?;
+        }
+        let values = self.evaluate(&checked.formula, &periods, by, &filters, as_of).await?;
+        let formula_targets = match &checked.target {
+            Some(CheckedTarget::Formula(f)) => {
+                let mut target_sources = Vec::new();
+                f.visit(&mut |x| match x {
+                    Formula::Aggregate(a) => target_sources.push(a.source.clone()),
+                    Formula::Kpi(id) => target_sources.extend(self.catalog.sources_of(id)),
+                    _ => {}
+                });
+                let target_by = by.filter(|d| {
+                    target_sources.iter().all(|s| self.workspace.source(s).is_some_and(|s| s.has_dimension(d)))
+                });
+                let target_filters = self.where_filters(&target_sources, request)?;
+                let t = self.evaluate(f, &periods, target_by, &target_filters, as_of).await?;
+                Some((t, target_by.is_some()))
+            }
+            _ => None,
+        };
+        let mut out = Vec::new();
+        for ((i, dim), value) in values {
+            let period = periods[i];
+            let start = self.calendar.start(period);
+            let end = self.calendar.end(period);
+            let future = start > as_of;
+            let partial = start <= as_of && as_of < end;
+            let value = if future { None } else { value };
+            let (target, bound) = match &formula_targets {
+                Some((t, by_dim)) => {
+                    let key = (i, if *by_dim { dim.clone() } else { None });
+                    let target = t.get(&key).copied().flatten();
+                    (target, target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0)))
+                }
+                None => self.constant_target(kpi, period, own),
+            };
+            let mut pace_target = None;
+            let mut forecast = None;
+            let (mut judged_target, mut judged_bound) = (target, bound);
+            if partial && kpi.unit.is_additive() {
+                let elapsed = as_of.duration_since(start).as_secs_f64();
+                let length = end.duration_since(start).as_secs_f64();
+                let share = if length > 0.0 { elapsed / length } else { 1.0 };
+                pace_target = target.map(|t| t * share);
+                forecast = value.and_then(|v| (elapsed > 0.0).then(|| v * length / elapsed));
+                judged_target = pace_target;
+                judged_bound = match kpi.at_risk {
+                    Some(Threshold::OfTarget(r)) => pace_target.map(|t| t * r),
+                    _ => bound.map(|b| b * share),
+                };
+            }
+            let status = Status::judge(value, judged_target, judged_bound, kpi.direction);
+            out.push(KpiValue {
+                period,
+                label: self.calendar.label(period),
+                start,
+                end,
+                dim: by.map(|_| dim),
+                value,
+                target,
+                status,
+                partial,
+                forecast,
+                pace_target,
+            });
+        }
+        Ok(KpiResult {
+            kpi: kpi.id.value.clone(),
+            grain,
+            unit: kpi.unit,
+            decimals: kpi.decimals,
+            by: request.by.clone(),
+            values: out,
+        })
+    }
+
+    /// A constant target and its at-risk bound for `period` (SPEC §4): overrides first, summed
+    /// over own-grain periods for counts and amounts at a coarser grain.
+    fn constant_target(&self, kpi: &Kpi, period: Period, own: Grain) -> (Option<f64>, Option<f64>) {
+        let calendar = &self.calendar;
+        if kpi.unit.is_additive() && period.grain != own {
+            let inner = calendar.periods_within(period, own);
+            if period.grain > own && !inner.is_empty() {
+                let mut target = 0.0;
+                let mut bound = 0.0;
+                let mut any_target = false;
+                let mut all_bounds = true;
+                for q in inner {
+                    let (t, b) = self.own_target(kpi, q);
+                    if let Some(t) = t {
+                        target += t;
+                        any_target = true;
+                    }
+                    match (kpi.at_risk, b) {
+                        (Some(Threshold::Absolute(_)), Some(b)) => bound += b,
+                        _ => all_bounds = false,
+                    }
+                }
+                if !any_target {
+                    return (None, None);
+                }
+                let bound = match kpi.at_risk {
+                    Some(Threshold::Absolute(_)) if all_bounds => Some(bound),
+                    Some(Threshold::OfTarget(r)) => Some(target * r),
+                    _ => None,
+                };
+                return (Some(target), bound);
+            }
+            // A finer grain: the own period's target prorated by duration.
+            let container = calendar.period_of(own, calendar.start(period));
+            let (t, b) = self.own_target(kpi, container);
+            let len = |p: Period| calendar.end(p).duration_since(calendar.start(p)).as_secs_f64();
+            let share = len(period) / len(container).max(1.0);
+            return (t.map(|t| t * share), b.map(|b| b * share));
+        }
+        self.own_target(kpi, period)
+    }
+
+    fn own_target(&self, kpi: &Kpi, period: Period) -> (Option<f64>, Option<f64>) {
+        let calendar = &self.calendar;
+        let start = calendar.start(period);
+        let end = calendar.end(period);
+        let mut best: Option<(Grain, f64)> = None;
+        for (label, value) in &kpi.targets {
+            let Ok(p) = calendar.parse_any_period(&label.value) else { continue };
+            if calendar.start(p) <= start && end <= calendar.end(p) && best.is_none_or(|(g, _)| p.grain < g) {
+                best = Some((p.grain, *value));
+            }
+        }
+        let target = best.map(|b| b.1).or(match &kpi.target {
+            Some(tablero_model::Target::Constant(v)) => Some(*v),
+            _ => None,
+        });
+        let bound = target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0));
+        (target, bound)
+    }
+}
+
+fn threshold_bound(threshold: Option<Threshold>, target: f64, share: f64) -> Option<f64> {
+    match threshold? {
+        Threshold::Absolute(b) => Some(b * share),
+        Threshold::OfTarget(r) => Some(target * r),
+    }
+}

@@ -1,0 +1,31 @@
+//! The KPI engine: loads sources into Apache DataFusion, compiles checked formulas into
+//! logical plans, runs them per period and dimension, and judges values against targets.
+//!
+//! **Invariant:** this is the only crate that imports DataFusion. Formulas arrive checked
+//! ([`tablero_formula::Catalog`]); nothing here re-validates names or types.
+
+pub mod compile;
+pub mod compute;
+pub mod error;
+pub mod load;
+
+pub use compute::{Engine, Explanation, KpiResult, KpiValue, Request, Status};
+pub use error::{EngineError, Result};
+
+use std::path::Path;
+
+use tablero_model::Diagnostic;
+
+/// Loads and checks the workspace at `root`. Returns the engine and the warnings, or every
+/// error found.
+pub fn open(root: &Path) -> Result<(Engine, Vec<Diagnostic>)> {
+    let (workspace, mut diagnostics) = tablero_model::load_workspace(root);
+    let (catalog, check) = tablero_formula::check_workspace(&workspace);
+    diagnostics.extend(check);
+    if diagnostics.iter().any(|d| d.is_error()) {
+        diagnostics.retain(|d| d.is_error());
+        return Err(EngineError::Definitions(diagnostics));
+    }
+    let engine = Engine::new(workspace, catalog)?;
+    Ok((engine, diagnostics))
+}

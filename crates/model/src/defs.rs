@@ -1,0 +1,359 @@
+//! Typed definitions of a workspace: settings, sources with their measures, and KPIs.
+//!
+//! Every value written by a user keeps its [`Text`] position, so later layers (the formula
+//! checker, the engine) can point at the exact line and column of a problem.
+
+use std::path::PathBuf;
+
+use tablero_calendar::Grain;
+
+use crate::diagnostic::Location;
+
+/// A string written in a workspace file, with where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Text {
+    pub value: String,
+    pub location: Location,
+    /// Characters between the location and the first character of `value` (1 for a quoted
+    /// scalar), or `None` when columns inside the value cannot be mapped (block scalars).
+    pub inner_offset: Option<usize>,
+}
+
+impl Text {
+    /// A text with no inner mapping, for values made by Tablero itself (e.g. `--where`).
+    pub fn synthetic(value: impl Into<String>, location: Location) -> Text {
+        Text { value: value.into(), location, inner_offset: Some(0) }
+    }
+
+    /// The location of the byte `offset` inside the value.
+    pub fn location_at(&self, offset: usize) -> Location {
+        let mut location = self.location.clone();
+        if let Some(inner) = self.inner_offset {
+            let offset = offset.min(self.value.len());
+            let prefix = self.value.get(..offset).unwrap_or(&self.value);
+            match prefix.rfind('\n') {
+                Some(newline) => {
+                    location.line += prefix.matches('\n').count();
+                    location.column = prefix[newline + 1..].chars().count() + 1;
+                }
+                None => location.column += inner + prefix.chars().count(),
+            }
+        }
+        location
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Locale {
+    Es,
+    En,
+}
+
+impl Locale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::Es => "es",
+            Locale::En => "en",
+        }
+    }
+}
+
+/// `tablero.toml`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub name: String,
+    pub locale: Locale,
+    pub timezone: String,
+    pub currency: String,
+    pub fiscal_year_start: u8,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            name: "tablero".into(),
+            locale: Locale::En,
+            timezone: "UTC".into(),
+            currency: "USD".into(),
+            fiscal_year_start: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Date,
+    Timestamp,
+}
+
+impl ColumnType {
+    pub fn parse(s: &str) -> Option<ColumnType> {
+        Some(match s {
+            "string" => ColumnType::String,
+            "integer" => ColumnType::Integer,
+            "number" => ColumnType::Number,
+            "boolean" => ColumnType::Boolean,
+            "date" => ColumnType::Date,
+            "timestamp" => ColumnType::Timestamp,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ColumnType::String => "string",
+            ColumnType::Integer => "integer",
+            ColumnType::Number => "number",
+            ColumnType::Boolean => "boolean",
+            ColumnType::Date => "date",
+            ColumnType::Timestamp => "timestamp",
+        }
+    }
+
+    pub fn is_temporal(self) -> bool {
+        matches!(self, ColumnType::Date | ColumnType::Timestamp)
+    }
+
+    pub fn is_numeric(self) -> bool {
+        matches!(self, ColumnType::Integer | ColumnType::Number)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub ty: ColumnType,
+    /// strftime format of a date or timestamp column, for CSV files.
+    pub format: Option<String>,
+    pub location: Location,
+}
+
+/// Where a source's rows live.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceData {
+    /// A CSV or Parquet file, relative to the workspace root.
+    File(PathBuf),
+    /// Rows ingested into Tablero's store.
+    Store,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CsvOptions {
+    pub delimiter: u8,
+    pub decimal: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> CsvOptions {
+        CsvOptions { delimiter: b',', decimal: '.' }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveAt {
+    Start,
+    End,
+    Average,
+}
+
+/// A measure's aggregation (SPEC §2).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Agg {
+    Count,
+    CountDistinct,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Median,
+    /// Continuous percentile, `p` in 0..=1.
+    Percentile(f64),
+    Last,
+    First,
+    /// Rows whose interval `[start, end)` contains an instant.
+    Active { start: Text, end: Text, at: ActiveAt },
+}
+
+impl Agg {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Agg::Count => "count",
+            Agg::CountDistinct => "count_distinct",
+            Agg::Sum => "sum",
+            Agg::Avg => "avg",
+            Agg::Min => "min",
+            Agg::Max => "max",
+            Agg::Median => "median",
+            Agg::Percentile(_) => "percentile",
+            Agg::Last => "last",
+            Agg::First => "first",
+            Agg::Active { .. } => "active",
+        }
+    }
+
+    /// The value of the measure over no rows: 0 for counts and sums, null otherwise.
+    pub fn empty_is_zero(&self) -> bool {
+        matches!(self, Agg::Count | Agg::CountDistinct | Agg::Sum | Agg::Active { .. })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measure {
+    pub name: Text,
+    pub agg: Agg,
+    pub expr: Option<Text>,
+    pub filter: Option<Text>,
+    pub time: Option<Text>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub name: Text,
+    pub label: Option<String>,
+    pub data: SourceData,
+    pub time: Option<Text>,
+    pub columns: Vec<Column>,
+    pub dimensions: Vec<Text>,
+    pub csv: CsvOptions,
+    pub measures: Vec<Measure>,
+    /// The YAML file, relative to the workspace root.
+    pub file: PathBuf,
+}
+
+impl Source {
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    pub fn measure(&self, name: &str) -> Option<&Measure> {
+        self.measures.iter().find(|m| m.name.value == name)
+    }
+
+    pub fn has_dimension(&self, name: &str) -> bool {
+        self.dimensions.iter().any(|d| d.value == name)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Percent,
+    Count,
+    Currency,
+    Days,
+    Hours,
+    Minutes,
+    Ratio,
+    Number,
+}
+
+impl Unit {
+    pub fn parse(s: &str) -> Option<Unit> {
+        Some(match s {
+            "percent" => Unit::Percent,
+            "count" => Unit::Count,
+            "currency" => Unit::Currency,
+            "days" => Unit::Days,
+            "hours" => Unit::Hours,
+            "minutes" => Unit::Minutes,
+            "ratio" => Unit::Ratio,
+            "number" => Unit::Number,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Percent => "percent",
+            Unit::Count => "count",
+            Unit::Currency => "currency",
+            Unit::Days => "days",
+            Unit::Hours => "hours",
+            Unit::Minutes => "minutes",
+            Unit::Ratio => "ratio",
+            Unit::Number => "number",
+        }
+    }
+
+    /// Counts and amounts add up over time: their targets sum to coarser grains and a partial
+    /// period is judged against its pace.
+    pub fn is_additive(self) -> bool {
+        matches!(self, Unit::Count | Unit::Currency)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Up,
+    Down,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KpiKind {
+    Leading,
+    Lagging,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    Constant(f64),
+    /// A formula evaluated per period like the KPI itself.
+    Formula(Text),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    Absolute(f64),
+    /// A share of the target, `0.9` for `"90%"`.
+    OfTarget(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kpi {
+    pub id: Text,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<Text>,
+    pub tags: Vec<String>,
+    pub kind: Option<KpiKind>,
+    pub unit: Unit,
+    pub decimals: u8,
+    pub direction: Direction,
+    pub grain: Option<Grain>,
+    pub formula: Option<Text>,
+    pub target: Option<Target>,
+    /// Per-period overrides: a period label of any grain and its target.
+    pub targets: Vec<(Text, f64)>,
+    pub at_risk: Option<Threshold>,
+    pub file: PathBuf,
+    pub location: Location,
+}
+
+impl Kpi {
+    /// The review grain, month when none is given.
+    pub fn grain_or_default(&self) -> Grain {
+        self.grain.unwrap_or(Grain::Month)
+    }
+}
+
+/// A whole workspace as written.
+#[derive(Debug, Clone)]
+pub struct Workspace {
+    pub root: PathBuf,
+    pub settings: Settings,
+    pub sources: Vec<Source>,
+    pub kpis: Vec<Kpi>,
+}
+
+impl Workspace {
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.sources.iter().find(|s| s.name.value == name)
+    }
+
+    pub fn kpi(&self, id: &str) -> Option<&Kpi> {
+        self.kpis.iter().find(|k| k.id.value == id)
+    }
+}

@@ -1,0 +1,674 @@
+//! Reading a workspace folder: `tablero.toml`, `sources/*.yaml` and `kpis/*.yaml`.
+//!
+//! Loading never stops at the first problem: every file is read, every problem becomes a
+//! [`Diagnostic`] with its file, line and column, and whatever could be understood is kept so
+//! the checker can report the rest too.
+
+use std::path::{Path, PathBuf};
+
+use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
+use marked_yaml::{LoadError, LoaderOptions, Node, Span};
+use serde::Deserialize;
+
+use crate::defs::*;
+use crate::diagnostic::{Diagnostic, Location};
+use tablero_calendar::Grain;
+
+/// Reads the workspace at `root`. The workspace is usable only if no diagnostic is an error.
+pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let settings = load_settings(root, &mut diagnostics);
+    let mut sources = Vec::new();
+    for (rel, text) in yaml_files(root, "sources", &mut diagnostics) {
+        let mut file = YamlFile { rel: rel.clone(), text: &text, diagnostics: &mut diagnostics };
+        for node in file.documents() {
+            if let Some(source) = file.source(&node) {
+                if let Some(first) = sources.iter().find(|s: &&Source| s.name.value == source.name.value) {
+                    let message = format!(
+                        "source `{}` is already defined in {}",
+                        source.name.value,
+                        first.file.display()
+                    );
+                    file.diagnostics.push(Diagnostic::error(Some(source.name.location.clone()), message));
+                } else {
+                    sources.push(source);
+                }
+            }
+        }
+    }
+    let mut kpis: Vec<Kpi> = Vec::new();
+    for (rel, text) in yaml_files(root, "kpis", &mut diagnostics) {
+        let mut file = YamlFile { rel: rel.clone(), text: &text, diagnostics: &mut diagnostics };
+        for node in file.documents() {
+            if let Some(kpi) = file.kpi(&node) {
+                if let Some(first) = kpis.iter().find(|k| k.id.value == kpi.id.value) {
+                    let message =
+                        format!("KPI `{}` is already defined in {}", kpi.id.value, first.file.display());
+                    file.diagnostics.push(Diagnostic::error(Some(kpi.id.location.clone()), message));
+                } else {
+                    kpis.push(kpi);
+                }
+            }
+        }
+    }
+    let workspace = Workspace { root: root.to_path_buf(), settings, sources, kpis };
+    (workspace, diagnostics)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsFile {
+    name: Option<String>,
+    locale: Option<String>,
+    timezone: Option<String>,
+    currency: Option<String>,
+    week_start: Option<String>,
+    fiscal_year_start: Option<i64>,
+    /// Read by later features (database connections, engines); accepted here.
+    #[serde(default)]
+    #[allow(dead_code)]
+    connection: Option<toml::Value>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    engine: Option<String>,
+}
+
+fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
+    let path = root.join("tablero.toml");
+    let rel = PathBuf::from("tablero.toml");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(err) => {
+            let message = format!(
+                "cannot read {} ({err}); a workspace needs a tablero.toml (`tablero init DIR` writes one)",
+                path.display()
+            );
+            diagnostics.push(Diagnostic::error(None, message));
+            return Settings::default();
+        }
+    };
+    let at = |offset: usize| {
+        let (line, column) = line_column(&text, offset);
+        Some(Location { file: rel.clone(), line, column })
+    };
+    let file: SettingsFile = match toml::from_str(&text) {
+        Ok(file) => file,
+        Err(err) => {
+            let location = err.span().and_then(|s| at(s.start));
+            diagnostics.push(Diagnostic::error(location, err.message().to_string()));
+            return Settings::default();
+        }
+    };
+    let find = |key: &str| text.find(key).and_then(&at);
+    let mut settings = Settings::default();
+    if let Some(name) = file.name {
+        settings.name = name;
+    }
+    match file.locale.as_deref() {
+        None | Some("en") => settings.locale = Locale::En,
+        Some("es") => settings.locale = Locale::Es,
+        Some(other) => diagnostics.push(Diagnostic::error(
+            find("locale"),
+            format!("unknown locale `{other}`, expected \"es\" or \"en\""),
+        )),
+    }
+    if let Some(tz) = file.timezone {
+        if jiff::tz::TimeZone::get(&tz).is_err() {
+            diagnostics.push(Diagnostic::error(
+                find("timezone"),
+                format!("unknown time zone `{tz}`, expected an IANA name such as \"America/Santiago\""),
+            ));
+        } else {
+            settings.timezone = tz;
+        }
+    }
+    if let Some(currency) = file.currency {
+        settings.currency = currency;
+    }
+    if let Some(week_start) = file.week_start
+        && week_start != "monday"
+    {
+        diagnostics.push(Diagnostic::error(
+            find("week_start"),
+            format!("week_start `{week_start}` is not supported, expected \"monday\" (ISO weeks)"),
+        ));
+    }
+    if let Some(month) = file.fiscal_year_start {
+        match u8::try_from(month) {
+            Ok(m @ 1..=12) => settings.fiscal_year_start = m,
+            _ => diagnostics.push(Diagnostic::error(
+                find("fiscal_year_start"),
+                format!("fiscal_year_start is {month}, expected a month number from 1 to 12"),
+            )),
+        }
+    }
+    settings
+}
+
+/// 1-based line and character column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let prefix = text.get(..offset).unwrap_or(text);
+    let line = prefix.matches('\n').count() + 1;
+    let column = prefix.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// The `*.yaml`/`*.yml` files of a folder, sorted, with their text.
+fn yaml_files(root: &Path, folder: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<(PathBuf, String)> {
+    let Ok(entries) = std::fs::read_dir(root.join(folder)) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    let mut files = Vec::new();
+    for path in paths {
+        let rel = PathBuf::from(folder).join(path.file_name().unwrap_or_default());
+        match std::fs::read_to_string(&path) {
+            Ok(text) => files.push((rel, text)),
+            Err(err) => diagnostics.push(Diagnostic::error(
+                Some(Location { file: rel, line: 1, column: 1 }),
+                format!("cannot read file: {err}"),
+            )),
+        }
+    }
+    files
+}
+
+struct YamlFile<'a> {
+    rel: PathBuf,
+    text: &'a str,
+    diagnostics: &'a mut Vec<Diagnostic>,
+}
+
+impl YamlFile<'_> {
+    /// The top-level mappings: one mapping, or a list of them.
+    fn documents(&mut self) -> Vec<MarkedMappingNode> {
+        let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(false);
+        let node = match marked_yaml::parse_yaml_with_options(0, self.text, options) {
+            Ok(node) => node,
+            Err(LoadError::TopLevelMustBeMapping(_)) => {
+                let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_sequence();
+                match marked_yaml::parse_yaml_with_options(0, self.text, options) {
+                    Ok(node) => node,
+                    Err(err) => return self.load_error(err),
+                }
+            }
+            Err(err) => return self.load_error(err),
+        };
+        match node {
+            Node::Mapping(map) => vec![map],
+            Node::Sequence(seq) => {
+                let mut maps = Vec::new();
+                for item in seq.iter() {
+                    match item {
+                        Node::Mapping(map) => maps.push(map.clone()),
+                        other => self.error(other.span(), "expected a mapping (`key: value` lines) in this list"),
+                    }
+                }
+                maps
+            }
+            Node::Scalar(s) => {
+                self.error(s.span(), "expected a mapping (`key: value` lines), found a single value");
+                Vec::new()
+            }
+        }
+    }
+
+    fn load_error(&mut self, err: LoadError) -> Vec<MarkedMappingNode> {
+        let (marker, message) = match &err {
+            LoadError::ScanError(m, e) => (Some(*m), format!("invalid YAML: {}", e.info())),
+            LoadError::DuplicateKey(inner) => (
+                inner.key.span().start().copied(),
+                format!("duplicate key `{}`", inner.key.as_str()),
+            ),
+            LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
+                (Some(*m), "expected a mapping or a list of mappings".to_string())
+            }
+            LoadError::UnexpectedAnchor(m) => (Some(*m), "YAML anchors are not supported".to_string()),
+            LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
+            LoadError::MappingKeyMustBeScalar(m) => (Some(*m), "a key must be a plain word".to_string()),
+        };
+        let location = marker.map(|m| self.marker_location(&m)).unwrap_or(Location {
+            file: self.rel.clone(),
+            line: 1,
+            column: 1,
+        });
+        self.diagnostics.push(Diagnostic::error(Some(location), message));
+        Vec::new()
+    }
+
+    fn marker_location(&self, marker: &marked_yaml::Marker) -> Location {
+        Location { file: self.rel.clone(), line: marker.line().max(1), column: marker.column().max(1) }
+    }
+
+    fn location(&self, span: &Span) -> Location {
+        match span.start() {
+            Some(m) => self.marker_location(m),
+            None => Location { file: self.rel.clone(), line: 1, column: 1 },
+        }
+    }
+
+    fn error(&mut self, span: &Span, message: impl Into<String>) {
+        let location = self.location(span);
+        self.diagnostics.push(Diagnostic::error(Some(location), message));
+    }
+
+    fn text(&self, node: &MarkedScalarNode) -> Text {
+        let location = self.location(node.span());
+        let first = node.span().start().and_then(|m| self.text.chars().nth(m.character()));
+        let inner_offset = match first {
+            Some('\'' | '"') => Some(1),
+            Some('|' | '>') => None,
+            _ => Some(0),
+        };
+        Text { value: node.as_str().to_string(), location, inner_offset }
+    }
+
+    /// Reports keys of `map` not in `known`.
+    fn check_keys(&mut self, map: &MarkedMappingNode, what: &str, known: &[&str]) {
+        for key in map.keys() {
+            if !known.contains(&key.as_str()) {
+                let message = format!(
+                    "unknown key `{}` in {what}, expected one of: {}",
+                    key.as_str(),
+                    known.join(", ")
+                );
+                self.error(key.span(), message);
+            }
+        }
+    }
+
+    fn scalar(&mut self, map: &MarkedMappingNode, key: &str) -> Option<Text> {
+        let node = map.get_node(key)?;
+        match node {
+            Node::Scalar(s) => Some(self.text(s)),
+            other => {
+                self.error(other.span(), format!("`{key}` must be a single value"));
+                None
+            }
+        }
+    }
+
+    fn required(&mut self, map: &MarkedMappingNode, key: &str, what: &str) -> Option<Text> {
+        let value = self.scalar(map, key);
+        if value.is_none() && map.get_node(key).is_none() {
+            self.error(map.span(), format!("{what} has no `{key}`"));
+        }
+        value
+    }
+
+    fn number(&mut self, text: &Text, what: &str) -> Option<f64> {
+        match text.value.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Some(v),
+            _ => {
+                let message = format!("{what} must be a number, found `{}`", text.value);
+                self.diagnostics.push(Diagnostic::error(Some(text.location.clone()), message));
+                None
+            }
+        }
+    }
+
+    fn word_list(&mut self, map: &MarkedMappingNode, key: &str) -> Vec<Text> {
+        match map.get_node(key) {
+            None => Vec::new(),
+            Some(Node::Sequence(seq)) => seq
+                .iter()
+                .filter_map(|n| match n {
+                    Node::Scalar(s) => Some(self.text(s)),
+                    other => {
+                        self.error(other.span(), format!("`{key}` must be a list of names"));
+                        None
+                    }
+                })
+                .collect(),
+            Some(Node::Scalar(s)) if s.as_str().is_empty() => Vec::new(),
+            Some(other) => {
+                self.error(other.span(), format!("`{key}` must be a list, like `[a, b]`"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn source(&mut self, map: &MarkedMappingNode) -> Option<Source> {
+        self.check_keys(
+            map,
+            "a source",
+            &["name", "label", "description", "file", "store", "table", "time", "columns", "dimensions", "csv", "measures"],
+        );
+        let name = self.required(map, "name", "a source")?;
+        let label = self.scalar(map, "label").map(|t| t.value);
+        let file = self.scalar(map, "file");
+        let store = self.scalar(map, "store").map(|t| t.value == "true").unwrap_or(false);
+        let data = match (file, store) {
+            (Some(_), true) => {
+                self.error(map.span(), "a source has either `file` or `store: true`, not both");
+                return None;
+            }
+            (Some(file), false) => {
+                let lower = file.value.to_ascii_lowercase();
+                if !(lower.ends_with(".csv") || lower.ends_with(".parquet")) {
+                    let message = format!("`file` must end in .csv or .parquet, found `{}`", file.value);
+                    self.diagnostics.push(Diagnostic::error(Some(file.location), message));
+                    return None;
+                }
+                SourceData::File(PathBuf::from(file.value))
+            }
+            (None, true) => SourceData::Store,
+            (None, false) => {
+                self.error(map.span(), format!("source `{}` needs `file: data/…` or `store: true`", name.value));
+                return None;
+            }
+        };
+        let time = self.scalar(map, "time");
+        let mut columns = Vec::new();
+        match map.get_node("columns") {
+            Some(Node::Mapping(cols)) => {
+                for (key, value) in cols.iter() {
+                    if let Some(column) = self.column(key, value) {
+                        columns.push(column);
+                    }
+                }
+            }
+            Some(other) => self.error(other.span(), "`columns` must map each column name to `{ type: … }`"),
+            None => self.error(map.span(), format!("source `{}` has no `columns`", name.value)),
+        }
+        let dimensions = self.word_list(map, "dimensions");
+        let csv = match map.get_node("csv") {
+            Some(Node::Mapping(csv)) => self.csv_options(csv),
+            Some(other) => {
+                self.error(other.span(), "`csv` must be a mapping like `{ delimiter: \";\", decimal: \",\" }`");
+                CsvOptions::default()
+            }
+            None => CsvOptions::default(),
+        };
+        let mut measures = Vec::new();
+        match map.get_node("measures") {
+            Some(Node::Mapping(ms)) => {
+                for (key, value) in ms.iter() {
+                    if let Some(measure) = self.measure(key, value) {
+                        measures.push(measure);
+                    }
+                }
+            }
+            Some(other) => self.error(other.span(), "`measures` must map each measure name to `{ agg: … }`"),
+            None => {}
+        }
+        Some(Source { name, label, data, time, columns, dimensions, csv, measures, file: self.rel.clone() })
+    }
+
+    fn column(&mut self, key: &MarkedScalarNode, value: &Node) -> Option<Column> {
+        let location = self.location(key.span());
+        let (ty_text, format) = match value {
+            Node::Mapping(m) => {
+                self.check_keys(m, "a column", &["type", "format", "description"]);
+                (self.required(m, "type", "a column")?, self.scalar(m, "format").map(|t| t.value))
+            }
+            Node::Scalar(s) => (self.text(s), None),
+            Node::Sequence(s) => {
+                self.error(s.span(), "a column is `{ type: string }` or just `string`");
+                return None;
+            }
+        };
+        let Some(ty) = ColumnType::parse(&ty_text.value) else {
+            let message = format!(
+                "unknown column type `{}`, expected one of: string, integer, number, boolean, date, timestamp",
+                ty_text.value
+            );
+            self.diagnostics.push(Diagnostic::error(Some(ty_text.location), message));
+            return None;
+        };
+        Some(Column { name: key.as_str().to_string(), ty, format, location })
+    }
+
+    fn csv_options(&mut self, map: &MarkedMappingNode) -> CsvOptions {
+        self.check_keys(map, "csv options", &["delimiter", "decimal"]);
+        let mut options = CsvOptions::default();
+        if let Some(d) = self.scalar(map, "delimiter") {
+            let d_value = if d.value == "\\t" { "\t".to_string() } else { d.value.clone() };
+            match d_value.as_bytes() {
+                [b] if b.is_ascii() => options.delimiter = *b,
+                _ => self.diagnostics.push(Diagnostic::error(
+                    Some(d.location),
+                    format!("`delimiter` must be one character such as \",\" or \";\", found `{}`", d.value),
+                )),
+            }
+        }
+        if let Some(d) = self.scalar(map, "decimal") {
+            match d.value.as_str() {
+                "." => options.decimal = '.',
+                "," => options.decimal = ',',
+                _ => self.diagnostics.push(Diagnostic::error(
+                    Some(d.location),
+                    format!("`decimal` must be \".\" or \",\", found `{}`", d.value),
+                )),
+            }
+        }
+        options
+    }
+
+    fn measure(&mut self, key: &MarkedScalarNode, value: &Node) -> Option<Measure> {
+        let name = self.text(key);
+        let Node::Mapping(m) = value else {
+            self.error(value.span(), "a measure is a mapping like `{ agg: count }`");
+            return None;
+        };
+        self.check_keys(m, "a measure", &["agg", "expr", "filter", "time", "p", "start", "end", "at", "description"]);
+        let agg_text = self.required(m, "agg", "a measure")?;
+        let agg = match agg_text.value.as_str() {
+            "count" => Agg::Count,
+            "count_distinct" => Agg::CountDistinct,
+            "sum" => Agg::Sum,
+            "avg" => Agg::Avg,
+            "min" => Agg::Min,
+            "max" => Agg::Max,
+            "median" => Agg::Median,
+            "last" => Agg::Last,
+            "first" => Agg::First,
+            "percentile" => {
+                let Some(p_text) = self.required(m, "p", "a percentile measure") else {
+                    return None;
+                };
+                let p = self.number(&p_text, "`p`")?;
+                if !(0.0..=1.0).contains(&p) {
+                    let message = format!("`p` must be between 0 and 1 (0.9 for the 90th percentile), found {p}");
+                    self.diagnostics.push(Diagnostic::error(Some(p_text.location), message));
+                    return None;
+                }
+                Agg::Percentile(p)
+            }
+            "active" => {
+                let start = self.required(m, "start", "an `active` measure")?;
+                let end = self.required(m, "end", "an `active` measure")?;
+                let at = match self.scalar(m, "at") {
+                    None => ActiveAt::End,
+                    Some(t) => match t.value.as_str() {
+                        "start" => ActiveAt::Start,
+                        "end" => ActiveAt::End,
+                        "average" => ActiveAt::Average,
+                        other => {
+                            let message = format!("unknown `at: {other}`, expected start, end or average");
+                            self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                            return None;
+                        }
+                    },
+                };
+                Agg::Active { start, end, at }
+            }
+            other => {
+                let message = format!(
+                    "unknown aggregation `{other}`, expected one of: count, count_distinct, sum, avg, min, max, median, percentile, last, first, active"
+                );
+                self.diagnostics.push(Diagnostic::error(Some(agg_text.location), message));
+                return None;
+            }
+        };
+        let expr = self.scalar(m, "expr");
+        let needs_expr = !matches!(agg, Agg::Count | Agg::Active { .. });
+        if needs_expr && expr.is_none() {
+            let message = format!("measure `{}` with `agg: {}` needs an `expr`", name.value, agg.name());
+            self.diagnostics.push(Diagnostic::error(Some(agg_text.location.clone()), message));
+            return None;
+        }
+        Some(Measure { name, agg, expr, filter: self.scalar(m, "filter"), time: self.scalar(m, "time") })
+    }
+
+    fn kpi(&mut self, map: &MarkedMappingNode) -> Option<Kpi> {
+        self.check_keys(
+            map,
+            "a KPI",
+            &[
+                "id", "name", "description", "owner", "tags", "kind", "unit", "decimals", "direction", "grain",
+                "formula", "target", "targets", "thresholds",
+            ],
+        );
+        let id = self.required(map, "id", "a KPI")?;
+        if !id.value.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            || !id.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let message = format!(
+                "KPI id `{}` must be a name of letters, digits and `_` (it is used in formulas)",
+                id.value
+            );
+            self.diagnostics.push(Diagnostic::error(Some(id.location.clone()), message));
+        }
+        let name = self.scalar(map, "name").map(|t| t.value).unwrap_or_else(|| id.value.clone());
+        let description = self.scalar(map, "description").map(|t| t.value);
+        let owner = self.scalar(map, "owner").filter(|t| !t.value.trim().is_empty());
+        let tags = self.word_list(map, "tags").into_iter().map(|t| t.value).collect();
+        let kind = match self.scalar(map, "kind") {
+            None => None,
+            Some(t) => match t.value.as_str() {
+                "leading" => Some(KpiKind::Leading),
+                "lagging" => Some(KpiKind::Lagging),
+                other => {
+                    let message = format!("unknown kind `{other}`, expected leading or lagging");
+                    self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                    None
+                }
+            },
+        };
+        let unit = match self.scalar(map, "unit") {
+            None => Unit::Number,
+            Some(t) => Unit::parse(&t.value).unwrap_or_else(|| {
+                let message = format!(
+                    "unknown unit `{}`, expected one of: percent, count, currency, days, hours, minutes, ratio, number",
+                    t.value
+                );
+                self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                Unit::Number
+            }),
+        };
+        let decimals = match self.scalar(map, "decimals") {
+            None => match unit {
+                Unit::Count | Unit::Currency => 0,
+                _ => 1,
+            },
+            Some(t) => match t.value.parse::<u8>() {
+                Ok(d) if d <= 10 => d,
+                _ => {
+                    let message = format!("`decimals` must be a whole number from 0 to 10, found `{}`", t.value);
+                    self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                    1
+                }
+            },
+        };
+        let direction = match self.scalar(map, "direction") {
+            None => Direction::Up,
+            Some(t) => match t.value.as_str() {
+                "up" => Direction::Up,
+                "down" => Direction::Down,
+                other => {
+                    let message = format!("unknown direction `{other}`, expected up or down");
+                    self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                    Direction::Up
+                }
+            },
+        };
+        let grain = match self.scalar(map, "grain") {
+            None => None,
+            Some(t) => Grain::parse(&t.value).or_else(|| {
+                let message =
+                    format!("unknown grain `{}`, expected one of: day, week, month, quarter, year", t.value);
+                self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                None
+            }),
+        };
+        let formula = self.scalar(map, "formula");
+        let target = self.scalar(map, "target").map(|t| match t.value.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() => Target::Constant(v),
+            _ => Target::Formula(t),
+        });
+        let mut targets = Vec::new();
+        match map.get_node("targets") {
+            None => {}
+            Some(Node::Mapping(m)) => {
+                for (key, value) in m.iter() {
+                    let label = self.text(key);
+                    match value {
+                        Node::Scalar(s) => {
+                            let text = self.text(s);
+                            if let Some(v) = self.number(&text, "a target") {
+                                targets.push((label, v));
+                            }
+                        }
+                        other => self.error(other.span(), "a target override must be a number"),
+                    }
+                }
+            }
+            Some(other) => self.error(other.span(), "`targets` must map period labels to numbers, like `{ \"2026-Q3\": 32 }`"),
+        }
+        let mut at_risk = None;
+        match map.get_node("thresholds") {
+            None => {}
+            Some(Node::Mapping(m)) => {
+                self.check_keys(m, "thresholds", &["at_risk"]);
+                if let Some(t) = self.scalar(m, "at_risk") {
+                    at_risk = self.threshold(&t);
+                }
+            }
+            Some(other) => self.error(other.span(), "`thresholds` must be a mapping like `{ at_risk: 25 }`"),
+        }
+        let location = self.location(map.span());
+        Some(Kpi {
+            id,
+            name,
+            description,
+            owner,
+            tags,
+            kind,
+            unit,
+            decimals,
+            direction,
+            grain,
+            formula,
+            target,
+            targets,
+            at_risk,
+            file: self.rel.clone(),
+            location,
+        })
+    }
+
+    fn threshold(&mut self, text: &Text) -> Option<Threshold> {
+        let value = text.value.trim();
+        if let Some(percent) = value.strip_suffix('%') {
+            if let Ok(p) = percent.trim().parse::<f64>()
+                && p.is_finite()
+                && p >= 0.0
+            {
+                return Some(Threshold::OfTarget(p / 100.0));
+            }
+        } else if let Ok(v) = value.parse::<f64>()
+            && v.is_finite()
+        {
+            return Some(Threshold::Absolute(v));
+        }
+        let message = format!("`at_risk` must be a number or a share of the target like \"90%\", found `{value}`");
+        self.diagnostics.push(Diagnostic::error(Some(text.location.clone()), message));
+        None
+    }
+}
