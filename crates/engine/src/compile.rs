@@ -8,13 +8,17 @@
 //! arithmetic becomes one projection over their columns. Everything stays relational, so the
 //! plan can be printed as SQL and pushed down to a database.
 
-use datafusion::arrow::datatypes::{DataType, TimeUnit as ArrowTimeUnit};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, NullEquality, ScalarValue};
-use datafusion::functions::expr_fn::{abs, coalesce, greatest, least, round};
+use datafusion::functions::expr_fn::{abs, ceil, coalesce, floor, greatest, least, round};
+use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::functions_aggregate::expr_fn::{
-    avg, count, count_distinct, first_value, last_value, max, median, min, percentile_cont, sum,
+    avg, count, count_distinct, first_value, last_value, max, median, min, sum,
 };
 use datafusion::functions_window::expr_fn::row_number;
+use datafusion::logical_expr::expr::WindowFunction;
+use std::ops::Not;
+
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, case, cast, col, lit, when,
 };
@@ -64,9 +68,17 @@ struct Leaf {
 /// (position in `periods`), `__dim` when grouping by a dimension, and `value`.
 pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
     let mut leaves: Vec<Leaf> = Vec::new();
-    let value = scalar(query, formula, &Frames { shifts: Vec::new() }, &mut leaves, 0)?;
-    let idx_rows: Vec<Vec<Expr>> = (0..query.periods.len() as i64).map(|i| vec![lit(i)]).collect();
-    let mut grid = LogicalPlanBuilder::values(idx_rows)?.project(vec![col("column1").alias(IDX)])?;
+    let value = scalar(
+        query,
+        formula,
+        &Frames { shifts: Vec::new() },
+        &mut leaves,
+        0,
+    )?;
+    let idx_rows: Vec<Vec<Expr>> = (0..query.periods.len() as i64)
+        .map(|i| vec![lit(i).alias(IDX)])
+        .collect();
+    let mut grid = rows_table(idx_rows)?;
     let mut plans = Vec::new();
     for (j, leaf) in leaves.iter().enumerate() {
         plans.push(leaf_plan(query, leaf)?.alias(format!("l{j}"))?.build()?);
@@ -75,7 +87,8 @@ pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
         // Every dimension value seen in any leaf, for every period.
         let mut dims: Option<LogicalPlanBuilder> = None;
         for plan in &plans {
-            let b = LogicalPlanBuilder::from(plan.clone()).project(vec![col(Column::new_unqualified(DIM)).alias(DIM)])?;
+            let b = LogicalPlanBuilder::from(plan.clone())
+                .project(vec![col(Column::new_unqualified(DIM)).alias(DIM)])?;
             dims = Some(match dims {
                 None => b,
                 Some(d) => d.union(b.build()?)?,
@@ -85,9 +98,7 @@ pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
             grid = grid.cross_join(dims.distinct()?.build()?)?;
         } else {
             grid = grid.cross_join(
-                LogicalPlanBuilder::values(vec![vec![lit(ScalarValue::Utf8(None))]])?
-                    .project(vec![col("column1").alias(DIM)])?
-                    .build()?,
+                rows_table(vec![vec![lit(ScalarValue::Utf8(None)).alias(DIM)]])?.build()?,
             )?;
         }
     }
@@ -100,7 +111,13 @@ pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
             left_keys.push(Column::new(Some("grid"), DIM));
             right_keys.push(Column::new(Some(l.as_str()), DIM));
         }
-        grid = grid.join_detailed(plan, JoinType::Left, (left_keys, right_keys), None, NullEquality::NullEqualsNull)?;
+        grid = grid.join_detailed(
+            plan,
+            JoinType::Left,
+            (left_keys, right_keys),
+            None,
+            NullEquality::NullEqualsNull,
+        )?;
     }
     let mut out = vec![col(Column::new(Some("grid"), IDX)).alias(IDX)];
     if query.by.is_some() {
@@ -121,15 +138,27 @@ fn leaf_value(j: usize, aggregate: &Aggregate) -> Expr {
         None => aggregate.agg.empty_is_zero(),
         Some(g) => matches!(g.function, GroupFunction::Count | GroupFunction::Top(_)),
     };
-    if zero_when_empty { coalesce(vec![v, lit(0.0)]) } else { v }
+    if zero_when_empty {
+        coalesce(vec![v, lit(0.0)])
+    } else {
+        v
+    }
 }
 
-fn scalar(query: &Query<'_>, formula: &Formula, frames: &Frames, leaves: &mut Vec<Leaf>, depth: usize) -> Result<Expr> {
+fn scalar(
+    query: &Query<'_>,
+    formula: &Formula,
+    frames: &Frames,
+    leaves: &mut Vec<Leaf>,
+    depth: usize,
+) -> Result<Expr> {
     if depth > 256 {
-        return Err(EngineError::User("formula nested too deeply (KPIs building on KPIs more than 256 levels)".into()));
+        return Err(EngineError::User(
+            "formula nested too deeply (KPIs building on KPIs more than 256 levels)".into(),
+        ));
     }
     let d = depth + 1;
-    let mut sub = |f: &Formula, leaves: &mut Vec<Leaf>| scalar(query, f, frames, leaves, d);
+    let sub = |f: &Formula, leaves: &mut Vec<Leaf>| scalar(query, f, frames, leaves, d);
     Ok(match formula {
         Formula::Number(n) => lit(*n),
         Formula::Null => lit(ScalarValue::Float64(None)),
@@ -139,8 +168,14 @@ fn scalar(query: &Query<'_>, formula: &Formula, frames: &Frames, leaves: &mut Ve
             arith(*op, a, b)
         }
         Formula::Aggregate(aggregate) => {
-            let leaf = Leaf { aggregate: (**aggregate).clone(), frames: frames.clone() };
-            let j = match leaves.iter().position(|l| l.aggregate == leaf.aggregate && l.frames == leaf.frames) {
+            let leaf = Leaf {
+                aggregate: (**aggregate).clone(),
+                frames: frames.clone(),
+            };
+            let j = match leaves
+                .iter()
+                .position(|l| l.aggregate == leaf.aggregate && l.frames == leaf.frames)
+            {
                 Some(j) => j,
                 None => {
                     leaves.push(leaf);
@@ -150,10 +185,11 @@ fn scalar(query: &Query<'_>, formula: &Formula, frames: &Frames, leaves: &mut Ve
             leaf_value(j, &leaves[j].aggregate)
         }
         Formula::Kpi(id) => {
-            let kpi = query
-                .catalog
-                .get(id)
-                .ok_or_else(|| EngineError::User(format!("KPI `{id}` cannot be computed: its definition has errors")))?;
+            let kpi = query.catalog.get(id).ok_or_else(|| {
+                EngineError::User(format!(
+                    "KPI `{id}` cannot be computed: its definition has errors"
+                ))
+            })?;
             scalar(query, &kpi.formula, frames, leaves, d)?
         }
         Formula::Shift(shift, x) => {
@@ -166,26 +202,46 @@ fn scalar(query: &Query<'_>, formula: &Formula, frames: &Frames, leaves: &mut Ve
             let (a, b) = (sub(a, leaves)?, sub(b, leaves)?);
             when(c, a).otherwise(b)?
         }
-        Formula::Coalesce(xs) => coalesce(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?),
+        Formula::Coalesce(xs) => {
+            coalesce(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?)
+        }
         Formula::Least(xs) => least(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?),
-        Formula::Greatest(xs) => greatest(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?),
+        Formula::Greatest(xs) => {
+            greatest(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?)
+        }
         Formula::Abs(x) => abs(sub(x, leaves)?),
         Formula::Round(x, n) => round(vec![sub(x, leaves)?, lit(*n as i64)]),
     })
 }
 
-fn condition(query: &Query<'_>, c: &Condition, frames: &Frames, leaves: &mut Vec<Leaf>, d: usize) -> Result<Expr> {
+fn condition(
+    query: &Query<'_>,
+    c: &Condition,
+    frames: &Frames,
+    leaves: &mut Vec<Leaf>,
+    d: usize,
+) -> Result<Expr> {
     Ok(match c {
         Condition::Constant(b) => lit(*b),
-        Condition::Compare(op, a, b) => {
-            compare(*op, scalar(query, a, frames, leaves, d)?, scalar(query, b, frames, leaves, d)?)
+        Condition::Compare(op, a, b) => compare(
+            *op,
+            scalar(query, a, frames, leaves, d)?,
+            scalar(query, b, frames, leaves, d)?,
+        ),
+        Condition::And(a, b) => {
+            condition(query, a, frames, leaves, d)?.and(condition(query, b, frames, leaves, d)?)
         }
-        Condition::And(a, b) => condition(query, a, frames, leaves, d)?.and(condition(query, b, frames, leaves, d)?),
-        Condition::Or(a, b) => condition(query, a, frames, leaves, d)?.or(condition(query, b, frames, leaves, d)?),
+        Condition::Or(a, b) => {
+            condition(query, a, frames, leaves, d)?.or(condition(query, b, frames, leaves, d)?)
+        }
         Condition::Not(a) => condition(query, a, frames, leaves, d)?.not(),
         Condition::IsNull(x, negated) => {
             let x = scalar(query, x, frames, leaves, d)?;
-            if *negated { x.is_not_null() } else { x.is_null() }
+            if *negated {
+                x.is_not_null()
+            } else {
+                x.is_null()
+            }
         }
     })
 }
@@ -215,16 +271,55 @@ fn compare(op: CmpOp, a: Expr, b: Expr) -> Expr {
 }
 
 fn micros(t: Timestamp) -> Expr {
-    lit(ScalarValue::TimestampMicrosecond(Some(t.as_microsecond()), None))
+    lit(ScalarValue::TimestampMicrosecond(
+        Some(t.as_microsecond()),
+        None,
+    ))
 }
 
-fn time_type() -> DataType {
-    DataType::Timestamp(ArrowTimeUnit::Microsecond, None)
+/// A small constant table as a union of one-row selects: unlike VALUES, it unparses to SQL.
+fn rows_table(rows: Vec<Vec<Expr>>) -> Result<LogicalPlanBuilder> {
+    let mut table: Option<LogicalPlanBuilder> = None;
+    for row in rows {
+        let one = LogicalPlanBuilder::empty(true).project(row)?;
+        table = Some(match table {
+            None => one,
+            Some(t) => t.union(one.build()?)?,
+        });
+    }
+    table.ok_or_else(|| EngineError::Internal("an empty constant table".into()))
 }
 
 /// The earliest instant a `to_date` window reads from.
 fn dawn() -> Timestamp {
     Timestamp::from_second(-62_135_596_800).unwrap_or(Timestamp::MIN)
+}
+
+/// The continuous percentile `p` of `__x` per group of `keys`, exactly: sort each group, take
+/// position `p·(n−1)` and interpolate linearly between its two neighbours.
+fn percentile(rows: LogicalPlanBuilder, keys: Vec<Expr>, p: f64) -> Result<LogicalPlanBuilder> {
+    let x = || cast(col("__x"), DataType::Float64);
+    let rank = row_number()
+        .partition_by(keys.clone())
+        .order_by(vec![x().sort(true, false)])
+        .build()?
+        .alias("__rn");
+    let n = Expr::from(WindowFunction::new(count_udaf(), vec![x()]))
+        .partition_by(keys.clone())
+        .build()?
+        .alias("__n");
+    let pos = || lit(p) * (cast(col("__n"), DataType::Float64) - lit(1.0));
+    let lower = || floor(pos());
+    let frac = || pos() - lower();
+    let at = || cast(col("__rn"), DataType::Float64) - lit(1.0);
+    let weight = when(at().eq(lower()), x() * (lit(1.0) - frac()))
+        .when(at().eq(ceil(pos())), x() * frac())
+        .otherwise(lit(0.0))?;
+    Ok(rows
+        .filter(col("__x").is_not_null())?
+        .window(vec![rank])?
+        .window(vec![n])?
+        .aggregate(keys, vec![sum(weight).alias(V)])?)
 }
 
 /// The `[start, end)` window leaf `leaf` reads for output period `p`.
@@ -266,15 +361,29 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
         RowExpr::Compare(op, a, b) => compare(*op, row_expr(calendar, a), row_expr(calendar, b)),
         RowExpr::And(a, b) => row_expr(calendar, a).and(row_expr(calendar, b)),
         RowExpr::Or(a, b) => row_expr(calendar, a).or(row_expr(calendar, b)),
-        RowExpr::InList { expr, list, negated } => {
-            row_expr(calendar, expr).in_list(list.iter().map(|x| row_expr(calendar, x)).collect(), *negated)
-        }
+        RowExpr::InList {
+            expr,
+            list,
+            negated,
+        } => row_expr(calendar, expr).in_list(
+            list.iter().map(|x| row_expr(calendar, x)).collect(),
+            *negated,
+        ),
         RowExpr::IsNull { expr, negated } => {
             let x = row_expr(calendar, expr);
-            if *negated { x.is_not_null() } else { x.is_null() }
+            if *negated {
+                x.is_not_null()
+            } else {
+                x.is_null()
+            }
         }
         RowExpr::Between { unit, from, to } => {
-            let micros_of = |x: &RowExpr| cast(cast(row_expr(calendar, x), DataType::Int64), DataType::Float64);
+            let micros_of = |x: &RowExpr| {
+                cast(
+                    cast(row_expr(calendar, x), DataType::Int64),
+                    DataType::Float64,
+                )
+            };
             (micros_of(to) - micros_of(from)) / lit(unit.seconds() * 1e6)
         }
     }
@@ -283,21 +392,30 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
 fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
     let a = &leaf.aggregate;
     let calendar = query.calendar;
-    let windows: Vec<(Timestamp, Timestamp)> = query.periods.iter().map(|p| window(calendar, leaf, *p)).collect();
+    let windows: Vec<(Timestamp, Timestamp)> = query
+        .periods
+        .iter()
+        .map(|p| window(calendar, leaf, *p))
+        .collect();
     let rows: Vec<Vec<Expr>> = windows
         .iter()
         .enumerate()
-        .map(|(i, (s, e))| vec![lit(i as i64), micros(*s), micros(*e)])
+        .map(|(i, (s, e))| {
+            vec![
+                lit(i as i64).alias(IDX),
+                micros(*s).alias(WS),
+                micros(*e).alias(WE),
+            ]
+        })
         .collect();
-    let windows_plan = LogicalPlanBuilder::values(rows)?
-        .project(vec![
-            col("column1").alias(IDX),
-            cast(col("column2"), time_type()).alias(WS),
-            cast(col("column3"), time_type()).alias(WE),
-        ])?
-        .build()?;
+    let windows_plan = rows_table(rows)?.build()?;
     let lo = windows.iter().map(|w| w.0).min().unwrap_or(query.as_of);
-    let hi = windows.iter().map(|w| w.1).max().unwrap_or(query.as_of).min(query.as_of);
+    let hi = windows
+        .iter()
+        .map(|w| w.1)
+        .max()
+        .unwrap_or(query.as_of)
+        .min(query.as_of);
 
     let mut filters: Vec<Expr> = a.filters.iter().map(|f| row_expr(calendar, f)).collect();
     if let Some(extra) = (query.filters)(&a.source) {
@@ -307,7 +425,10 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
     let rows = LogicalPlanBuilder::from((query.scan)(&a.source)?);
     let dim = query.by.map(|d| cast(column(d), DataType::Utf8).alias(DIM));
     let value = a.value.as_ref().map(|v| row_expr(calendar, v));
-    let group = a.group.as_ref().map(|g| cast(column(&g.column), DataType::Utf8).alias(G));
+    let group = a
+        .group
+        .as_ref()
+        .map(|g| cast(column(&g.column), DataType::Utf8).alias(G));
 
     // Keys every grouping carries: the period index, then the dimension and the `per` group.
     let mut keys = vec![col(IDX)];
@@ -334,8 +455,12 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         projection.push(e.alias("__e"));
         let scan = rows.filter(f)?.project(projection)?;
         let active_at = |x: Expr| {
-            let x = when(x.clone().gt(as_of.clone()), as_of.clone()).otherwise(x).unwrap_or(as_of.clone());
-            col("__s").lt_eq(x.clone()).and(col("__e").is_null().or(col("__e").gt(x)))
+            let x = when(x.clone().gt(as_of.clone()), as_of.clone())
+                .otherwise(x)
+                .unwrap_or(as_of.clone());
+            col("__s")
+                .lt_eq(x.clone())
+                .and(col("__e").is_null().or(col("__e").gt(x)))
         };
         let ind = |c: Expr| sum(when(c, lit(1.0)).otherwise(lit(0.0)).unwrap_or(lit(0.0)));
         let joined = scan.join_on(
@@ -351,7 +476,11 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         joined.aggregate(keys.clone(), vec![measure.alias(V)])?
     } else {
         let t = column(&a.time);
-        let mut f = t.clone().is_not_null().and(t.clone().gt_eq(micros(lo))).and(t.clone().lt(micros(hi)));
+        let mut f = t
+            .clone()
+            .is_not_null()
+            .and(t.clone().gt_eq(micros(lo)))
+            .and(t.clone().lt(micros(hi)));
         for extra in filters {
             f = f.and(extra);
         }
@@ -392,7 +521,7 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
                     CheckedAgg::Min => min(fx()),
                     CheckedAgg::Max => max(fx()),
                     CheckedAgg::Median => median(fx()),
-                    CheckedAgg::Percentile(p) => percentile_cont(fx().sort(true, false), lit(*p)),
+                    CheckedAgg::Percentile(p) => return percentile(joined, keys, *p),
                     CheckedAgg::Last | CheckedAgg::First | CheckedAgg::Active { .. } => {
                         return Err(EngineError::Internal("unreachable aggregation".into()));
                     }
@@ -414,7 +543,9 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         GroupFunction::Max => grouped.aggregate(outer, vec![max(v()).alias(V)])?,
         GroupFunction::Min => grouped.aggregate(outer, vec![min(v()).alias(V)])?,
         GroupFunction::Avg => grouped.aggregate(outer, vec![avg(v()).alias(V)])?,
-        GroupFunction::Count => grouped.aggregate(outer, vec![cast(count(v()), DataType::Float64).alias(V)])?,
+        GroupFunction::Count => {
+            grouped.aggregate(outer, vec![cast(count(v()), DataType::Float64).alias(V)])?
+        }
         GroupFunction::Hhi => {
             let total = sum(v());
             let share2 = sum(v() * v());

@@ -57,9 +57,18 @@ impl Status {
     }
 
     /// Judges `value` against `target` and the at-risk `bound` (SPEC §4).
-    pub fn judge(value: Option<f64>, target: Option<f64>, bound: Option<f64>, direction: Direction) -> Status {
-        let Some(value) = value else { return Status::NoData };
-        let Some(target) = target else { return Status::NoTarget };
+    pub fn judge(
+        value: Option<f64>,
+        target: Option<f64>,
+        bound: Option<f64>,
+        direction: Direction,
+    ) -> Status {
+        let Some(value) = value else {
+            return Status::NoData;
+        };
+        let Some(target) = target else {
+            return Status::NoTarget;
+        };
         let better_or_equal = |a: f64, b: f64| match direction {
             Direction::Up => a >= b,
             Direction::Down => a <= b,
@@ -106,7 +115,8 @@ pub struct KpiResult {
 #[derive(Debug, Clone)]
 pub struct Explanation {
     pub kpi: String,
-    pub sql: Option<String>,
+    /// The plan as SQL, or why it has no SQL form.
+    pub sql: std::result::Result<String, String>,
     pub logical_plan: String,
     pub optimized_plan: String,
 }
@@ -130,14 +140,23 @@ impl Engine {
         for kpi in &workspace.kpis {
             for (label, _) in &kpi.targets {
                 if let Err(e) = calendar.parse_any_period(&label.value) {
-                    problems.push(tablero_model::Diagnostic::error(Some(label.location.clone()), e.to_string()));
+                    problems.push(tablero_model::Diagnostic::error(
+                        Some(label.location.clone()),
+                        e.to_string(),
+                    ));
                 }
             }
         }
         if !problems.is_empty() {
             return Err(EngineError::Definitions(problems));
         }
-        Ok(Engine { workspace, catalog, calendar, ctx: SessionContext::new(), loaded: Mutex::new(HashSet::new()) })
+        Ok(Engine {
+            workspace,
+            catalog,
+            calendar,
+            ctx: SessionContext::new(),
+            loaded: Mutex::new(HashSet::new()),
+        })
     }
 
     pub fn workspace(&self) -> &Workspace {
@@ -158,10 +177,9 @@ impl Engine {
         let mut providers = HashMap::new();
         for name in names {
             if !loaded.contains(name) {
-                let source = self
-                    .workspace
-                    .source(name)
-                    .ok_or_else(|| EngineError::Internal(format!("checked source `{name}` is missing")))?;
+                let source = self.workspace.source(name).ok_or_else(|| {
+                    EngineError::Internal(format!("checked source `{name}` is missing"))
+                })?;
                 register_source(&self.ctx, &self.workspace.root, source, &self.calendar).await?;
                 loaded.insert(name.clone());
             }
@@ -174,8 +192,16 @@ impl Engine {
     fn selected(&self, request: &Request) -> Result<Vec<&Kpi>> {
         for id in &request.kpis {
             if self.workspace.kpi(id).is_none() {
-                let known: Vec<&str> = self.workspace.kpis.iter().map(|k| k.id.value.as_str()).collect();
-                return Err(EngineError::User(format!("unknown KPI `{id}`, expected one of: {}", known.join(", "))));
+                let known: Vec<&str> = self
+                    .workspace
+                    .kpis
+                    .iter()
+                    .map(|k| k.id.value.as_str())
+                    .collect();
+                return Err(EngineError::User(format!(
+                    "unknown KPI `{id}`, expected one of: {}",
+                    known.join(", ")
+                )));
             }
         }
         Ok(self
@@ -211,7 +237,9 @@ impl Engine {
         }
         let periods = self.calendar.range(from, to);
         if periods.len() > 100_000 {
-            return Err(EngineError::User("the requested range has more than 100000 periods".into()));
+            return Err(EngineError::User(
+                "the requested range has more than 100000 periods".into(),
+            ));
         }
         Ok((periods, as_of))
     }
@@ -227,17 +255,35 @@ impl Engine {
 
     fn checked(&self, kpi: &Kpi) -> Result<&tablero_formula::CheckedKpi> {
         self.catalog.get(&kpi.id.value).ok_or_else(|| {
-            EngineError::User(format!("KPI `{}` cannot be computed: its definition has errors", kpi.id.value))
+            EngineError::User(format!(
+                "KPI `{}` cannot be computed: its definition has errors",
+                kpi.id.value
+            ))
         })
     }
 
     /// `--where` checked against every source a formula reads.
-    fn where_filters(&self, sources: &[String], request: &Request) -> Result<HashMap<String, RowExpr>> {
+    fn where_filters(
+        &self,
+        sources: &[String],
+        request: &Request,
+    ) -> Result<HashMap<String, RowExpr>> {
         let mut filters = HashMap::new();
-        let Some(text) = &request.filter else { return Ok(filters) };
-        let text = Text::synthetic(text.clone(), Location { file: "--where".into(), line: 1, column: 1 });
+        let Some(text) = &request.filter else {
+            return Ok(filters);
+        };
+        let text = Text::synthetic(
+            text.clone(),
+            Location {
+                file: "--where".into(),
+                line: 1,
+                column: 1,
+            },
+        );
         for name in sources {
-            let Some(source) = self.workspace.source(name) else { continue };
+            let Some(source) = self.workspace.source(name) else {
+                continue;
+            };
             let expr = check_condition(&self.workspace, source, &text).map_err(|diagnostics| {
                 let messages: Vec<String> = diagnostics
                     .iter()
@@ -252,12 +298,18 @@ impl Engine {
 
     fn check_by(&self, kpi_id: &str, sources: &[String], by: &str) -> Result<()> {
         for name in sources {
-            let Some(source) = self.workspace.source(name) else { continue };
+            let Some(source) = self.workspace.source(name) else {
+                continue;
+            };
             if !source.has_dimension(by) {
                 let dims: Vec<&str> = source.dimensions.iter().map(|d| d.value.as_str()).collect();
                 return Err(EngineError::User(format!(
                     "--by {by}: KPI `{kpi_id}` reads source `{name}`, which has no dimension `{by}` (its dimensions: {}; declare it under `dimensions:` in {})",
-                    if dims.is_empty() { "none".to_string() } else { dims.join(", ") },
+                    if dims.is_empty() {
+                        "none".to_string()
+                    } else {
+                        dims.join(", ")
+                    },
                     source.file.display()
                 )));
             }
@@ -278,18 +330,40 @@ impl Engine {
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
         let mut values = BTreeMap::new();
         for batch in batches {
-            let idx = cast(batch.column_by_name(IDX).ok_or_else(|| EngineError::Internal("no index".into()))?, &DataType::Int64)?;
-            let idx = idx.as_any().downcast_ref::<Int64Array>().ok_or_else(|| EngineError::Internal("index type".into()))?;
-            let value = cast(batch.column_by_name(VALUE).ok_or_else(|| EngineError::Internal("no value".into()))?, &DataType::Float64)?;
-            let value = value.as_any().downcast_ref::<Float64Array>().ok_or_else(|| EngineError::Internal("value type".into()))?;
+            let idx = cast(
+                batch
+                    .column_by_name(IDX)
+                    .ok_or_else(|| EngineError::Internal("no index".into()))?,
+                &DataType::Int64,
+            )?;
+            let idx = idx
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| EngineError::Internal("index type".into()))?;
+            let value = cast(
+                batch
+                    .column_by_name(VALUE)
+                    .ok_or_else(|| EngineError::Internal("no value".into()))?,
+                &DataType::Float64,
+            )?;
+            let value = value
+                .as_any()
+                .downcast_ref::<Float64Array>()
+                .ok_or_else(|| EngineError::Internal("value type".into()))?;
             let dim = match batch.column_by_name(DIM) {
                 Some(d) => Some(cast(d, &DataType::Utf8)?),
                 None => None,
             };
-            let dim = dim.as_ref().and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+            let dim = dim
+                .as_ref()
+                .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
             for row in 0..batch.num_rows() {
-                let v = (!value.is_null(row)).then(|| value.value(row)).filter(|v| v.is_finite());
-                let d = dim.as_ref().and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string()));
+                let v = (!value.is_null(row))
+                    .then(|| value.value(row))
+                    .filter(|v| v.is_finite());
+                let d = dim
+                    .as_ref()
+                    .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string()));
                 values.insert((idx.value(row) as usize, d), v);
             }
         }
@@ -319,7 +393,10 @@ impl Engine {
             let provider = providers
                 .get(name)
                 .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
-            Ok(LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?)
+            Ok(
+                LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
+                    .build()?,
+            )
         };
         let filter_of = |name: &str| filters.get(name).cloned();
         let query = Query {
@@ -336,7 +413,10 @@ impl Engine {
 
     /// The plans and SQL `kpi` compiles to for a request.
     pub async fn explain(&self, kpi_id: &str, request: &Request) -> Result<Explanation> {
-        let request = Request { kpis: vec![kpi_id.to_string()], ..request.clone() };
+        let request = Request {
+            kpis: vec![kpi_id.to_string()],
+            ..request.clone()
+        };
         let kpi = self.selected(&request)?[0];
         let checked = self.checked(kpi)?;
         let grain = request.grain.unwrap_or(kpi.grain_or_default());
@@ -346,8 +426,18 @@ impl Engine {
         if let Some(by) = &request.by {
             self.check_by(&kpi.id.value, &sources, by)?;
         }
-        let plan = self.plan(&checked.formula, &periods, request.by.as_deref(), &filters, as_of).await?;
-        let sql = datafusion::sql::unparser::plan_to_sql(&plan).ok().map(|s| s.to_string());
+        let plan = self
+            .plan(
+                &checked.formula,
+                &periods,
+                request.by.as_deref(),
+                &filters,
+                as_of,
+            )
+            .await?;
+        let sql = datafusion::sql::unparser::plan_to_sql(&plan)
+            .map(|s| s.to_string())
+            .map_err(|e| e.to_string());
         let optimized = self.ctx.state().optimize(&plan)?;
         Ok(Explanation {
             kpi: kpi.id.value.clone(),
@@ -368,7 +458,9 @@ impl Engine {
         if let Some(by) = by {
             self.check_by(&kpi.id.value, &sources, by)?;
         }
-        let values = self.evaluate(&checked.formula, &periods, by, &filters, as_of).await?;
+        let values = self
+            .evaluate(&checked.formula, &periods, by, &filters, as_of)
+            .await?;
         let formula_targets = match &checked.target {
             Some(CheckedTarget::Formula(f)) => {
                 let mut target_sources = Vec::new();
@@ -378,10 +470,14 @@ impl Engine {
                     _ => {}
                 });
                 let target_by = by.filter(|d| {
-                    target_sources.iter().all(|s| self.workspace.source(s).is_some_and(|s| s.has_dimension(d)))
+                    target_sources
+                        .iter()
+                        .all(|s| self.workspace.source(s).is_some_and(|s| s.has_dimension(d)))
                 });
                 let target_filters = self.where_filters(&target_sources, request)?;
-                let t = self.evaluate(f, &periods, target_by, &target_filters, as_of).await?;
+                let t = self
+                    .evaluate(f, &periods, target_by, &target_filters, as_of)
+                    .await?;
                 Some((t, target_by.is_some()))
             }
             _ => None,
@@ -398,7 +494,10 @@ impl Engine {
                 Some((t, by_dim)) => {
                     let key = (i, if *by_dim { dim.clone() } else { None });
                     let target = t.get(&key).copied().flatten();
-                    (target, target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0)))
+                    (
+                        target,
+                        target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0)),
+                    )
                 }
                 None => self.constant_target(kpi, period, own),
             };
@@ -477,7 +576,12 @@ impl Engine {
             // A finer grain: the own period's target prorated by duration.
             let container = calendar.period_of(own, calendar.start(period));
             let (t, b) = self.own_target(kpi, container);
-            let len = |p: Period| calendar.end(p).duration_since(calendar.start(p)).as_secs_f64();
+            let len = |p: Period| {
+                calendar
+                    .end(p)
+                    .duration_since(calendar.start(p))
+                    .as_secs_f64()
+            };
             let share = len(period) / len(container).max(1.0);
             return (t.map(|t| t * share), b.map(|b| b * share));
         }
@@ -490,8 +594,13 @@ impl Engine {
         let end = calendar.end(period);
         let mut best: Option<(Grain, f64)> = None;
         for (label, value) in &kpi.targets {
-            let Ok(p) = calendar.parse_any_period(&label.value) else { continue };
-            if calendar.start(p) <= start && end <= calendar.end(p) && best.is_none_or(|(g, _)| p.grain < g) {
+            let Ok(p) = calendar.parse_any_period(&label.value) else {
+                continue;
+            };
+            if calendar.start(p) <= start
+                && end <= calendar.end(p)
+                && best.is_none_or(|(g, _)| p.grain < g)
+            {
                 best = Some((p.grain, *value));
             }
         }

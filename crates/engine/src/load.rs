@@ -30,18 +30,28 @@ pub fn arrow_type(ty: ColumnType) -> DataType {
         ColumnType::Integer => DataType::Int64,
         ColumnType::Number => DataType::Float64,
         ColumnType::Boolean => DataType::Boolean,
-        ColumnType::Date | ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColumnType::Date | ColumnType::Timestamp => {
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        }
     }
 }
 
 pub fn source_schema(source: &Source) -> SchemaRef {
-    let fields: Vec<Field> =
-        source.columns.iter().map(|c| Field::new(&c.name, arrow_type(c.ty), true)).collect();
+    let fields: Vec<Field> = source
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, arrow_type(c.ty), true))
+        .collect();
     Arc::new(Schema::new(fields))
 }
 
 /// Registers `source` in `ctx` under its name.
-pub async fn register_source(ctx: &SessionContext, root: &Path, source: &Source, calendar: &Calendar) -> Result<()> {
+pub async fn register_source(
+    ctx: &SessionContext,
+    root: &Path,
+    source: &Source,
+    calendar: &Calendar,
+) -> Result<()> {
     let name = source.name.value.as_str();
     let SourceData::File(rel) = &source.data else {
         return Err(EngineError::User(format!(
@@ -50,7 +60,9 @@ pub async fn register_source(ctx: &SessionContext, root: &Path, source: &Source,
         )));
     };
     let path = root.join(rel);
-    let is_parquet = rel.extension().is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let is_parquet = rel
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     if is_parquet {
         register_parquet(ctx, &path, rel, source).await
     } else {
@@ -78,15 +90,29 @@ fn split_partitions(batches: Vec<RecordBatch>) -> Vec<Vec<RecordBatch>> {
     parts
 }
 
-async fn register_parquet(ctx: &SessionContext, path: &Path, rel: &Path, source: &Source) -> Result<()> {
+async fn register_parquet(
+    ctx: &SessionContext,
+    path: &Path,
+    rel: &Path,
+    source: &Source,
+) -> Result<()> {
     let path_text = path.to_string_lossy().to_string();
-    let frame = ctx.read_parquet(path_text, ParquetReadOptions::default()).await.map_err(|err| {
-        EngineError::User(format!("{}: cannot read Parquet file: {err}", rel.display()))
-    })?;
+    let frame = ctx
+        .read_parquet(path_text, ParquetReadOptions::default())
+        .await
+        .map_err(|err| {
+            EngineError::User(format!(
+                "{}: cannot read Parquet file: {err}",
+                rel.display()
+            ))
+        })?;
     let schema = frame.schema().clone();
     let mut projection = Vec::new();
     for column in &source.columns {
-        let Some((_, field)) = schema.qualified_field_with_unqualified_name(&column.name).ok() else {
+        let Some((_, field)) = schema
+            .qualified_field_with_unqualified_name(&column.name)
+            .ok()
+        else {
             return Err(EngineError::User(format!(
                 "{}: column `{}` declared in {} is not in the file",
                 rel.display(),
@@ -97,14 +123,20 @@ async fn register_parquet(ctx: &SessionContext, path: &Path, rel: &Path, source:
         let target = arrow_type(column.ty);
         let expr = match (field.data_type(), column.ty) {
             // A timestamp without zone in the file is a local time: read it in the workspace zone.
-            (DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64, ColumnType::Date | ColumnType::Timestamp) => {
+            (
+                DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64,
+                ColumnType::Date | ColumnType::Timestamp,
+            ) => {
                 return Err(EngineError::User(format!(
                     "{}: column `{}` holds local times without a zone; write it as a UTC timestamp (with zone) in the Parquet file",
                     rel.display(),
                     column.name
                 )));
             }
-            _ => cast(col(datafusion::common::Column::from_name(&column.name)), target),
+            _ => cast(
+                col(datafusion::common::Column::from_name(&column.name)),
+                target,
+            ),
         };
         projection.push(expr.alias(&column.name));
     }
@@ -116,8 +148,15 @@ async fn register_parquet(ctx: &SessionContext, path: &Path, rel: &Path, source:
 const BATCH_ROWS: usize = 64 * 1024;
 
 /// Parses a CSV file's bytes into batches of the source's declared schema.
-pub fn read_csv(bytes: &[u8], file: &str, source: &Source, calendar: &Calendar) -> Result<Vec<RecordBatch>> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+pub fn read_csv(
+    bytes: &[u8],
+    file: &str,
+    source: &Source,
+    calendar: &Calendar,
+) -> Result<Vec<RecordBatch>> {
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(source.csv.delimiter)
         .has_headers(true)
@@ -151,19 +190,24 @@ pub fn read_csv(bytes: &[u8], file: &str, source: &Source, calendar: &Calendar) 
             Ok(true) => {}
             Err(err) => {
                 let line = err.position().map(|p| p.line()).unwrap_or(0);
-                return Err(EngineError::User(format!("{file}:{line}: malformed CSV row: {err}")));
+                return Err(EngineError::User(format!(
+                    "{file}:{line}: malformed CSV row: {err}"
+                )));
             }
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
-        for ((column, &index), builder) in source.columns.iter().zip(&indexes).zip(builders.iter_mut()) {
+        for ((column, &index), builder) in
+            source.columns.iter().zip(&indexes).zip(builders.iter_mut())
+        {
             let cell = record.get(index).unwrap_or("");
-            builder.push(cell, column, &source.csv, calendar).map_err(|expected| {
-                EngineError::User(format!(
-                    "{file}:{line}: column '{}': expected {expected}, found '{}'",
-                    column.name,
-                    cell
-                ))
-            })?;
+            builder
+                .push(cell, column, &source.csv, calendar)
+                .map_err(|expected| {
+                    EngineError::User(format!(
+                        "{file}:{line}: column '{}': expected {expected}, found '{}'",
+                        column.name, cell
+                    ))
+                })?;
         }
         if builders[0].len() >= BATCH_ROWS {
             batches.push(finish(&schema, &mut builders)?);
@@ -188,7 +232,9 @@ fn new_builders(columns: &[Column]) -> Vec<CellBuilder> {
             ColumnType::Integer => CellBuilder::Integer(Int64Builder::new()),
             ColumnType::Number => CellBuilder::Number(Float64Builder::new()),
             ColumnType::Boolean => CellBuilder::Boolean(BooleanBuilder::new()),
-            ColumnType::Date | ColumnType::Timestamp => CellBuilder::Time(TimestampMicrosecondBuilder::new()),
+            ColumnType::Date | ColumnType::Timestamp => {
+                CellBuilder::Time(TimestampMicrosecondBuilder::new())
+            }
         })
         .collect()
 }
@@ -223,7 +269,13 @@ impl CellBuilder {
     }
 
     /// Appends one cell; on failure returns what was expected.
-    fn push(&mut self, cell: &str, column: &Column, csv: &CsvOptions, calendar: &Calendar) -> Result<(), String> {
+    fn push(
+        &mut self,
+        cell: &str,
+        column: &Column,
+        csv: &CsvOptions,
+        calendar: &Calendar,
+    ) -> Result<(), String> {
         let text = cell.trim();
         if let CellBuilder::String(b) = self {
             if cell.is_empty() {
@@ -246,7 +298,10 @@ impl CellBuilder {
         match self {
             CellBuilder::String(_) => {}
             CellBuilder::Integer(b) => {
-                b.append_value(text.parse::<i64>().map_err(|_| "a whole number".to_string())?);
+                b.append_value(
+                    text.parse::<i64>()
+                        .map_err(|_| "a whole number".to_string())?,
+                );
             }
             CellBuilder::Number(b) => b.append_value(parse_number(text, csv.decimal)?),
             CellBuilder::Boolean(b) => b.append_value(match text.to_ascii_lowercase().as_str() {
@@ -282,7 +337,10 @@ pub fn parse_number(text: &str, decimal: char) -> Result<f64, String> {
     } else {
         text
     };
-    if !text.bytes().all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E')) {
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
         return Err(expected());
     }
     match text.parse::<f64>() {
@@ -292,7 +350,11 @@ pub fn parse_number(text: &str, decimal: char) -> Result<f64, String> {
 }
 
 /// A date or timestamp cell as an instant (SPEC §2: no offset means local time).
-pub fn parse_time(text: &str, column: &Column, calendar: &Calendar) -> Result<jiff::Timestamp, String> {
+pub fn parse_time(
+    text: &str,
+    column: &Column,
+    calendar: &Calendar,
+) -> Result<jiff::Timestamp, String> {
     let is_date = column.ty == ColumnType::Date;
     if let Some(format) = &column.format {
         let expected = || format!("a {} in the format \"{format}\"", column.ty.as_str());
@@ -307,7 +369,9 @@ pub fn parse_time(text: &str, column: &Column, calendar: &Calendar) -> Result<ji
         return Ok(calendar.date_start(date));
     }
     if is_date {
-        let date: Date = text.parse().map_err(|_| "a date like 2026-01-31".to_string())?;
+        let date: Date = text
+            .parse()
+            .map_err(|_| "a date like 2026-01-31".to_string())?;
         return Ok(calendar.date_start(date));
     }
     if let Ok(ts) = text.parse::<jiff::Timestamp>() {

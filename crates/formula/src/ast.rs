@@ -19,7 +19,10 @@ impl Span {
 
     /// The smallest span covering both.
     pub fn to(self, other: Span) -> Span {
-        Span { start: self.start.min(other.start), end: self.end.max(other.end) }
+        Span {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
     }
 }
 
@@ -68,17 +71,41 @@ pub enum ExprKind {
     /// A bare name: a KPI id in a formula, a column in a filter or column expression.
     Name(Ident),
     /// `source.measure` with an optional `[filter]`.
-    Measure { source: Ident, measure: Ident, filter: Option<Box<Expr>> },
+    Measure {
+        source: Ident,
+        measure: Ident,
+        filter: Option<Box<Expr>>,
+    },
     /// `name(arg, …)`. A group function's argument is an [`ExprKind::Per`].
-    Call { function: Ident, args: Vec<Expr> },
+    Call {
+        function: Ident,
+        args: Vec<Expr>,
+    },
     /// `value per column`, only valid as a call argument.
-    Per { value: Box<Expr>, column: Ident },
-    Unary { op: UnaryOp, operand: Box<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Per {
+        value: Box<Expr>,
+        column: Ident,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     /// `x in (a, b)` or `x not in (a, b)`.
-    InList { expr: Box<Expr>, list: Vec<Expr>, negated: bool },
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
     /// `x is null` or `x is not null`.
-    IsNull { expr: Box<Expr>, negated: bool },
+    IsNull {
+        expr: Box<Expr>,
+        negated: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]

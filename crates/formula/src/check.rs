@@ -75,17 +75,29 @@ pub fn check_workspace(workspace: &Workspace) -> (Catalog, Vec<Diagnostic>) {
         let formula = match &kpi.formula {
             Some(text) => checker.formula_text(text),
             None => {
-                checker.error(kpi.id.location.clone(), format!("KPI `{}` has no `formula`", kpi.id.value));
+                checker.error(
+                    kpi.id.location.clone(),
+                    format!("KPI `{}` has no `formula`", kpi.id.value),
+                );
                 None
             }
         };
         let target = match &kpi.target {
             None => Some(None),
             Some(Target::Constant(v)) => Some(Some(CheckedTarget::Constant(*v))),
-            Some(Target::Formula(text)) => checker.formula_text(text).map(|f| Some(CheckedTarget::Formula(f))),
+            Some(Target::Formula(text)) => checker
+                .formula_text(text)
+                .map(|f| Some(CheckedTarget::Formula(f))),
         };
         if let (Some(formula), Some(target)) = (formula, target) {
-            catalog.kpis.insert(kpi.id.value.clone(), CheckedKpi { id: kpi.id.value.clone(), formula, target });
+            catalog.kpis.insert(
+                kpi.id.value.clone(),
+                CheckedKpi {
+                    id: kpi.id.value.clone(),
+                    formula,
+                    target,
+                },
+            );
         }
     }
     checker.check_cycles(&mut catalog);
@@ -93,7 +105,11 @@ pub fn check_workspace(workspace: &Workspace) -> (Catalog, Vec<Diagnostic>) {
 }
 
 /// Checks a `--where` condition against one source.
-pub fn check_condition(workspace: &Workspace, source: &Source, text: &Text) -> Result<RowExpr, Vec<Diagnostic>> {
+pub fn check_condition(
+    workspace: &Workspace,
+    source: &Source,
+    text: &Text,
+) -> Result<RowExpr, Vec<Diagnostic>> {
     let mut checker = Checker::new(workspace);
     let expr = checker.row_condition(source, text, "a condition");
     match expr {
@@ -125,7 +141,9 @@ pub fn smart_lint(workspace: &Workspace, catalog: &Catalog) -> Vec<Diagnostic> {
         if kpi.target.is_none() && kpi.targets.is_empty() {
             warnings.push(Diagnostic::warning(
                 at.clone(),
-                format!("KPI `{id}` has no target: not Achievable or Time-bound (what value, by when?)"),
+                format!(
+                    "KPI `{id}` has no target: not Achievable or Time-bound (what value, by when?)"
+                ),
             ));
         }
         if kpi.grain.is_none() {
@@ -169,11 +187,16 @@ const MAX_DEPTH: usize = 200;
 
 impl<'w> Checker<'w> {
     fn new(workspace: &'w Workspace) -> Checker<'w> {
-        Checker { workspace, diagnostics: Vec::new(), measures: HashMap::new() }
+        Checker {
+            workspace,
+            diagnostics: Vec::new(),
+            measures: HashMap::new(),
+        }
     }
 
     fn error(&mut self, location: Location, message: impl Into<String>) {
-        self.diagnostics.push(Diagnostic::error(Some(location), message));
+        self.diagnostics
+            .push(Diagnostic::error(Some(location), message));
     }
 
     fn error_at(&mut self, text: &Text, span: crate::ast::Span, message: impl Into<String>) {
@@ -185,7 +208,11 @@ impl<'w> Checker<'w> {
         for err in &parsed.errors {
             self.error_at(text, err.span, err.message.clone());
         }
-        if parsed.errors.is_empty() { parsed.expr } else { None }
+        if parsed.errors.is_empty() {
+            parsed.expr
+        } else {
+            None
+        }
     }
 
     fn check_source(&mut self, source: &'w Source) {
@@ -205,7 +232,8 @@ impl<'w> Checker<'w> {
         }
         for measure in &source.measures {
             let info = self.check_measure(source, measure);
-            self.measures.insert((name.clone(), measure.name.value.clone()), info);
+            self.measures
+                .insert((name.clone(), measure.name.value.clone()), info);
         }
     }
 
@@ -234,7 +262,11 @@ impl<'w> Checker<'w> {
         }
     }
 
-    fn check_measure(&mut self, source: &Source, measure: &tablero_model::Measure) -> Option<MeasureInfo> {
+    fn check_measure(
+        &mut self,
+        source: &Source,
+        measure: &tablero_model::Measure,
+    ) -> Option<MeasureInfo> {
         let agg = CheckedAgg::from_model(&measure.agg);
         let mut ok = true;
         let time = match (&measure.agg, &measure.time, &source.time) {
@@ -263,9 +295,13 @@ impl<'w> Checker<'w> {
         };
         let value = match &measure.expr {
             None => None,
-            Some(text) => match self.parse(text).and_then(|e| self.row_expr(source, text, &e, 0)) {
+            Some(text) => match self
+                .parse(text)
+                .and_then(|e| self.row_expr(source, text, &e, 0))
+            {
                 Some((expr, ty)) => {
-                    let needs_number = !matches!(agg, CheckedAgg::Count | CheckedAgg::CountDistinct);
+                    let needs_number =
+                        !matches!(agg, CheckedAgg::Count | CheckedAgg::CountDistinct);
                     if needs_number && !matches!(ty, RowType::Number | RowType::Null) {
                         let message = format!(
                             "`{}` needs a number to aggregate, but `{}` is {}",
@@ -292,7 +328,12 @@ impl<'w> Checker<'w> {
                 f
             }
         };
-        ok.then_some(MeasureInfo { agg, value, filter, time })
+        ok.then_some(MeasureInfo {
+            agg,
+            value,
+            filter,
+            time,
+        })
     }
 
     /// A condition over a source's rows: must be boolean.
@@ -311,7 +352,13 @@ impl<'w> Checker<'w> {
         Some(checked)
     }
 
-    fn row_expr(&mut self, source: &Source, text: &Text, expr: &Expr, depth: usize) -> Option<(RowExpr, RowType)> {
+    fn row_expr(
+        &mut self,
+        source: &Source,
+        text: &Text,
+        expr: &Expr,
+        depth: usize,
+    ) -> Option<(RowExpr, RowType)> {
         if depth > MAX_DEPTH {
             self.error_at(text, expr.span, "expression nested too deeply");
             return None;
@@ -320,7 +367,13 @@ impl<'w> Checker<'w> {
         match &expr.kind {
             ExprKind::Literal(lit) => self.literal(text, expr, lit),
             ExprKind::Name(ident) => match source.column(&ident.name) {
-                Some(c) => Some((RowExpr::Column { name: c.name.clone(), ty: c.ty }, RowType::of(c.ty))),
+                Some(c) => Some((
+                    RowExpr::Column {
+                        name: c.name.clone(),
+                        ty: c.ty,
+                    },
+                    RowType::of(c.ty),
+                )),
                 None => {
                     let message = format!(
                         "unknown column `{}` in source `{}`, expected one of: {}",
@@ -333,11 +386,19 @@ impl<'w> Checker<'w> {
                 }
             },
             ExprKind::Measure { source: s, .. } => {
-                self.error_at(text, s.span, "a measure cannot be used inside a row expression; name a column");
+                self.error_at(
+                    text,
+                    s.span,
+                    "a measure cannot be used inside a row expression; name a column",
+                );
                 None
             }
             ExprKind::Per { value, .. } => {
-                self.error_at(text, value.span, "`per` belongs in a group function of a KPI formula");
+                self.error_at(
+                    text,
+                    value.span,
+                    "`per` belongs in a group function of a KPI formula",
+                );
                 None
             }
             ExprKind::Call { function, args } => {
@@ -354,7 +415,10 @@ impl<'w> Checker<'w> {
                     }
                 };
                 if args.len() != 2 {
-                    let message = format!("`{}` takes two dates or timestamps (from, to)", function.name);
+                    let message = format!(
+                        "`{}` takes two dates or timestamps (from, to)",
+                        function.name
+                    );
                     self.error_at(text, expr.span, message);
                     return None;
                 }
@@ -372,7 +436,14 @@ impl<'w> Checker<'w> {
                         return None;
                     }
                 }
-                Some((RowExpr::Between { unit, from: Box::new(a), to: Box::new(b) }, RowType::Number))
+                Some((
+                    RowExpr::Between {
+                        unit,
+                        from: Box::new(a),
+                        to: Box::new(b),
+                    },
+                    RowType::Number,
+                ))
             }
             ExprKind::Unary { op, operand } => {
                 let (inner, ty) = self.row_expr(source, text, operand, d)?;
@@ -396,23 +467,37 @@ impl<'w> Checker<'w> {
                         let sym = binary_symbol(*op);
                         self.expect_row(text, lhs, lt, RowType::Number, sym)?;
                         self.expect_row(text, rhs, rt, RowType::Number, sym)?;
-                        Some((RowExpr::Arith(arith(*op), Box::new(l), Box::new(r)), RowType::Number))
+                        Some((
+                            RowExpr::Arith(arith(*op), Box::new(l), Box::new(r)),
+                            RowType::Number,
+                        ))
                     }
                     BinaryOp::And | BinaryOp::Or => {
                         let sym = binary_symbol(*op);
                         self.expect_row(text, lhs, lt, RowType::Boolean, sym)?;
                         self.expect_row(text, rhs, rt, RowType::Boolean, sym)?;
-                        let node = if *op == BinaryOp::And { RowExpr::And } else { RowExpr::Or };
+                        let node = if *op == BinaryOp::And {
+                            RowExpr::And
+                        } else {
+                            RowExpr::Or
+                        };
                         Some((node(Box::new(l), Box::new(r)), RowType::Boolean))
                     }
                     cmp => {
                         self.comparable(text, expr, lt, rt)?;
                         let op = compare(*cmp);
-                        Some((RowExpr::Compare(op, Box::new(l), Box::new(r)), RowType::Boolean))
+                        Some((
+                            RowExpr::Compare(op, Box::new(l), Box::new(r)),
+                            RowType::Boolean,
+                        ))
                     }
                 }
             }
-            ExprKind::InList { expr: inner, list, negated } => {
+            ExprKind::InList {
+                expr: inner,
+                list,
+                negated,
+            } => {
                 let checked = self.row_expr(source, text, inner, d);
                 let mut items = Vec::new();
                 let mut ok = true;
@@ -431,11 +516,27 @@ impl<'w> Checker<'w> {
                     self.comparable(text, item, ty, item_ty)?;
                     values.push(value);
                 }
-                Some((RowExpr::InList { expr: Box::new(checked), list: values, negated: *negated }, RowType::Boolean))
+                Some((
+                    RowExpr::InList {
+                        expr: Box::new(checked),
+                        list: values,
+                        negated: *negated,
+                    },
+                    RowType::Boolean,
+                ))
             }
-            ExprKind::IsNull { expr: inner, negated } => {
+            ExprKind::IsNull {
+                expr: inner,
+                negated,
+            } => {
                 let (checked, _) = self.row_expr(source, text, inner, d)?;
-                Some((RowExpr::IsNull { expr: Box::new(checked), negated: *negated }, RowType::Boolean))
+                Some((
+                    RowExpr::IsNull {
+                        expr: Box::new(checked),
+                        negated: *negated,
+                    },
+                    RowType::Boolean,
+                ))
             }
         }
     }
@@ -449,7 +550,8 @@ impl<'w> Checker<'w> {
             Literal::Date(d) => match d.parse::<jiff::civil::Date>() {
                 Ok(date) if d.len() == 10 => (RowExpr::Date(date), RowType::Time),
                 _ => {
-                    let message = format!("invalid date `{d}`, expected YYYY-MM-DD like date '2026-01-31'");
+                    let message =
+                        format!("invalid date `{d}`, expected YYYY-MM-DD like date '2026-01-31'");
                     self.error_at(text, expr.span, message);
                     return None;
                 }
@@ -457,11 +559,22 @@ impl<'w> Checker<'w> {
         })
     }
 
-    fn expect_row(&mut self, text: &Text, expr: &Expr, found: RowType, expected: RowType, what: &str) -> Option<()> {
+    fn expect_row(
+        &mut self,
+        text: &Text,
+        expr: &Expr,
+        found: RowType,
+        expected: RowType,
+        what: &str,
+    ) -> Option<()> {
         if found == expected || found == RowType::Null {
             return Some(());
         }
-        let message = format!("{what} expects {}, found {}", expected.describe(), found.describe());
+        let message = format!(
+            "{what} expects {}, found {}",
+            expected.describe(),
+            found.describe()
+        );
         self.error_at(text, expr.span, message);
         None
     }
@@ -490,7 +603,11 @@ impl<'w> Checker<'w> {
             ExprKind::Literal(Literal::Number(n)) => Some(Formula::Number(*n)),
             ExprKind::Literal(Literal::Null) => Some(Formula::Null),
             ExprKind::Literal(_) => {
-                self.error_at(text, expr.span, "expected a number, a measure (source.measure) or a KPI id");
+                self.error_at(
+                    text,
+                    expr.span,
+                    "expected a number, a measure (source.measure) or a KPI id",
+                );
                 None
             }
             ExprKind::Name(ident) => {
@@ -498,7 +615,10 @@ impl<'w> Checker<'w> {
                     Some(Formula::Kpi(ident.name.clone()))
                 } else {
                     let hint = if self.workspace.source(&ident.name).is_some() {
-                        format!("; `{}` is a source: name one of its measures as `{}.MEASURE`", ident.name, ident.name)
+                        format!(
+                            "; `{}` is a source: name one of its measures as `{}.MEASURE`",
+                            ident.name, ident.name
+                        )
                     } else {
                         String::new()
                     };
@@ -507,23 +627,38 @@ impl<'w> Checker<'w> {
                     None
                 }
             }
-            ExprKind::Measure { source, measure, filter } => {
+            ExprKind::Measure {
+                source,
+                measure,
+                filter,
+            } => {
                 let aggregate = self.aggregate(text, source, measure, filter.as_deref())?;
                 Some(Formula::Aggregate(Box::new(aggregate)))
             }
             ExprKind::Per { value, .. } => {
-                self.error_at(text, value.span, "`per` is only allowed inside max, min, avg, count, top or hhi");
+                self.error_at(
+                    text,
+                    value.span,
+                    "`per` is only allowed inside max, min, avg, count, top or hhi",
+                );
                 None
             }
-            ExprKind::Unary { op: UnaryOp::Neg, operand } => {
-                Some(Formula::Neg(Box::new(self.formula(text, operand, d)?)))
-            }
-            ExprKind::Binary { op: op @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div), lhs, rhs } => {
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => Some(Formula::Neg(Box::new(self.formula(text, operand, d)?))),
+            ExprKind::Binary {
+                op: op @ (BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div),
+                lhs,
+                rhs,
+            } => {
                 let l = self.formula(text, lhs, d);
                 let r = self.formula(text, rhs, d);
                 Some(Formula::Arith(arith(*op), Box::new(l?), Box::new(r?)))
             }
-            ExprKind::Unary { op: UnaryOp::Not, .. }
+            ExprKind::Unary {
+                op: UnaryOp::Not, ..
+            }
             | ExprKind::Binary { .. }
             | ExprKind::InList { .. }
             | ExprKind::IsNull { .. } => {
@@ -538,13 +673,23 @@ impl<'w> Checker<'w> {
         }
     }
 
-    fn call(&mut self, text: &Text, expr: &Expr, function: &Ident, args: &[Expr], d: usize) -> Option<Formula> {
+    fn call(
+        &mut self,
+        text: &Text,
+        expr: &Expr,
+        function: &Ident,
+        args: &[Expr],
+        d: usize,
+    ) -> Option<Formula> {
         let name = function.name.as_str();
         let arity = |checker: &mut Self, n: usize, usage: &str| -> Option<()> {
             if args.len() == n {
                 Some(())
             } else {
-                let message = format!("`{name}` takes {n} argument{}: {usage}", if n == 1 { "" } else { "s" });
+                let message = format!(
+                    "`{name}` takes {n} argument{}: {usage}",
+                    if n == 1 { "" } else { "s" }
+                );
                 checker.error_at(text, expr.span, message);
                 None
             }
@@ -581,14 +726,25 @@ impl<'w> Checker<'w> {
                     Window::Rolling(n as u32)
                 } else {
                     arity(self, 1, &format!("{name}(source.measure)"))?;
-                    if name == "ytd" { Window::YearToDate } else { Window::ToDate }
+                    if name == "ytd" {
+                        Window::YearToDate
+                    } else {
+                        Window::ToDate
+                    }
                 };
                 let mut aggregate = match &args[0].kind {
-                    ExprKind::Measure { source, measure, filter } => {
-                        self.aggregate(text, source, measure, filter.as_deref())?
-                    }
-                    ExprKind::Call { function: f, args: inner }
-                        if matches!(f.name.as_str(), "max" | "min" | "avg" | "count" | "hhi" | "top") =>
+                    ExprKind::Measure {
+                        source,
+                        measure,
+                        filter,
+                    } => self.aggregate(text, source, measure, filter.as_deref())?,
+                    ExprKind::Call {
+                        function: f,
+                        args: inner,
+                    } if matches!(
+                        f.name.as_str(),
+                        "max" | "min" | "avg" | "count" | "hhi" | "top"
+                    ) =>
                     {
                         match self.call(text, &args[0], f, inner, d)? {
                             Formula::Aggregate(a) => *a,
@@ -618,18 +774,36 @@ impl<'w> Checker<'w> {
                     "previous" => shifted(Shift::Previous),
                     "year_ago" => shifted(Shift::YearAgo),
                     "abs" => Formula::Abs(Box::new(x)),
-                    "change" => Formula::Arith(ArithOp::Sub, Box::new(x.clone()), Box::new(shifted(Shift::Previous))),
+                    "change" => Formula::Arith(
+                        ArithOp::Sub,
+                        Box::new(x.clone()),
+                        Box::new(shifted(Shift::Previous)),
+                    ),
                     _ => {
-                        let change =
-                            Formula::Arith(ArithOp::Sub, Box::new(x.clone()), Box::new(shifted(Shift::Previous)));
-                        let ratio = Formula::Arith(ArithOp::Div, Box::new(change), Box::new(shifted(Shift::Previous)));
-                        Formula::Arith(ArithOp::Mul, Box::new(Formula::Number(100.0)), Box::new(ratio))
+                        let change = Formula::Arith(
+                            ArithOp::Sub,
+                            Box::new(x.clone()),
+                            Box::new(shifted(Shift::Previous)),
+                        );
+                        let ratio = Formula::Arith(
+                            ArithOp::Div,
+                            Box::new(change),
+                            Box::new(shifted(Shift::Previous)),
+                        );
+                        Formula::Arith(
+                            ArithOp::Mul,
+                            Box::new(Formula::Number(100.0)),
+                            Box::new(ratio),
+                        )
                     }
                 })
             }
             "round" => {
                 if args.len() == 1 {
-                    return Some(Formula::Round(Box::new(self.formula(text, &args[0], d)?), 0));
+                    return Some(Formula::Round(
+                        Box::new(self.formula(text, &args[0], d)?),
+                        0,
+                    ));
                 }
                 arity(self, 2, "round(x, decimals)")?;
                 let x = self.formula(text, &args[0], d);
@@ -638,7 +812,11 @@ impl<'w> Checker<'w> {
             }
             "coalesce" | "least" | "greatest" => {
                 if args.is_empty() {
-                    self.error_at(text, expr.span, format!("`{name}` needs at least one argument"));
+                    self.error_at(
+                        text,
+                        expr.span,
+                        format!("`{name}` needs at least one argument"),
+                    );
                     return None;
                 }
                 let mut xs = Vec::new();
@@ -666,7 +844,9 @@ impl<'w> Checker<'w> {
                 Some(Formula::If(Box::new(c?), Box::new(a?), Box::new(b?)))
             }
             "days_between" | "hours_between" | "minutes_between" => {
-                let message = format!("`{name}` works on a row's columns: use it in a measure's `expr`, not in a KPI formula");
+                let message = format!(
+                    "`{name}` works on a row's columns: use it in a measure's `expr`, not in a KPI formula"
+                );
                 self.error_at(text, function.span, message);
                 None
             }
@@ -683,28 +863,55 @@ impl<'w> Checker<'w> {
     fn whole_number(&mut self, text: &Text, expr: &Expr, what: &str) -> Option<i64> {
         let (value, negative) = match &expr.kind {
             ExprKind::Literal(Literal::Number(n)) => (*n, false),
-            ExprKind::Unary { op: UnaryOp::Neg, operand } => match &operand.kind {
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand,
+            } => match &operand.kind {
                 ExprKind::Literal(Literal::Number(n)) => (*n, true),
                 _ => (f64::NAN, false),
             },
             _ => (f64::NAN, false),
         };
         if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e9 {
-            Some(if negative { -(value as i64) } else { value as i64 })
+            Some(if negative {
+                -(value as i64)
+            } else {
+                value as i64
+            })
         } else {
-            self.error_at(text, expr.span, format!("expected a whole number for {what}"));
+            self.error_at(
+                text,
+                expr.span,
+                format!("expected a whole number for {what}"),
+            );
             None
         }
     }
 
-    fn group(&mut self, text: &Text, arg: &Expr, function: GroupFunction, name: &str) -> Option<Formula> {
+    fn group(
+        &mut self,
+        text: &Text,
+        arg: &Expr,
+        function: GroupFunction,
+        name: &str,
+    ) -> Option<Formula> {
         let ExprKind::Per { value, column } = &arg.kind else {
-            let message = format!("`{name}` groups a measure: write {name}(source.measure per column)");
+            let message =
+                format!("`{name}` groups a measure: write {name}(source.measure per column)");
             self.error_at(text, arg.span, message);
             return None;
         };
-        let ExprKind::Measure { source, measure, filter } = &value.kind else {
-            self.error_at(text, value.span, "expected a measure (source.measure) before `per`");
+        let ExprKind::Measure {
+            source,
+            measure,
+            filter,
+        } = &value.kind
+        else {
+            self.error_at(
+                text,
+                value.span,
+                "expected a measure (source.measure) before `per`",
+            );
             return None;
         };
         let mut aggregate = self.aggregate(text, source, measure, filter.as_deref())?;
@@ -719,14 +926,32 @@ impl<'w> Checker<'w> {
             self.error_at(text, column.span, message);
             return None;
         }
-        aggregate.group = Some(Group { function, column: column.name.clone() });
+        aggregate.group = Some(Group {
+            function,
+            column: column.name.clone(),
+        });
         Some(Formula::Aggregate(Box::new(aggregate)))
     }
 
-    fn aggregate(&mut self, text: &Text, source: &Ident, measure: &Ident, filter: Option<&Expr>) -> Option<Aggregate> {
+    fn aggregate(
+        &mut self,
+        text: &Text,
+        source: &Ident,
+        measure: &Ident,
+        filter: Option<&Expr>,
+    ) -> Option<Aggregate> {
         let Some(src) = self.workspace.source(&source.name) else {
-            let known: Vec<&str> = self.workspace.sources.iter().map(|s| s.name.value.as_str()).collect();
-            let message = format!("unknown source `{}`, expected one of: {}", source.name, known.join(", "));
+            let known: Vec<&str> = self
+                .workspace
+                .sources
+                .iter()
+                .map(|s| s.name.value.as_str())
+                .collect();
+            let message = format!(
+                "unknown source `{}`, expected one of: {}",
+                source.name,
+                known.join(", ")
+            );
             self.error_at(text, source.span, message);
             return None;
         };
@@ -746,7 +971,10 @@ impl<'w> Checker<'w> {
             Some(f) => {
                 let (checked, ty) = self.row_expr(src, text, f, 0)?;
                 if !matches!(ty, RowType::Boolean | RowType::Null) {
-                    let message = format!("a [filter] must be true or false for each row, found {}", ty.describe());
+                    let message = format!(
+                        "a [filter] must be true or false for each row, found {}",
+                        ty.describe()
+                    );
                     self.error_at(text, f.span, message);
                     return None;
                 }
@@ -754,7 +982,11 @@ impl<'w> Checker<'w> {
             }
         };
         // The measure's own errors were reported when its source was checked.
-        let info = self.measures.get(&(source.name.clone(), measure.name.clone())).cloned().flatten()?;
+        let info = self
+            .measures
+            .get(&(source.name.clone(), measure.name.clone()))
+            .cloned()
+            .flatten()?;
         let filters = info.filter.into_iter().chain(extra).collect();
         Some(Aggregate {
             source: source.name.clone(),
@@ -775,27 +1007,51 @@ impl<'w> Checker<'w> {
         }
         match &expr.kind {
             ExprKind::Literal(Literal::Bool(b)) => Some(Condition::Constant(*b)),
-            ExprKind::Unary { op: UnaryOp::Not, operand } => {
-                Some(Condition::Not(Box::new(self.condition(text, operand, d + 1)?)))
-            }
-            ExprKind::Binary { op: op @ (BinaryOp::And | BinaryOp::Or), lhs, rhs } => {
+            ExprKind::Unary {
+                op: UnaryOp::Not,
+                operand,
+            } => Some(Condition::Not(Box::new(self.condition(
+                text,
+                operand,
+                d + 1,
+            )?))),
+            ExprKind::Binary {
+                op: op @ (BinaryOp::And | BinaryOp::Or),
+                lhs,
+                rhs,
+            } => {
                 let a = self.condition(text, lhs, d + 1);
                 let b = self.condition(text, rhs, d + 1);
                 let (a, b) = (Box::new(a?), Box::new(b?));
-                Some(if *op == BinaryOp::And { Condition::And(a, b) } else { Condition::Or(a, b) })
+                Some(if *op == BinaryOp::And {
+                    Condition::And(a, b)
+                } else {
+                    Condition::Or(a, b)
+                })
             }
             ExprKind::Binary { op, lhs, rhs }
-                if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div) =>
+                if !matches!(
+                    op,
+                    BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div
+                ) =>
             {
                 let a = self.formula(text, lhs, d + 1);
                 let b = self.formula(text, rhs, d + 1);
                 Some(Condition::Compare(compare(*op), a?, b?))
             }
-            ExprKind::IsNull { expr: inner, negated } => {
-                Some(Condition::IsNull(self.formula(text, inner, d + 1)?, *negated))
-            }
+            ExprKind::IsNull {
+                expr: inner,
+                negated,
+            } => Some(Condition::IsNull(
+                self.formula(text, inner, d + 1)?,
+                *negated,
+            )),
             _ => {
-                self.error_at(text, expr.span, "expected a condition such as `x > 0` or `x is null`");
+                self.error_at(
+                    text,
+                    expr.span,
+                    "expected a condition such as `x > 0` or `x is null`",
+                );
                 None
             }
         }
@@ -831,7 +1087,8 @@ impl<'w> Checker<'w> {
                 Some(2) => return,
                 Some(1) => {
                     let start = stack.iter().position(|s| *s == id).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[start..].iter().map(|s| s.to_string()).collect();
+                    let mut cycle: Vec<String> =
+                        stack[start..].iter().map(|s| s.to_string()).collect();
                     cycle.push(id.to_string());
                     cycles.push(cycle);
                     return;
@@ -853,7 +1110,11 @@ impl<'w> Checker<'w> {
         for cycle in reported {
             let first = &cycle[0];
             if let Some(kpi) = self.workspace.kpi(first) {
-                let location = kpi.formula.as_ref().map(|f| f.location.clone()).unwrap_or(kpi.id.location.clone());
+                let location = kpi
+                    .formula
+                    .as_ref()
+                    .map(|f| f.location.clone())
+                    .unwrap_or(kpi.id.location.clone());
                 let files: Vec<String> = cycle[..cycle.len() - 1]
                     .iter()
                     .filter_map(|k| self.workspace.kpi(k))
@@ -874,7 +1135,8 @@ impl<'w> Checker<'w> {
                 .iter()
                 .filter(|(id, rs)| {
                     catalog.kpis.contains_key(*id)
-                        && (on_cycle.contains(id) || rs.iter().any(|r| !catalog.kpis.contains_key(r)))
+                        && (on_cycle.contains(id)
+                            || rs.iter().any(|r| !catalog.kpis.contains_key(r)))
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
@@ -889,7 +1151,12 @@ impl<'w> Checker<'w> {
 }
 
 fn column_list(source: &Source) -> String {
-    source.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+    source
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn arith(op: BinaryOp) -> ArithOp {

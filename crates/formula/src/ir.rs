@@ -78,7 +78,10 @@ impl RowType {
 /// An expression over one row of a source: a measure's `expr` or `filter`, a `[filter]`, `--where`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RowExpr {
-    Column { name: String, ty: ColumnType },
+    Column {
+        name: String,
+        ty: ColumnType,
+    },
     Number(f64),
     String(String),
     Boolean(bool),
@@ -91,10 +94,21 @@ pub enum RowExpr {
     Compare(CmpOp, Box<RowExpr>, Box<RowExpr>),
     And(Box<RowExpr>, Box<RowExpr>),
     Or(Box<RowExpr>, Box<RowExpr>),
-    InList { expr: Box<RowExpr>, list: Vec<RowExpr>, negated: bool },
-    IsNull { expr: Box<RowExpr>, negated: bool },
+    InList {
+        expr: Box<RowExpr>,
+        list: Vec<RowExpr>,
+        negated: bool,
+    },
+    IsNull {
+        expr: Box<RowExpr>,
+        negated: bool,
+    },
     /// `b - a` in the unit, as a fraction: `days_between(a, b)`.
-    Between { unit: TimeUnit, from: Box<RowExpr>, to: Box<RowExpr> },
+    Between {
+        unit: TimeUnit,
+        from: Box<RowExpr>,
+        to: Box<RowExpr>,
+    },
 }
 
 /// Which rows of time an aggregate reads for a period.
@@ -158,7 +172,11 @@ pub enum CheckedAgg {
     Percentile(f64),
     Last,
     First,
-    Active { start: String, end: String, at: tablero_model::ActiveAt },
+    Active {
+        start: String,
+        end: String,
+        at: tablero_model::ActiveAt,
+    },
 }
 
 impl CheckedAgg {
@@ -174,15 +192,23 @@ impl CheckedAgg {
             Agg::Percentile(p) => CheckedAgg::Percentile(*p),
             Agg::Last => CheckedAgg::Last,
             Agg::First => CheckedAgg::First,
-            Agg::Active { start, end, at } => {
-                CheckedAgg::Active { start: start.value.clone(), end: end.value.clone(), at: *at }
-            }
+            Agg::Active { start, end, at } => CheckedAgg::Active {
+                start: start.value.clone(),
+                end: end.value.clone(),
+                at: *at,
+            },
         }
     }
 
     /// Over no rows: 0 for counts and sums, null for the rest.
     pub fn empty_is_zero(&self) -> bool {
-        matches!(self, CheckedAgg::Count | CheckedAgg::CountDistinct | CheckedAgg::Sum | CheckedAgg::Active { .. })
+        matches!(
+            self,
+            CheckedAgg::Count
+                | CheckedAgg::CountDistinct
+                | CheckedAgg::Sum
+                | CheckedAgg::Active { .. }
+        )
     }
 }
 
@@ -228,7 +254,9 @@ impl Formula {
         f(self);
         match self {
             Formula::Number(_) | Formula::Null | Formula::Aggregate(_) | Formula::Kpi(_) => {}
-            Formula::Neg(x) | Formula::Shift(_, x) | Formula::Abs(x) | Formula::Round(x, _) => x.visit(f),
+            Formula::Neg(x) | Formula::Shift(_, x) | Formula::Abs(x) | Formula::Round(x, _) => {
+                x.visit(f)
+            }
             Formula::Arith(_, a, b) => {
                 a.visit(f);
                 b.visit(f);

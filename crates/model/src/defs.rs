@@ -22,7 +22,11 @@ pub struct Text {
 impl Text {
     /// A text with no inner mapping, for values made by Tablero itself (e.g. `--where`).
     pub fn synthetic(value: impl Into<String>, location: Location) -> Text {
-        Text { value: value.into(), location, inner_offset: Some(0) }
+        Text {
+            value: value.into(),
+            location,
+            inner_offset: Some(0),
+        }
     }
 
     /// The location of the byte `offset` inside the value.
@@ -149,7 +153,10 @@ pub struct CsvOptions {
 
 impl Default for CsvOptions {
     fn default() -> CsvOptions {
-        CsvOptions { delimiter: b',', decimal: '.' }
+        CsvOptions {
+            delimiter: b',',
+            decimal: '.',
+        }
     }
 }
 
@@ -175,7 +182,11 @@ pub enum Agg {
     Last,
     First,
     /// Rows whose interval `[start, end)` contains an instant.
-    Active { start: Text, end: Text, at: ActiveAt },
+    Active {
+        start: Text,
+        end: Text,
+        at: ActiveAt,
+    },
 }
 
 impl Agg {
@@ -197,7 +208,10 @@ impl Agg {
 
     /// The value of the measure over no rows: 0 for counts and sums, null otherwise.
     pub fn empty_is_zero(&self) -> bool {
-        matches!(self, Agg::Count | Agg::CountDistinct | Agg::Sum | Agg::Active { .. })
+        matches!(
+            self,
+            Agg::Count | Agg::CountDistinct | Agg::Sum | Agg::Active { .. }
+        )
     }
 }
 

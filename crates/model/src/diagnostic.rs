@@ -37,11 +37,19 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(location: Option<Location>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Error, location, message: message.into() }
+        Diagnostic {
+            severity: Severity::Error,
+            location,
+            message: message.into(),
+        }
     }
 
     pub fn warning(location: Option<Location>, message: impl Into<String>) -> Diagnostic {
-        Diagnostic { severity: Severity::Warning, location, message: message.into() }
+        Diagnostic {
+            severity: Severity::Warning,
+            location,
+            message: message.into(),
+        }
     }
 
     pub fn is_error(&self) -> bool {

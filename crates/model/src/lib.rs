@@ -6,6 +6,7 @@
 
 pub mod defs;
 pub mod diagnostic;
+pub mod display;
 pub mod load;
 
 pub use defs::*;

@@ -20,16 +20,26 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     let settings = load_settings(root, &mut diagnostics);
     let mut sources = Vec::new();
     for (rel, text) in yaml_files(root, "sources", &mut diagnostics) {
-        let mut file = YamlFile { rel: rel.clone(), text: &text, diagnostics: &mut diagnostics };
+        let mut file = YamlFile {
+            rel: rel.clone(),
+            text: &text,
+            diagnostics: &mut diagnostics,
+        };
         for node in file.documents() {
             if let Some(source) = file.source(&node) {
-                if let Some(first) = sources.iter().find(|s: &&Source| s.name.value == source.name.value) {
+                if let Some(first) = sources
+                    .iter()
+                    .find(|s: &&Source| s.name.value == source.name.value)
+                {
                     let message = format!(
                         "source `{}` is already defined in {}",
                         source.name.value,
                         first.file.display()
                     );
-                    file.diagnostics.push(Diagnostic::error(Some(source.name.location.clone()), message));
+                    file.diagnostics.push(Diagnostic::error(
+                        Some(source.name.location.clone()),
+                        message,
+                    ));
                 } else {
                     sources.push(source);
                 }
@@ -38,20 +48,33 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     }
     let mut kpis: Vec<Kpi> = Vec::new();
     for (rel, text) in yaml_files(root, "kpis", &mut diagnostics) {
-        let mut file = YamlFile { rel: rel.clone(), text: &text, diagnostics: &mut diagnostics };
+        let mut file = YamlFile {
+            rel: rel.clone(),
+            text: &text,
+            diagnostics: &mut diagnostics,
+        };
         for node in file.documents() {
             if let Some(kpi) = file.kpi(&node) {
                 if let Some(first) = kpis.iter().find(|k| k.id.value == kpi.id.value) {
-                    let message =
-                        format!("KPI `{}` is already defined in {}", kpi.id.value, first.file.display());
-                    file.diagnostics.push(Diagnostic::error(Some(kpi.id.location.clone()), message));
+                    let message = format!(
+                        "KPI `{}` is already defined in {}",
+                        kpi.id.value,
+                        first.file.display()
+                    );
+                    file.diagnostics
+                        .push(Diagnostic::error(Some(kpi.id.location.clone()), message));
                 } else {
                     kpis.push(kpi);
                 }
             }
         }
     }
-    let workspace = Workspace { root: root.to_path_buf(), settings, sources, kpis };
+    let workspace = Workspace {
+        root: root.to_path_buf(),
+        settings,
+        sources,
+        kpis,
+    };
     (workspace, diagnostics)
 }
 
@@ -89,7 +112,11 @@ fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
     };
     let at = |offset: usize| {
         let (line, column) = line_column(&text, offset);
-        Some(Location { file: rel.clone(), line, column })
+        Some(Location {
+            file: rel.clone(),
+            line,
+            column,
+        })
     };
     let file: SettingsFile = match toml::from_str(&text) {
         Ok(file) => file,
@@ -116,7 +143,9 @@ fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
         if jiff::tz::TimeZone::get(&tz).is_err() {
             diagnostics.push(Diagnostic::error(
                 find("timezone"),
-                format!("unknown time zone `{tz}`, expected an IANA name such as \"America/Santiago\""),
+                format!(
+                    "unknown time zone `{tz}`, expected an IANA name such as \"America/Santiago\""
+                ),
             ));
         } else {
             settings.timezone = tz;
@@ -155,7 +184,11 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// The `*.yaml`/`*.yml` files of a folder, sorted, with their text.
-fn yaml_files(root: &Path, folder: &str, diagnostics: &mut Vec<Diagnostic>) -> Vec<(PathBuf, String)> {
+fn yaml_files(
+    root: &Path,
+    folder: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<(PathBuf, String)> {
     let Ok(entries) = std::fs::read_dir(root.join(folder)) else {
         return Vec::new();
     };
@@ -170,7 +203,11 @@ fn yaml_files(root: &Path, folder: &str, diagnostics: &mut Vec<Diagnostic>) -> V
         match std::fs::read_to_string(&path) {
             Ok(text) => files.push((rel, text)),
             Err(err) => diagnostics.push(Diagnostic::error(
-                Some(Location { file: rel, line: 1, column: 1 }),
+                Some(Location {
+                    file: rel,
+                    line: 1,
+                    column: 1,
+                }),
                 format!("cannot read file: {err}"),
             )),
         }
@@ -187,11 +224,15 @@ struct YamlFile<'a> {
 impl YamlFile<'_> {
     /// The top-level mappings: one mapping, or a list of them.
     fn documents(&mut self) -> Vec<MarkedMappingNode> {
-        let options = LoaderOptions::default().error_on_duplicate_keys(true).prevent_coercion(false);
+        let options = LoaderOptions::default()
+            .error_on_duplicate_keys(true)
+            .prevent_coercion(false);
         let node = match marked_yaml::parse_yaml_with_options(0, self.text, options) {
             Ok(node) => node,
             Err(LoadError::TopLevelMustBeMapping(_)) => {
-                let options = LoaderOptions::default().error_on_duplicate_keys(true).toplevel_sequence();
+                let options = LoaderOptions::default()
+                    .error_on_duplicate_keys(true)
+                    .toplevel_sequence();
                 match marked_yaml::parse_yaml_with_options(0, self.text, options) {
                     Ok(node) => node,
                     Err(err) => return self.load_error(err),
@@ -206,13 +247,19 @@ impl YamlFile<'_> {
                 for item in seq.iter() {
                     match item {
                         Node::Mapping(map) => maps.push(map.clone()),
-                        other => self.error(other.span(), "expected a mapping (`key: value` lines) in this list"),
+                        other => self.error(
+                            other.span(),
+                            "expected a mapping (`key: value` lines) in this list",
+                        ),
                     }
                 }
                 maps
             }
             Node::Scalar(s) => {
-                self.error(s.span(), "expected a mapping (`key: value` lines), found a single value");
+                self.error(
+                    s.span(),
+                    "expected a mapping (`key: value` lines), found a single value",
+                );
                 Vec::new()
             }
         }
@@ -225,47 +272,71 @@ impl YamlFile<'_> {
                 inner.key.span().start().copied(),
                 format!("duplicate key `{}`", inner.key.as_str()),
             ),
-            LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => {
-                (Some(*m), "expected a mapping or a list of mappings".to_string())
+            LoadError::TopLevelMustBeMapping(m) | LoadError::TopLevelMustBeSequence(m) => (
+                Some(*m),
+                "expected a mapping or a list of mappings".to_string(),
+            ),
+            LoadError::UnexpectedAnchor(m) => {
+                (Some(*m), "YAML anchors are not supported".to_string())
             }
-            LoadError::UnexpectedAnchor(m) => (Some(*m), "YAML anchors are not supported".to_string()),
             LoadError::UnexpectedTag(m) => (Some(*m), "YAML tags are not supported".to_string()),
-            LoadError::MappingKeyMustBeScalar(m) => (Some(*m), "a key must be a plain word".to_string()),
+            LoadError::MappingKeyMustBeScalar(m) => {
+                (Some(*m), "a key must be a plain word".to_string())
+            }
         };
-        let location = marker.map(|m| self.marker_location(&m)).unwrap_or(Location {
-            file: self.rel.clone(),
-            line: 1,
-            column: 1,
-        });
-        self.diagnostics.push(Diagnostic::error(Some(location), message));
+        let location = marker
+            .map(|m| self.marker_location(&m))
+            .unwrap_or(Location {
+                file: self.rel.clone(),
+                line: 1,
+                column: 1,
+            });
+        self.diagnostics
+            .push(Diagnostic::error(Some(location), message));
         Vec::new()
     }
 
     fn marker_location(&self, marker: &marked_yaml::Marker) -> Location {
-        Location { file: self.rel.clone(), line: marker.line().max(1), column: marker.column().max(1) }
+        Location {
+            file: self.rel.clone(),
+            line: marker.line().max(1),
+            column: marker.column().max(1),
+        }
     }
 
     fn location(&self, span: &Span) -> Location {
         match span.start() {
             Some(m) => self.marker_location(m),
-            None => Location { file: self.rel.clone(), line: 1, column: 1 },
+            None => Location {
+                file: self.rel.clone(),
+                line: 1,
+                column: 1,
+            },
         }
     }
 
     fn error(&mut self, span: &Span, message: impl Into<String>) {
         let location = self.location(span);
-        self.diagnostics.push(Diagnostic::error(Some(location), message));
+        self.diagnostics
+            .push(Diagnostic::error(Some(location), message));
     }
 
     fn text(&self, node: &MarkedScalarNode) -> Text {
         let location = self.location(node.span());
-        let first = node.span().start().and_then(|m| self.text.chars().nth(m.character()));
+        let first = node
+            .span()
+            .start()
+            .and_then(|m| self.text.chars().nth(m.character()));
         let inner_offset = match first {
             Some('\'' | '"') => Some(1),
             Some('|' | '>') => None,
             _ => Some(0),
         };
-        Text { value: node.as_str().to_string(), location, inner_offset }
+        Text {
+            value: node.as_str().to_string(),
+            location,
+            inner_offset,
+        }
     }
 
     /// Reports keys of `map` not in `known`.
@@ -306,7 +377,8 @@ impl YamlFile<'_> {
             Ok(v) if v.is_finite() => Some(v),
             _ => {
                 let message = format!("{what} must be a number, found `{}`", text.value);
-                self.diagnostics.push(Diagnostic::error(Some(text.location.clone()), message));
+                self.diagnostics
+                    .push(Diagnostic::error(Some(text.location.clone()), message));
                 None
             }
         }
@@ -327,7 +399,10 @@ impl YamlFile<'_> {
                 .collect(),
             Some(Node::Scalar(s)) if s.as_str().is_empty() => Vec::new(),
             Some(other) => {
-                self.error(other.span(), format!("`{key}` must be a list, like `[a, b]`"));
+                self.error(
+                    other.span(),
+                    format!("`{key}` must be a list, like `[a, b]`"),
+                );
                 Vec::new()
             }
         }
@@ -337,29 +412,57 @@ impl YamlFile<'_> {
         self.check_keys(
             map,
             "a source",
-            &["name", "label", "description", "file", "store", "table", "time", "columns", "dimensions", "csv", "measures"],
+            &[
+                "name",
+                "label",
+                "description",
+                "file",
+                "store",
+                "table",
+                "time",
+                "columns",
+                "dimensions",
+                "csv",
+                "measures",
+            ],
         );
         let name = self.required(map, "name", "a source")?;
         let label = self.scalar(map, "label").map(|t| t.value);
         let file = self.scalar(map, "file");
-        let store = self.scalar(map, "store").map(|t| t.value == "true").unwrap_or(false);
+        let store = self
+            .scalar(map, "store")
+            .map(|t| t.value == "true")
+            .unwrap_or(false);
         let data = match (file, store) {
             (Some(_), true) => {
-                self.error(map.span(), "a source has either `file` or `store: true`, not both");
+                self.error(
+                    map.span(),
+                    "a source has either `file` or `store: true`, not both",
+                );
                 return None;
             }
             (Some(file), false) => {
                 let lower = file.value.to_ascii_lowercase();
                 if !(lower.ends_with(".csv") || lower.ends_with(".parquet")) {
-                    let message = format!("`file` must end in .csv or .parquet, found `{}`", file.value);
-                    self.diagnostics.push(Diagnostic::error(Some(file.location), message));
+                    let message = format!(
+                        "`file` must end in .csv or .parquet, found `{}`",
+                        file.value
+                    );
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(file.location), message));
                     return None;
                 }
                 SourceData::File(PathBuf::from(file.value))
             }
             (None, true) => SourceData::Store,
             (None, false) => {
-                self.error(map.span(), format!("source `{}` needs `file: data/…` or `store: true`", name.value));
+                self.error(
+                    map.span(),
+                    format!(
+                        "source `{}` needs `file: data/…` or `store: true`",
+                        name.value
+                    ),
+                );
                 return None;
             }
         };
@@ -373,14 +476,23 @@ impl YamlFile<'_> {
                     }
                 }
             }
-            Some(other) => self.error(other.span(), "`columns` must map each column name to `{ type: … }`"),
-            None => self.error(map.span(), format!("source `{}` has no `columns`", name.value)),
+            Some(other) => self.error(
+                other.span(),
+                "`columns` must map each column name to `{ type: … }`",
+            ),
+            None => self.error(
+                map.span(),
+                format!("source `{}` has no `columns`", name.value),
+            ),
         }
         let dimensions = self.word_list(map, "dimensions");
         let csv = match map.get_node("csv") {
             Some(Node::Mapping(csv)) => self.csv_options(csv),
             Some(other) => {
-                self.error(other.span(), "`csv` must be a mapping like `{ delimiter: \";\", decimal: \",\" }`");
+                self.error(
+                    other.span(),
+                    "`csv` must be a mapping like `{ delimiter: \";\", decimal: \",\" }`",
+                );
                 CsvOptions::default()
             }
             None => CsvOptions::default(),
@@ -394,10 +506,23 @@ impl YamlFile<'_> {
                     }
                 }
             }
-            Some(other) => self.error(other.span(), "`measures` must map each measure name to `{ agg: … }`"),
+            Some(other) => self.error(
+                other.span(),
+                "`measures` must map each measure name to `{ agg: … }`",
+            ),
             None => {}
         }
-        Some(Source { name, label, data, time, columns, dimensions, csv, measures, file: self.rel.clone() })
+        Some(Source {
+            name,
+            label,
+            data,
+            time,
+            columns,
+            dimensions,
+            csv,
+            measures,
+            file: self.rel.clone(),
+        })
     }
 
     fn column(&mut self, key: &MarkedScalarNode, value: &Node) -> Option<Column> {
@@ -405,7 +530,10 @@ impl YamlFile<'_> {
         let (ty_text, format) = match value {
             Node::Mapping(m) => {
                 self.check_keys(m, "a column", &["type", "format", "description"]);
-                (self.required(m, "type", "a column")?, self.scalar(m, "format").map(|t| t.value))
+                (
+                    self.required(m, "type", "a column")?,
+                    self.scalar(m, "format").map(|t| t.value),
+                )
             }
             Node::Scalar(s) => (self.text(s), None),
             Node::Sequence(s) => {
@@ -418,22 +546,35 @@ impl YamlFile<'_> {
                 "unknown column type `{}`, expected one of: string, integer, number, boolean, date, timestamp",
                 ty_text.value
             );
-            self.diagnostics.push(Diagnostic::error(Some(ty_text.location), message));
+            self.diagnostics
+                .push(Diagnostic::error(Some(ty_text.location), message));
             return None;
         };
-        Some(Column { name: key.as_str().to_string(), ty, format, location })
+        Some(Column {
+            name: key.as_str().to_string(),
+            ty,
+            format,
+            location,
+        })
     }
 
     fn csv_options(&mut self, map: &MarkedMappingNode) -> CsvOptions {
         self.check_keys(map, "csv options", &["delimiter", "decimal"]);
         let mut options = CsvOptions::default();
         if let Some(d) = self.scalar(map, "delimiter") {
-            let d_value = if d.value == "\\t" { "\t".to_string() } else { d.value.clone() };
+            let d_value = if d.value == "\\t" {
+                "\t".to_string()
+            } else {
+                d.value.clone()
+            };
             match d_value.as_bytes() {
                 [b] if b.is_ascii() => options.delimiter = *b,
                 _ => self.diagnostics.push(Diagnostic::error(
                     Some(d.location),
-                    format!("`delimiter` must be one character such as \",\" or \";\", found `{}`", d.value),
+                    format!(
+                        "`delimiter` must be one character such as \",\" or \";\", found `{}`",
+                        d.value
+                    ),
                 )),
             }
         }
@@ -456,7 +597,21 @@ impl YamlFile<'_> {
             self.error(value.span(), "a measure is a mapping like `{ agg: count }`");
             return None;
         };
-        self.check_keys(m, "a measure", &["agg", "expr", "filter", "time", "p", "start", "end", "at", "description"]);
+        self.check_keys(
+            m,
+            "a measure",
+            &[
+                "agg",
+                "expr",
+                "filter",
+                "time",
+                "p",
+                "start",
+                "end",
+                "at",
+                "description",
+            ],
+        );
         let agg_text = self.required(m, "agg", "a measure")?;
         let agg = match agg_text.value.as_str() {
             "count" => Agg::Count,
@@ -474,8 +629,11 @@ impl YamlFile<'_> {
                 };
                 let p = self.number(&p_text, "`p`")?;
                 if !(0.0..=1.0).contains(&p) {
-                    let message = format!("`p` must be between 0 and 1 (0.9 for the 90th percentile), found {p}");
-                    self.diagnostics.push(Diagnostic::error(Some(p_text.location), message));
+                    let message = format!(
+                        "`p` must be between 0 and 1 (0.9 for the 90th percentile), found {p}"
+                    );
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(p_text.location), message));
                     return None;
                 }
                 Agg::Percentile(p)
@@ -490,8 +648,10 @@ impl YamlFile<'_> {
                         "end" => ActiveAt::End,
                         "average" => ActiveAt::Average,
                         other => {
-                            let message = format!("unknown `at: {other}`, expected start, end or average");
-                            self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                            let message =
+                                format!("unknown `at: {other}`, expected start, end or average");
+                            self.diagnostics
+                                .push(Diagnostic::error(Some(t.location), message));
                             return None;
                         }
                     },
@@ -502,18 +662,30 @@ impl YamlFile<'_> {
                 let message = format!(
                     "unknown aggregation `{other}`, expected one of: count, count_distinct, sum, avg, min, max, median, percentile, last, first, active"
                 );
-                self.diagnostics.push(Diagnostic::error(Some(agg_text.location), message));
+                self.diagnostics
+                    .push(Diagnostic::error(Some(agg_text.location), message));
                 return None;
             }
         };
         let expr = self.scalar(m, "expr");
         let needs_expr = !matches!(agg, Agg::Count | Agg::Active { .. });
         if needs_expr && expr.is_none() {
-            let message = format!("measure `{}` with `agg: {}` needs an `expr`", name.value, agg.name());
-            self.diagnostics.push(Diagnostic::error(Some(agg_text.location.clone()), message));
+            let message = format!(
+                "measure `{}` with `agg: {}` needs an `expr`",
+                name.value,
+                agg.name()
+            );
+            self.diagnostics
+                .push(Diagnostic::error(Some(agg_text.location.clone()), message));
             return None;
         }
-        Some(Measure { name, agg, expr, filter: self.scalar(m, "filter"), time: self.scalar(m, "time") })
+        Some(Measure {
+            name,
+            agg,
+            expr,
+            filter: self.scalar(m, "filter"),
+            time: self.scalar(m, "time"),
+        })
     }
 
     fn kpi(&mut self, map: &MarkedMappingNode) -> Option<Kpi> {
@@ -521,24 +693,53 @@ impl YamlFile<'_> {
             map,
             "a KPI",
             &[
-                "id", "name", "description", "owner", "tags", "kind", "unit", "decimals", "direction", "grain",
-                "formula", "target", "targets", "thresholds",
+                "id",
+                "name",
+                "description",
+                "owner",
+                "tags",
+                "kind",
+                "unit",
+                "decimals",
+                "direction",
+                "grain",
+                "formula",
+                "target",
+                "targets",
+                "thresholds",
             ],
         );
         let id = self.required(map, "id", "a KPI")?;
-        if !id.value.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            || !id.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        if !id
+            .value
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            || !id
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
             let message = format!(
                 "KPI id `{}` must be a name of letters, digits and `_` (it is used in formulas)",
                 id.value
             );
-            self.diagnostics.push(Diagnostic::error(Some(id.location.clone()), message));
+            self.diagnostics
+                .push(Diagnostic::error(Some(id.location.clone()), message));
         }
-        let name = self.scalar(map, "name").map(|t| t.value).unwrap_or_else(|| id.value.clone());
+        let name = self
+            .scalar(map, "name")
+            .map(|t| t.value)
+            .unwrap_or_else(|| id.value.clone());
         let description = self.scalar(map, "description").map(|t| t.value);
-        let owner = self.scalar(map, "owner").filter(|t| !t.value.trim().is_empty());
-        let tags = self.word_list(map, "tags").into_iter().map(|t| t.value).collect();
+        let owner = self
+            .scalar(map, "owner")
+            .filter(|t| !t.value.trim().is_empty());
+        let tags = self
+            .word_list(map, "tags")
+            .into_iter()
+            .map(|t| t.value)
+            .collect();
         let kind = match self.scalar(map, "kind") {
             None => None,
             Some(t) => match t.value.as_str() {
@@ -546,7 +747,8 @@ impl YamlFile<'_> {
                 "lagging" => Some(KpiKind::Lagging),
                 other => {
                     let message = format!("unknown kind `{other}`, expected leading or lagging");
-                    self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(t.location), message));
                     None
                 }
             },
@@ -570,8 +772,12 @@ impl YamlFile<'_> {
             Some(t) => match t.value.parse::<u8>() {
                 Ok(d) if d <= 10 => d,
                 _ => {
-                    let message = format!("`decimals` must be a whole number from 0 to 10, found `{}`", t.value);
-                    self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                    let message = format!(
+                        "`decimals` must be a whole number from 0 to 10, found `{}`",
+                        t.value
+                    );
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(t.location), message));
                     1
                 }
             },
@@ -583,7 +789,8 @@ impl YamlFile<'_> {
                 "down" => Direction::Down,
                 other => {
                     let message = format!("unknown direction `{other}`, expected up or down");
-                    self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(t.location), message));
                     Direction::Up
                 }
             },
@@ -591,17 +798,22 @@ impl YamlFile<'_> {
         let grain = match self.scalar(map, "grain") {
             None => None,
             Some(t) => Grain::parse(&t.value).or_else(|| {
-                let message =
-                    format!("unknown grain `{}`, expected one of: day, week, month, quarter, year", t.value);
-                self.diagnostics.push(Diagnostic::error(Some(t.location), message));
+                let message = format!(
+                    "unknown grain `{}`, expected one of: day, week, month, quarter, year",
+                    t.value
+                );
+                self.diagnostics
+                    .push(Diagnostic::error(Some(t.location), message));
                 None
             }),
         };
         let formula = self.scalar(map, "formula");
-        let target = self.scalar(map, "target").map(|t| match t.value.trim().parse::<f64>() {
-            Ok(v) if v.is_finite() => Target::Constant(v),
-            _ => Target::Formula(t),
-        });
+        let target = self
+            .scalar(map, "target")
+            .map(|t| match t.value.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Target::Constant(v),
+                _ => Target::Formula(t),
+            });
         let mut targets = Vec::new();
         match map.get_node("targets") {
             None => {}
@@ -619,7 +831,10 @@ impl YamlFile<'_> {
                     }
                 }
             }
-            Some(other) => self.error(other.span(), "`targets` must map period labels to numbers, like `{ \"2026-Q3\": 32 }`"),
+            Some(other) => self.error(
+                other.span(),
+                "`targets` must map period labels to numbers, like `{ \"2026-Q3\": 32 }`",
+            ),
         }
         let mut at_risk = None;
         match map.get_node("thresholds") {
@@ -630,7 +845,10 @@ impl YamlFile<'_> {
                     at_risk = self.threshold(&t);
                 }
             }
-            Some(other) => self.error(other.span(), "`thresholds` must be a mapping like `{ at_risk: 25 }`"),
+            Some(other) => self.error(
+                other.span(),
+                "`thresholds` must be a mapping like `{ at_risk: 25 }`",
+            ),
         }
         let location = self.location(map.span());
         Some(Kpi {
@@ -667,8 +885,11 @@ impl YamlFile<'_> {
         {
             return Some(Threshold::Absolute(v));
         }
-        let message = format!("`at_risk` must be a number or a share of the target like \"90%\", found `{value}`");
-        self.diagnostics.push(Diagnostic::error(Some(text.location.clone()), message));
+        let message = format!(
+            "`at_risk` must be a number or a share of the target like \"90%\", found `{value}`"
+        );
+        self.diagnostics
+            .push(Diagnostic::error(Some(text.location.clone()), message));
         None
     }
 }

@@ -1,1 +1,222 @@
-fn main() {}
+//! The `tablero` command line: parse arguments, resolve them into a request, dispatch, and
+//! decide the exit code (0 success, 1 user error, 2 bad usage).
+
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tablero_calendar::{Calendar, Grain};
+use tablero_engine::{EngineError, Request};
+
+/// Tablero: a company's KPIs as code, computed per period and dimension.
+#[derive(Parser, Debug)]
+#[command(name = "tablero", version, about)]
+struct Cli {
+    /// The workspace folder (holds tablero.toml).
+    #[arg(short = 'w', long = "workspace", global = true, default_value = ".")]
+    workspace: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate every definition of the workspace.
+    Check {
+        /// Also run the SMART lint (owner, measurable, target, grain, too many KPIs per owner).
+        #[arg(long)]
+        smart: bool,
+    },
+    /// Compute KPIs per period (and dimension).
+    Compute {
+        /// KPI ids; all when none is given.
+        kpis: Vec<String>,
+        #[command(flatten)]
+        range: RangeArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show the plan and SQL a KPI compiles to.
+    Explain {
+        kpi: String,
+        #[command(flatten)]
+        range: RangeArgs,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct RangeArgs {
+    /// First period (a label at the grain, e.g. 2026-01); default: eleven periods before --to.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last period, included; default: the current (partial) period.
+    #[arg(long)]
+    to: Option<String>,
+    /// Grain to compute at; default: each KPI's own grain.
+    #[arg(long, value_enum)]
+    grain: Option<GrainArg>,
+    /// One value per value of this dimension.
+    #[arg(long)]
+    by: Option<String>,
+    /// A condition every row must meet, e.g. "department = 'Cloud'".
+    #[arg(long = "where")]
+    filter: Option<String>,
+    /// Compute as if it were this moment: a date (end of that day) or an instant.
+    #[arg(long = "as-of")]
+    as_of: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum GrainArg {
+    Day,
+    Week,
+    Month,
+    Quarter,
+    Year,
+}
+
+impl From<GrainArg> for Grain {
+    fn from(g: GrainArg) -> Grain {
+        match g {
+            GrainArg::Day => Grain::Day,
+            GrainArg::Week => Grain::Week,
+            GrainArg::Month => Grain::Month,
+            GrainArg::Quarter => Grain::Quarter,
+            GrainArg::Year => Grain::Year,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// A failure and the exit code it earns.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<EngineError> for Failure {
+    fn from(err: EngineError) -> Failure {
+        Failure {
+            code: 1,
+            message: err.to_string(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            for line in failure.message.lines() {
+                if line.starts_with("error:") || line.starts_with("warning:") {
+                    eprintln!("{line}");
+                } else {
+                    eprintln!("error: {line}");
+                }
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure {
+            code: 1,
+            message: format!("cannot start the runtime: {e}"),
+        })?;
+    match cli.command {
+        Command::Check { smart } => check(&cli.workspace, smart),
+        Command::Compute {
+            kpis,
+            range,
+            format,
+        } => runtime.block_on(async {
+            let (engine, _) = tablero_engine::open(&cli.workspace)?;
+            let request = request(engine.calendar(), kpis, &range)?;
+            let results = engine.compute(&request).await?;
+            let text = output::render(&results, engine.workspace(), format);
+            print!("{text}");
+            Ok(())
+        }),
+        Command::Explain { kpi, range } => runtime.block_on(async {
+            let (engine, _) = tablero_engine::open(&cli.workspace)?;
+            let request = request(engine.calendar(), vec![kpi.clone()], &range)?;
+            let explanation = engine.explain(&kpi, &request).await?;
+            println!("-- KPI {}", explanation.kpi);
+            match &explanation.sql {
+                Ok(sql) => println!("-- SQL\n{sql}\n"),
+                Err(why) => println!("-- SQL: this plan has no SQL form ({why})\n"),
+            }
+            println!("-- Logical plan\n{}", explanation.logical_plan);
+            println!("-- Optimized plan\n{}", explanation.optimized_plan);
+            Ok(())
+        }),
+    }
+}
+
+fn check(root: &std::path::Path, smart: bool) -> Result<(), Failure> {
+    let (workspace, mut diagnostics) = tablero_model::load_workspace(root);
+    let (catalog, problems) = tablero_formula::check_workspace(&workspace);
+    diagnostics.extend(problems);
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    if errors == 0
+        && let Err(err) = tablero_engine::Engine::new(workspace.clone(), catalog.clone())
+    {
+        return Err(err.into());
+    }
+    if smart {
+        diagnostics.extend(tablero_formula::smart_lint(&workspace, &catalog));
+    }
+    diagnostics.sort_by(|a, b| a.location.cmp(&b.location));
+    for d in &diagnostics {
+        eprintln!("{d}");
+    }
+    let warnings = diagnostics.len() - errors;
+    if errors > 0 {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{errors} error(s), {warnings} warning(s) in {}",
+                root.display()
+            ),
+        });
+    }
+    println!(
+        "ok: {} sources, {} KPIs, {warnings} warning(s)",
+        workspace.sources.len(),
+        workspace.kpis.len()
+    );
+    Ok(())
+}
+
+fn request(calendar: &Calendar, kpis: Vec<String>, range: &RangeArgs) -> Result<Request, Failure> {
+    let as_of = match &range.as_of {
+        Some(text) => Some(calendar.parse_as_of(text).map_err(|e| Failure {
+            code: 1,
+            message: format!("--as-of: {e}"),
+        })?),
+        None => None,
+    };
+    Ok(Request {
+        kpis,
+        from: range.from.clone(),
+        to: range.to.clone(),
+        grain: range.grain.map(Grain::from),
+        by: range.by.clone(),
+        filter: range.filter.clone(),
+        as_of,
+    })
+}

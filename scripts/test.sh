@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test of the project: unit, property, end-to-end KPI cases, and a benchmark smoke run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablero-target}"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is needed: install Rust from https://rustup.rs" >&2
+  exit 1
+fi
+cargo test --workspace --all-targets --locked
