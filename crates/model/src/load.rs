@@ -624,9 +624,7 @@ impl YamlFile<'_> {
             "last" => Agg::Last,
             "first" => Agg::First,
             "percentile" => {
-                let Some(p_text) = self.required(m, "p", "a percentile measure") else {
-                    return None;
-                };
+                let p_text = self.required(m, "p", "a percentile measure")?;
                 let p = self.number(&p_text, "`p`")?;
                 if !(0.0..=1.0).contains(&p) {
                     let message = format!(
