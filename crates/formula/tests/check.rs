@@ -1,0 +1,127 @@
+//! The checker's diagnostics, data-driven: a formula (written in a KPI file on line 3) and
+//! every diagnostic it must produce, as `line:column: message`.
+
+use std::path::Path;
+
+use tablero_formula::{check_workspace, ir::Formula};
+
+const SOURCE: &str = r#"name: opps
+file: data/opps.csv
+time: created_at
+columns:
+  id: { type: integer }
+  stage: { type: string }
+  department: { type: string }
+  amount: { type: number }
+  created_at: { type: timestamp }
+  closed_at: { type: timestamp }
+dimensions: [stage, department]
+measures:
+  created: { agg: count }
+  won: { agg: count, filter: "stage = 'won'", time: closed_at }
+  amount: { agg: sum, expr: amount }
+"#;
+
+/// Writes a workspace whose only KPI has `formula` on line 3, column 10.
+fn check(dir: &Path, formula: &str) -> (bool, Vec<String>) {
+    std::fs::create_dir_all(dir.join("sources")).unwrap();
+    std::fs::create_dir_all(dir.join("kpis")).unwrap();
+    std::fs::write(dir.join("tablero.toml"), "name = \"t\"\n").unwrap();
+    std::fs::write(dir.join("sources/opps.yaml"), SOURCE).unwrap();
+    let kpi = format!("id: k\nname: K\nformula: {formula}\n");
+    std::fs::write(dir.join("kpis/k.yaml"), kpi).unwrap();
+    std::fs::write(dir.join("kpis/other.yaml"), "id: other\nformula: opps.created\n").unwrap();
+    let (workspace, load) = tablero_model::load_workspace(dir);
+    assert!(load.is_empty(), "{load:?}");
+    let (catalog, diagnostics) = check_workspace(&workspace);
+    let messages = diagnostics
+        .iter()
+        .map(|d| {
+            let l = d.location.as_ref().unwrap();
+            format!("{}:{}: {}", l.line, l.column, d.message)
+        })
+        .collect();
+    (catalog.get("k").is_some(), messages)
+}
+
+#[test]
+fn formulas_that_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        "100 * opps.won / opps.created",
+        "opps.won[department = 'Cloud'] / other",
+        "max(opps.amount per department)",
+        "top(3, opps.amount per id) / opps.amount",
+        "hhi(opps.amount per stage)",
+        "ytd(opps.amount) + rolling(opps.created, 3) - to_date(opps.won)",
+        "growth(other) + change(other) + previous(other) + year_ago(opps.won)",
+        "if(opps.created > 0 and not other is null, round(opps.won, 1), coalesce(other, 0))",
+        "abs(least(opps.won, 1, other)) + greatest(opps.won, other)",
+        "opps.amount[closed_at >= date '2026-01-01' and stage in ('won', 'lost')]",
+    ];
+    for formula in cases {
+        let (ok, messages) = check(dir.path(), &format!("\"{formula}\""));
+        assert!(ok && messages.is_empty(), "{formula}: {messages:?}");
+    }
+}
+
+#[test]
+fn formulas_with_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    // The formula's text starts at column 11 (after `formula: "`).
+    let cases: &[(&str, &[&str])] = &[
+        ("nope.won", &["3:11: unknown source `nope`, expected one of: opps"]),
+        ("opps.lost", &["3:16: unknown measure `lost` in source `opps`, expected one of: created, won, amount"]),
+        ("missing_kpi * 2", &["3:11: unknown KPI `missing_kpi`"]),
+        ("opps.won[region = 'x']", &["3:20: unknown column `region` in source `opps`"]),
+        ("opps.won[amount = 'x']", &["3:20: cannot compare a number with a string"]),
+        ("opps.won[created_at > 5]", &["3:20: cannot compare a date or timestamp with a number"]),
+        ("max(opps.amount per region)", &["3:31: unknown column `region` after `per`"]),
+        ("max(opps.amount)", &["3:15: `max` groups a measure"]),
+        ("ytd(other)", &["3:15: `ytd` re-aggregates a measure's rows"]),
+        ("rolling(opps.won, 0)", &["3:29: `rolling` needs from 1 to 1000 periods"]),
+        ("nosuch(1)", &["3:11: unknown function `nosuch`"]),
+        ("opps.won > 1", &["3:11: a condition gives true or false, not a number"]),
+        // Two independent mistakes are both reported.
+        ("nope.won + opps.lost", &["3:11: unknown source `nope`", "3:27: unknown measure `lost`"]),
+    ];
+    for (formula, expected) in cases {
+        let (ok, messages) = check(dir.path(), &format!("\"{formula}\""));
+        assert!(!ok, "{formula} should not check");
+        assert_eq!(messages.len(), expected.len(), "{formula}: {messages:?}");
+        for (message, expected) in messages.iter().zip(expected.iter()) {
+            assert!(message.starts_with(expected), "{formula}:\n  got      {message}\n  expected {expected}…");
+        }
+    }
+}
+
+#[test]
+fn cycles_are_reported_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, messages) = check(dir.path(), "\"other + 1\"");
+    assert!(ok && messages.is_empty());
+    std::fs::write(dir.path().join("kpis/other.yaml"), "id: other\nformula: k\n").unwrap();
+    let (workspace, _) = tablero_model::load_workspace(dir.path());
+    let (catalog, diagnostics) = check_workspace(&workspace);
+    assert!(catalog.get("k").is_none() && catalog.get("other").is_none());
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    assert!(diagnostics[0].message.contains("cycle"), "{}", diagnostics[0].message);
+    assert!(diagnostics[0].message.contains("kpis/k.yaml") && diagnostics[0].message.contains("kpis/other.yaml"));
+}
+
+#[test]
+fn change_and_growth_desugar_to_previous() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _) = check(dir.path(), "\"growth(opps.won)\"");
+    assert!(ok);
+    let (workspace, _) = tablero_model::load_workspace(dir.path());
+    let (catalog, _) = check_workspace(&workspace);
+    let mut shifts = 0;
+    catalog.get("k").unwrap().formula.visit(&mut |f| {
+        if matches!(f, Formula::Shift(..)) {
+            shifts += 1;
+        }
+    });
+    // growth(x) = 100 * (x - previous(x)) / previous(x): two shifts.
+    assert_eq!(shifts, 2);
+}
