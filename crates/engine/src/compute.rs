@@ -215,17 +215,36 @@ impl Engine {
     /// The periods a request covers at `grain`, and the as-of instant.
     pub fn periods(&self, request: &Request, grain: Grain) -> Result<(Vec<Period>, Timestamp)> {
         let as_of = request.as_of.unwrap_or_else(Timestamp::now);
-        let parse = |label: &str, flag: &str| {
-            self.calendar
-                .parse_period(grain, label)
-                .map_err(|e| EngineError::User(format!("{flag} {label}: {e}")))
+        let calendar = &self.calendar;
+        // With --grain, labels must be at that grain (SPEC §6). Without it, KPIs keep their own
+        // grains, so a label of another grain means the periods that cover it.
+        let parse = |label: &str, flag: &str, last: bool| {
+            let strict = calendar.parse_period(grain, label);
+            match (strict, request.grain) {
+                (Ok(p), _) => Ok(p),
+                (Err(e), Some(_)) => Err(EngineError::User(format!("{flag} {label}: {e}"))),
+                (Err(e), None) => {
+                    let other = calendar
+                        .parse_any_period(label)
+                        .map_err(|_| EngineError::User(format!("{flag} {label}: {e}")))?;
+                    let instant = if last {
+                        calendar
+                            .end(other)
+                            .checked_sub(jiff::SignedDuration::from_micros(1))
+                            .unwrap_or(calendar.end(other))
+                    } else {
+                        calendar.start(other)
+                    };
+                    Ok(calendar.period_of(grain, instant))
+                }
+            }
         };
         let to = match &request.to {
-            Some(label) => parse(label, "--to")?,
+            Some(label) => parse(label, "--to", true)?,
             None => self.calendar.period_of(grain, as_of),
         };
         let from = match &request.from {
-            Some(label) => parse(label, "--from")?,
+            Some(label) => parse(label, "--from", false)?,
             None => self.calendar.shift(to, -11),
         };
         if from > to {

@@ -154,12 +154,16 @@ pub fn smart_lint(workspace: &Workspace, catalog: &Catalog) -> Vec<Diagnostic> {
         }
     }
     for (owner, kpis) in per_owner {
-        if kpis.len() > 7 {
+        // The KPIs of one group (a funnel's stages) are read together as one indicator.
+        let mut groups: Vec<&str> = kpis.iter().filter_map(|k| k.group.as_deref()).collect();
+        groups.sort();
+        groups.dedup();
+        let indicators = kpis.iter().filter(|k| k.group.is_none()).count() + groups.len();
+        if indicators > 7 {
             warnings.push(Diagnostic::warning(
                 Some(kpis[7].id.location.clone()),
                 format!(
-                    "owner `{owner}` has {} KPIs: a jungle of indicators; keep at most 7 that drive decisions",
-                    kpis.len()
+                    "owner `{owner}` has {indicators} KPIs: a jungle of indicators; keep at most 7 that drive decisions",
                 ),
             ));
         }

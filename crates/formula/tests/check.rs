@@ -30,7 +30,11 @@ fn check(dir: &Path, formula: &str) -> (bool, Vec<String>) {
     std::fs::write(dir.join("sources/opps.yaml"), SOURCE).unwrap();
     let kpi = format!("id: k\nname: K\nformula: {formula}\n");
     std::fs::write(dir.join("kpis/k.yaml"), kpi).unwrap();
-    std::fs::write(dir.join("kpis/other.yaml"), "id: other\nformula: opps.created\n").unwrap();
+    std::fs::write(
+        dir.join("kpis/other.yaml"),
+        "id: other\nformula: opps.created\n",
+    )
+    .unwrap();
     let (workspace, load) = tablero_model::load_workspace(dir);
     assert!(load.is_empty(), "{load:?}");
     let (catalog, diagnostics) = check_workspace(&workspace);
@@ -70,27 +74,65 @@ fn formulas_with_errors() {
     let dir = tempfile::tempdir().unwrap();
     // The formula's text starts at column 11 (after `formula: "`).
     let cases: &[(&str, &[&str])] = &[
-        ("nope.won", &["3:11: unknown source `nope`, expected one of: opps"]),
-        ("opps.lost", &["3:16: unknown measure `lost` in source `opps`, expected one of: created, won, amount"]),
+        (
+            "nope.won",
+            &["3:11: unknown source `nope`, expected one of: opps"],
+        ),
+        (
+            "opps.lost",
+            &[
+                "3:16: unknown measure `lost` in source `opps`, expected one of: created, won, amount",
+            ],
+        ),
         ("missing_kpi * 2", &["3:11: unknown KPI `missing_kpi`"]),
-        ("opps.won[region = 'x']", &["3:20: unknown column `region` in source `opps`"]),
-        ("opps.won[amount = 'x']", &["3:20: cannot compare a number with a string"]),
-        ("opps.won[created_at > 5]", &["3:20: cannot compare a date or timestamp with a number"]),
-        ("max(opps.amount per region)", &["3:31: unknown column `region` after `per`"]),
+        (
+            "opps.won[region = 'x']",
+            &["3:20: unknown column `region` in source `opps`"],
+        ),
+        (
+            "opps.won[amount = 'x']",
+            &["3:20: cannot compare a number with a string"],
+        ),
+        (
+            "opps.won[created_at > 5]",
+            &["3:20: cannot compare a date or timestamp with a number"],
+        ),
+        (
+            "max(opps.amount per region)",
+            &["3:31: unknown column `region` after `per`"],
+        ),
         ("max(opps.amount)", &["3:15: `max` groups a measure"]),
-        ("ytd(other)", &["3:15: `ytd` re-aggregates a measure's rows"]),
-        ("rolling(opps.won, 0)", &["3:29: `rolling` needs from 1 to 1000 periods"]),
+        (
+            "ytd(other)",
+            &["3:15: `ytd` re-aggregates a measure's rows"],
+        ),
+        (
+            "rolling(opps.won, 0)",
+            &["3:29: `rolling` needs from 1 to 1000 periods"],
+        ),
         ("nosuch(1)", &["3:11: unknown function `nosuch`"]),
-        ("opps.won > 1", &["3:11: a condition gives true or false, not a number"]),
+        (
+            "opps.won > 1",
+            &["3:11: a condition gives true or false, not a number"],
+        ),
         // Two independent mistakes are both reported.
-        ("nope.won + opps.lost", &["3:11: unknown source `nope`", "3:27: unknown measure `lost`"]),
+        (
+            "nope.won + opps.lost",
+            &[
+                "3:11: unknown source `nope`",
+                "3:27: unknown measure `lost`",
+            ],
+        ),
     ];
     for (formula, expected) in cases {
         let (ok, messages) = check(dir.path(), &format!("\"{formula}\""));
         assert!(!ok, "{formula} should not check");
         assert_eq!(messages.len(), expected.len(), "{formula}: {messages:?}");
         for (message, expected) in messages.iter().zip(expected.iter()) {
-            assert!(message.starts_with(expected), "{formula}:\n  got      {message}\n  expected {expected}…");
+            assert!(
+                message.starts_with(expected),
+                "{formula}:\n  got      {message}\n  expected {expected}…"
+            );
         }
     }
 }
@@ -100,13 +142,24 @@ fn cycles_are_reported_and_removed() {
     let dir = tempfile::tempdir().unwrap();
     let (ok, messages) = check(dir.path(), "\"other + 1\"");
     assert!(ok && messages.is_empty());
-    std::fs::write(dir.path().join("kpis/other.yaml"), "id: other\nformula: k\n").unwrap();
+    std::fs::write(
+        dir.path().join("kpis/other.yaml"),
+        "id: other\nformula: k\n",
+    )
+    .unwrap();
     let (workspace, _) = tablero_model::load_workspace(dir.path());
     let (catalog, diagnostics) = check_workspace(&workspace);
     assert!(catalog.get("k").is_none() && catalog.get("other").is_none());
     assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
-    assert!(diagnostics[0].message.contains("cycle"), "{}", diagnostics[0].message);
-    assert!(diagnostics[0].message.contains("kpis/k.yaml") && diagnostics[0].message.contains("kpis/other.yaml"));
+    assert!(
+        diagnostics[0].message.contains("cycle"),
+        "{}",
+        diagnostics[0].message
+    );
+    assert!(
+        diagnostics[0].message.contains("kpis/k.yaml")
+            && diagnostics[0].message.contains("kpis/other.yaml")
+    );
 }
 
 #[test]

@@ -331,6 +331,8 @@ pub struct Kpi {
     pub name: String,
     pub description: Option<String>,
     pub owner: Option<Text>,
+    /// KPIs of one group (the stages of a funnel) read as one indicator in the SMART lint.
+    pub group: Option<String>,
     pub tags: Vec<String>,
     pub kind: Option<KpiKind>,
     pub unit: Unit,

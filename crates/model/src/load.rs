@@ -695,6 +695,7 @@ impl YamlFile<'_> {
                 "name",
                 "description",
                 "owner",
+                "group",
                 "tags",
                 "kind",
                 "unit",
@@ -733,6 +734,7 @@ impl YamlFile<'_> {
         let owner = self
             .scalar(map, "owner")
             .filter(|t| !t.value.trim().is_empty());
+        let group = self.scalar(map, "group").map(|t| t.value);
         let tags = self
             .word_list(map, "tags")
             .into_iter()
@@ -854,6 +856,7 @@ impl YamlFile<'_> {
             name,
             description,
             owner,
+            group,
             tags,
             kind,
             unit,

@@ -23,6 +23,26 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Create a workspace: a small valid one, or the example company with its data.
+    Init {
+        /// The folder to create.
+        dir: PathBuf,
+        /// Write an example company: `23people`.
+        #[arg(long)]
+        example: Option<Example>,
+        /// Write into a folder that is not empty.
+        #[arg(long)]
+        force: bool,
+        /// Seed of the example's data generator (same seed and day, same files).
+        #[arg(long, default_value_t = 23)]
+        seed: u64,
+        /// The example's last day of data (default: today in its time zone).
+        #[arg(long)]
+        today: Option<String>,
+        /// Rows per invoice of the example (for benchmarks; large sizes are written as Parquet).
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+    },
     /// Validate every definition of the workspace.
     Check {
         /// Also run the SMART lint (owner, measurable, target, grain, too many KPIs per owner).
@@ -91,6 +111,12 @@ impl From<GrainArg> for Grain {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Example {
+    #[value(name = "23people")]
+    People23,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum Format {
     Table,
     Csv,
@@ -138,6 +164,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             message: format!("cannot start the runtime: {e}"),
         })?;
     match cli.command {
+        Command::Init {
+            dir,
+            example,
+            force,
+            seed,
+            today,
+            scale,
+        } => init(&dir, example, force, seed, today, scale),
         Command::Check { smart } => check(&cli.workspace, smart),
         Command::Compute {
             kpis,
@@ -165,6 +199,59 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }),
     }
+}
+
+fn init(
+    dir: &std::path::Path,
+    example: Option<Example>,
+    force: bool,
+    seed: u64,
+    today: Option<String>,
+    scale: u32,
+) -> Result<(), Failure> {
+    let fail = |e: tablero_example::ExampleError| Failure {
+        code: 1,
+        message: e.to_string(),
+    };
+    match example {
+        None => {
+            tablero_example::write_empty(dir, force).map_err(fail)?;
+            println!(
+                "created {}: edit tablero.toml, sources/ and kpis/, then run `tablero -w {} compute`",
+                dir.display(),
+                dir.display()
+            );
+        }
+        Some(Example::People23) => {
+            let today = match today {
+                Some(text) => text.parse::<jiff::civil::Date>().map_err(|e| Failure {
+                    code: 1,
+                    message: format!("--today {text}: expected a date like 2026-03-31 ({e})"),
+                })?,
+                None => jiff::Timestamp::now()
+                    .to_zoned(
+                        jiff::tz::TimeZone::get("America/Santiago")
+                            .unwrap_or(jiff::tz::TimeZone::UTC),
+                    )
+                    .date(),
+            };
+            let options = tablero_example::GenerateOptions {
+                seed,
+                today,
+                invoice_scale: scale.max(1),
+                progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let summary = tablero_example::write_example(dir, &options, force).map_err(fail)?;
+            let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
+            println!(
+                "created {}: the 23people example, {} data files, {rows} rows up to {today}",
+                dir.display(),
+                summary.files.len()
+            );
+            println!("next: tablero -w {} compute", dir.display());
+        }
+    }
+    Ok(())
 }
 
 fn check(root: &std::path::Path, smart: bool) -> Result<(), Failure> {
