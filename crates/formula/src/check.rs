@@ -101,6 +101,17 @@ pub fn check_workspace(workspace: &Workspace) -> (Catalog, Vec<Diagnostic>) {
         }
     }
     checker.check_cycles(&mut catalog);
+    for dashboard in &workspace.dashboards {
+        for kpi in &dashboard.kpis {
+            if workspace.kpi(&kpi.value).is_none() {
+                let message = format!(
+                    "dashboard `{}` shows unknown KPI `{}`",
+                    dashboard.id, kpi.value
+                );
+                checker.error(kpi.location.clone(), message);
+            }
+        }
+    }
     (catalog, checker.diagnostics)
 }
 

@@ -355,6 +355,18 @@ impl Kpi {
     }
 }
 
+/// A department's scorecard: which KPIs it shows, in order (`dashboards/*.yaml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dashboard {
+    pub id: String,
+    pub title: String,
+    pub grain: Option<Grain>,
+    /// How many periods the scorecard shows (default 12).
+    pub periods: Option<u32>,
+    pub kpis: Vec<Text>,
+    pub file: PathBuf,
+}
+
 /// A whole workspace as written.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -362,6 +374,7 @@ pub struct Workspace {
     pub settings: Settings,
     pub sources: Vec<Source>,
     pub kpis: Vec<Kpi>,
+    pub dashboards: Vec<Dashboard>,
 }
 
 impl Workspace {
@@ -371,5 +384,9 @@ impl Workspace {
 
     pub fn kpi(&self, id: &str) -> Option<&Kpi> {
         self.kpis.iter().find(|k| k.id.value == id)
+    }
+
+    pub fn dashboard(&self, id: &str) -> Option<&Dashboard> {
+        self.dashboards.iter().find(|d| d.id == id)
     }
 }

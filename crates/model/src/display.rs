@@ -80,6 +80,22 @@ pub fn format_value(
     }
 }
 
+/// A status (`on_track`, `at_risk`, …) in words of the locale.
+pub fn status_label(status: &str, locale: Locale) -> &'static str {
+    match (locale, status) {
+        (Locale::Es, "on_track") => "en meta",
+        (Locale::Es, "at_risk") => "en riesgo",
+        (Locale::Es, "off_track") => "fuera de meta",
+        (Locale::Es, "no_data") => "sin datos",
+        (Locale::Es, _) => "sin meta",
+        (Locale::En, "on_track") => "on track",
+        (Locale::En, "at_risk") => "at risk",
+        (Locale::En, "off_track") => "off track",
+        (Locale::En, "no_data") => "no data",
+        (Locale::En, _) => "no target",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

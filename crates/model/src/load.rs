@@ -69,11 +69,25 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
             }
         }
     }
+    let mut dashboards: Vec<Dashboard> = Vec::new();
+    for (rel, text) in yaml_files(root, "dashboards", &mut diagnostics) {
+        let mut file = YamlFile {
+            rel: rel.clone(),
+            text: &text,
+            diagnostics: &mut diagnostics,
+        };
+        for node in file.documents() {
+            if let Some(dashboard) = file.dashboard(&node) {
+                dashboards.push(dashboard);
+            }
+        }
+    }
     let workspace = Workspace {
         root: root.to_path_buf(),
         settings,
         sources,
         kpis,
+        dashboards,
     };
     (workspace, diagnostics)
 }
@@ -869,6 +883,55 @@ impl YamlFile<'_> {
             at_risk,
             file: self.rel.clone(),
             location,
+        })
+    }
+
+    fn dashboard(&mut self, map: &MarkedMappingNode) -> Option<Dashboard> {
+        self.check_keys(
+            map,
+            "a dashboard",
+            &["id", "title", "description", "grain", "periods", "kpis"],
+        );
+        let id = self.required(map, "id", "a dashboard")?;
+        let title = self
+            .scalar(map, "title")
+            .map(|t| t.value)
+            .unwrap_or_else(|| id.value.clone());
+        let grain = match self.scalar(map, "grain") {
+            None => None,
+            Some(t) => Grain::parse(&t.value).or_else(|| {
+                let message = format!(
+                    "unknown grain `{}`, expected one of: day, week, month, quarter, year",
+                    t.value
+                );
+                self.diagnostics
+                    .push(Diagnostic::error(Some(t.location), message));
+                None
+            }),
+        };
+        let periods = match self.scalar(map, "periods") {
+            None => None,
+            Some(t) => match t.value.parse::<u32>() {
+                Ok(n @ 1..=120) => Some(n),
+                _ => {
+                    let message = format!(
+                        "`periods` must be a whole number from 1 to 120, found `{}`",
+                        t.value
+                    );
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(t.location), message));
+                    None
+                }
+            },
+        };
+        let kpis = self.word_list(map, "kpis");
+        Some(Dashboard {
+            id: id.value,
+            title,
+            grain,
+            periods,
+            kpis,
+            file: self.rel.clone(),
         })
     }
 

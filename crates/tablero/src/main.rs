@@ -43,6 +43,27 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         scale: u32,
     },
+    /// Serve the web dashboard, the JSON API and /metrics.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Listen on a non-loopback address although no accounts are configured.
+        #[arg(long)]
+        insecure_bind: bool,
+    },
+    /// The example company in a temporary folder, served: the whole product in one command.
+    Demo {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Write the example here instead of a temporary folder (kept afterwards).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Listen on a non-loopback address.
+        #[arg(long)]
+        insecure_bind: bool,
+    },
     /// Validate every definition of the workspace.
     Check {
         /// Also run the SMART lint (owner, measurable, target, grain, too many KPIs per owner).
@@ -173,6 +194,44 @@ fn run(cli: Cli) -> Result<(), Failure> {
             scale,
         } => init(&dir, example, force, seed, today, scale),
         Command::Check { smart } => check(&cli.workspace, smart),
+        Command::Serve {
+            addr,
+            insecure_bind,
+        } => runtime.block_on(serve(&cli.workspace, addr, insecure_bind)),
+        Command::Demo {
+            addr,
+            dir,
+            insecure_bind,
+        } => {
+            let (dir, _temporary) = match dir {
+                Some(dir) => (dir, None),
+                None => {
+                    let temporary = tempfile::Builder::new()
+                        .prefix("tablero-demo-")
+                        .tempdir()
+                        .map_err(|e| Failure {
+                            code: 1,
+                            message: format!("cannot create a temporary folder: {e}"),
+                        })?;
+                    (temporary.path().join("23people"), Some(temporary))
+                }
+            };
+            if !dir.join("tablero.toml").exists() {
+                let today = jiff::Timestamp::now()
+                    .to_zoned(
+                        jiff::tz::TimeZone::get("America/Santiago")
+                            .unwrap_or(jiff::tz::TimeZone::UTC),
+                    )
+                    .date();
+                let options = tablero_example::GenerateOptions::new(today);
+                tablero_example::write_example(&dir, &options, false).map_err(|e| Failure {
+                    code: 1,
+                    message: e.to_string(),
+                })?;
+            }
+            eprintln!("tablero demo: the 23people example in {}", dir.display());
+            runtime.block_on(serve(&dir, addr, insecure_bind))
+        }
         Command::Compute {
             kpis,
             range,
@@ -252,6 +311,25 @@ fn init(
         }
     }
     Ok(())
+}
+
+async fn serve(
+    root: &std::path::Path,
+    addr: std::net::SocketAddr,
+    insecure_bind: bool,
+) -> Result<(), Failure> {
+    let options = tablero_server::ServeOptions {
+        addr,
+        insecure_bind,
+    };
+    tablero_server::serve(root, &options, |local| {
+        println!(
+            "Tablero is serving {} at http://{local}/  (Ctrl+C stops it)",
+            root.display()
+        );
+    })
+    .await
+    .map_err(|message| Failure { code: 1, message })
 }
 
 fn check(root: &std::path::Path, smart: bool) -> Result<(), Failure> {

@@ -1,8 +1,7 @@
 //! Printing results: JSON and CSV exactly as SPEC §6 fixes them, and a table for people in
 //! the workspace locale.
 
-use serde::Serialize;
-use tablero_engine::{KpiResult, Status};
+use tablero_engine::KpiResult;
 use tablero_model::display::format_value;
 use tablero_model::{Locale, Workspace};
 
@@ -16,28 +15,6 @@ pub fn render(results: &[KpiResult], workspace: &Workspace, format: Format) -> S
     }
 }
 
-#[derive(Serialize)]
-struct JsonKpi<'a> {
-    kpi: &'a str,
-    grain: &'a str,
-    unit: &'a str,
-    values: Vec<JsonValue>,
-}
-
-#[derive(Serialize)]
-struct JsonValue {
-    period: String,
-    start: String,
-    end: String,
-    dims: serde_json::Map<String, serde_json::Value>,
-    value: Option<f64>,
-    target: Option<f64>,
-    status: &'static str,
-    partial: bool,
-    forecast: Option<f64>,
-    pace_target: Option<f64>,
-}
-
 fn json(results: &[KpiResult], workspace: &Workspace) -> String {
     let calendar = tablero_calendar::Calendar::new(
         &workspace.settings.timezone,
@@ -46,38 +23,7 @@ fn json(results: &[KpiResult], workspace: &Workspace) -> String {
     .unwrap_or_else(|_| tablero_calendar::Calendar::new("UTC", 1).expect("UTC is a valid zone"));
     let mut out = String::new();
     for result in results {
-        let values = result
-            .values
-            .iter()
-            .map(|v| {
-                let mut dims = serde_json::Map::new();
-                if let (Some(by), Some(dim)) = (&result.by, &v.dim) {
-                    dims.insert(
-                        by.clone(),
-                        dim.clone()
-                            .map_or(serde_json::Value::Null, serde_json::Value::String),
-                    );
-                }
-                JsonValue {
-                    period: v.label.clone(),
-                    start: calendar.format_instant(v.start),
-                    end: calendar.format_instant(v.end),
-                    dims,
-                    value: v.value,
-                    target: v.target,
-                    status: v.status.as_str(),
-                    partial: v.partial,
-                    forecast: v.forecast,
-                    pace_target: v.pace_target,
-                }
-            })
-            .collect();
-        let kpi = JsonKpi {
-            kpi: &result.kpi,
-            grain: result.grain.as_str(),
-            unit: result.unit.as_str(),
-            values,
-        };
+        let kpi = tablero_server::wire::kpi_values(result, &calendar);
         out.push_str(&serde_json::to_string(&kpi).unwrap_or_default());
         out.push('\n');
     }
@@ -108,21 +54,6 @@ fn csv(results: &[KpiResult]) -> String {
         }
     }
     String::from_utf8(writer.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-pub fn status_label(status: Status, locale: Locale) -> &'static str {
-    match (locale, status) {
-        (Locale::Es, Status::OnTrack) => "en meta",
-        (Locale::Es, Status::AtRisk) => "en riesgo",
-        (Locale::Es, Status::OffTrack) => "fuera de meta",
-        (Locale::Es, Status::NoData) => "sin datos",
-        (Locale::Es, Status::NoTarget) => "sin meta",
-        (Locale::En, Status::OnTrack) => "on track",
-        (Locale::En, Status::AtRisk) => "at risk",
-        (Locale::En, Status::OffTrack) => "off track",
-        (Locale::En, Status::NoData) => "no data",
-        (Locale::En, Status::NoTarget) => "no target",
-    }
 }
 
 fn table(results: &[KpiResult], workspace: &Workspace) -> String {
@@ -170,7 +101,8 @@ fn table(results: &[KpiResult], workspace: &Workspace) -> String {
                 None => fmt(v.target),
             };
             row.push(target);
-            let mut status = status_label(v.status, locale).to_string();
+            let mut status =
+                tablero_model::display::status_label(v.status.as_str(), locale).to_string();
             if v.partial {
                 status.push_str(if es { " (parcial" } else { " (partial" });
                 if let Some(f) = v.forecast {

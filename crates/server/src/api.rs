@@ -1,0 +1,278 @@
+//! The JSON API under `/api/v1` (SPEC §7), documented by an OpenAPI 3.1 document generated
+//! from these handlers, so routes and document cannot drift apart.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+use tablero_calendar::Grain;
+use tablero_engine::Request;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{AppError, ErrorBody};
+use crate::state::{AppState, Loaded};
+use crate::wire::{KpiValues, kpi_values};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Tablero API",
+        description = "KPIs computed per period and dimension, with targets and status."
+    ),
+    components(schemas(ErrorBody))
+)]
+pub struct ApiDoc;
+
+/// The API's routes with their document.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list_kpis))
+        .routes(routes!(get_kpi))
+        .routes(routes!(kpi_values_handler))
+        .routes(routes!(health))
+}
+
+/// A KPI's definition.
+#[derive(Serialize, ToSchema)]
+pub struct KpiDefinition {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    /// leading or lagging.
+    pub kind: Option<String>,
+    pub unit: String,
+    pub decimals: u8,
+    /// up or down: which way is better.
+    pub direction: String,
+    pub grain: String,
+    pub formula: Option<String>,
+    /// A constant target, or the text of a target formula.
+    pub target: Option<String>,
+    /// The dimensions every source of the KPI has (valid values of `by`).
+    pub dimensions: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiList {
+    pub kpis: Vec<KpiDefinition>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KpiDetail {
+    #[serde(flatten)]
+    pub definition: KpiDefinition,
+    /// SMART lint warnings for this KPI.
+    pub lint: Vec<String>,
+    /// The SQL the KPI compiles to for its default range.
+    pub sql: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` when the files on disk have errors and the last good catalog is served.
+    pub status: String,
+    pub kpis: usize,
+    pub errors: Vec<String>,
+}
+
+/// Parameters of a values request; all optional.
+#[derive(Deserialize, IntoParams, Default, Debug, Clone)]
+#[into_params(parameter_in = Query)]
+pub struct ValuesQuery {
+    /// First period label at the grain (default: eleven periods before `to`).
+    pub from: Option<String>,
+    /// Last period label, included (default: the current, partial period).
+    pub to: Option<String>,
+    /// day, week, month, quarter or year (default: the KPI's own grain).
+    pub grain: Option<String>,
+    /// A declared dimension: one value per dimension value.
+    pub by: Option<String>,
+    /// A condition on the rows, e.g. `linea_servicio = 'Cloud'`.
+    #[serde(rename = "where")]
+    #[param(rename = "where")]
+    pub filter: Option<String>,
+    /// Compute as if it were this moment: a date or an RFC 3339 instant.
+    pub as_of: Option<String>,
+}
+
+impl ValuesQuery {
+    /// The engine request for some KPIs; parameter errors name the parameter.
+    pub fn request(&self, loaded: &Loaded, kpis: Vec<String>) -> Result<Request, AppError> {
+        let empty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
+        let grain = match empty(&self.grain) {
+            None => None,
+            Some(g) => Some(Grain::parse(&g).ok_or_else(|| {
+                AppError::bad_parameter(
+                    "grain",
+                    format!("`{g}` is not a grain; expected day, week, month, quarter or year"),
+                )
+            })?),
+        };
+        let as_of = match empty(&self.as_of) {
+            None => None,
+            Some(t) => Some(
+                loaded
+                    .engine
+                    .calendar()
+                    .parse_as_of(&t)
+                    .map_err(|e| AppError::bad_parameter("as_of", e))?,
+            ),
+        };
+        Ok(Request {
+            kpis,
+            from: empty(&self.from),
+            to: empty(&self.to),
+            grain,
+            by: empty(&self.by),
+            filter: empty(&self.filter),
+            as_of,
+        })
+    }
+}
+
+pub fn loaded(state: &AppState) -> Result<std::sync::Arc<Loaded>, AppError> {
+    let snapshot = state.snapshot();
+    snapshot.loaded.ok_or_else(|| {
+        AppError::unavailable(format!(
+            "the workspace has errors: {}",
+            snapshot
+                .errors
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })
+}
+
+pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
+    let workspace = loaded.engine.workspace();
+    let sources = loaded.engine.catalog().sources_of(&kpi.id.value);
+    let mut dimensions: Vec<String> = Vec::new();
+    if let Some(first) = sources.first().and_then(|s| workspace.source(s)) {
+        for d in &first.dimensions {
+            if sources.iter().all(|s| {
+                workspace
+                    .source(s)
+                    .is_some_and(|s| s.has_dimension(&d.value))
+            }) {
+                dimensions.push(d.value.clone());
+            }
+        }
+    }
+    KpiDefinition {
+        id: kpi.id.value.clone(),
+        name: kpi.name.clone(),
+        description: kpi.description.clone(),
+        owner: kpi.owner.as_ref().map(|o| o.value.clone()),
+        tags: kpi.tags.clone(),
+        kind: kpi.kind.map(|k| match k {
+            tablero_model::KpiKind::Leading => "leading".to_string(),
+            tablero_model::KpiKind::Lagging => "lagging".to_string(),
+        }),
+        unit: kpi.unit.as_str().to_string(),
+        decimals: kpi.decimals,
+        direction: match kpi.direction {
+            tablero_model::Direction::Up => "up".into(),
+            tablero_model::Direction::Down => "down".into(),
+        },
+        grain: kpi.grain_or_default().as_str().to_string(),
+        formula: kpi.formula.as_ref().map(|f| f.value.clone()),
+        target: kpi.target.as_ref().map(|t| match t {
+            tablero_model::Target::Constant(v) => v.to_string(),
+            tablero_model::Target::Formula(f) => f.value.clone(),
+        }),
+        dimensions,
+    }
+}
+
+/// Every KPI of the catalog.
+#[utoipa::path(get, path = "/kpis", tag = "kpis",
+    responses((status = 200, body = KpiList), (status = 503, body = ErrorBody, description = "The workspace does not check")))]
+async fn list_kpis(State(state): State<AppState>) -> Result<Json<KpiList>, AppError> {
+    let loaded = loaded(&state)?;
+    let kpis = loaded
+        .engine
+        .workspace()
+        .kpis
+        .iter()
+        .map(|k| definition(&loaded, k))
+        .collect();
+    Ok(Json(KpiList { kpis }))
+}
+
+/// One KPI's definition, SMART lint and SQL.
+#[utoipa::path(get, path = "/kpis/{id}", tag = "kpis",
+    params(("id" = String, Path, description = "KPI id")),
+    responses((status = 200, body = KpiDetail), (status = 404, body = ErrorBody)))]
+async fn get_kpi(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<KpiDetail>, AppError> {
+    let loaded = loaded(&state)?;
+    let workspace = loaded.engine.workspace();
+    let kpi = workspace
+        .kpi(&id)
+        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
+    let lint = crate::pages::lint_for(&loaded, &id);
+    let sql = loaded
+        .engine
+        .explain(&id, &Request::default())
+        .await
+        .ok()
+        .and_then(|e| e.sql.ok());
+    Ok(Json(KpiDetail {
+        definition: definition(&loaded, kpi),
+        lint,
+        sql,
+    }))
+}
+
+/// A KPI's values per period (and dimension value), with target and status.
+#[utoipa::path(get, path = "/kpis/{id}/values", tag = "kpis",
+    params(("id" = String, Path, description = "KPI id"), ValuesQuery),
+    responses((status = 200, body = KpiValues), (status = 400, body = ErrorBody, description = "A parameter is invalid; the message names it"),
+        (status = 404, body = ErrorBody)))]
+async fn kpi_values_handler(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ValuesQuery>,
+) -> Result<Json<KpiValues>, AppError> {
+    let loaded = loaded(&state)?;
+    if loaded.engine.workspace().kpi(&id).is_none() {
+        return Err(AppError::not_found(format!("unknown KPI `{id}`")));
+    }
+    let request = query.request(&loaded, vec![id])?;
+    let results = state
+        .compute(&loaded, &request)
+        .await
+        .map_err(AppError::from_engine)?;
+    let result = results
+        .first()
+        .ok_or_else(|| AppError::internal("no result"))?;
+    Ok(Json(kpi_values(result, loaded.engine.calendar())))
+}
+
+/// Whether the server and its workspace are well.
+#[utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = Health)))]
+async fn health(State(state): State<AppState>) -> Json<Health> {
+    let snapshot = state.snapshot();
+    let kpis = snapshot
+        .loaded
+        .as_ref()
+        .map(|l| l.engine.workspace().kpis.len())
+        .unwrap_or(0);
+    let status = if snapshot.errors.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    Json(Health {
+        status: status.into(),
+        kpis,
+        errors: snapshot.errors.iter().map(|d| d.to_string()).collect(),
+    })
+}

@@ -1,0 +1,585 @@
+//! The dashboard's HTML pages: home (every KPI as a card, grouped by owner), one page per KPI,
+//! and the department scorecards of `dashboards/*.yaml`. Rendered from typed askama templates.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use serde::Deserialize;
+use tablero_engine::{KpiResult, KpiValue, Request};
+use tablero_model::display::{format_value, status_label};
+use tablero_model::{Diagnostic, Kpi, Locale};
+
+use crate::api::{ValuesQuery, loaded};
+use crate::chart::{self, Point};
+use crate::error::AppError;
+use crate::i18n::{Texts, texts};
+use crate::state::{AppState, Loaded};
+
+/// Query parameters of every page: the range pickers, the filter and the language.
+#[derive(Deserialize, Default, Debug, Clone)]
+pub struct PageQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub grain: Option<String>,
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    pub as_of: Option<String>,
+    pub lang: Option<String>,
+}
+
+impl PageQuery {
+    fn values(&self) -> ValuesQuery {
+        ValuesQuery {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            grain: self.grain.clone(),
+            by: None,
+            filter: self.filter.clone(),
+            as_of: self.as_of.clone(),
+        }
+    }
+
+    /// This page's query string with the language changed, for the language switch.
+    fn with_lang(&self, lang: &str) -> String {
+        let mut parts = vec![format!("lang={lang}")];
+        for (k, v) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("grain", &self.grain),
+            ("where", &self.filter),
+            ("as_of", &self.as_of),
+        ] {
+            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={}", encode(v)));
+            }
+        }
+        format!("?{}", parts.join("&"))
+    }
+
+    /// The query string to carry to links (without the language when it is the default).
+    fn carry(&self) -> String {
+        let mut parts = Vec::new();
+        for (k, v) in [
+            ("from", &self.from),
+            ("to", &self.to),
+            ("grain", &self.grain),
+            ("where", &self.filter),
+            ("as_of", &self.as_of),
+            ("lang", &self.lang),
+        ] {
+            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+                parts.push(format!("{k}={}", encode(v)));
+            }
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// What every page's frame shows.
+pub struct Frame {
+    pub t: &'static Texts,
+    pub title: String,
+    pub company: String,
+    pub lang_link: String,
+    pub carry: String,
+    pub query: PageQuery,
+    pub errors: Vec<String>,
+    pub dashboards: Vec<(String, String)>,
+    pub grain_options: Vec<(String, String, bool)>,
+    pub problem: Option<String>,
+}
+
+fn frame(
+    state_errors: &[Diagnostic],
+    loaded: &Loaded,
+    query: &PageQuery,
+    title: String,
+) -> (Frame, Locale) {
+    let workspace = loaded.engine.workspace();
+    let (t, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
+    let grain = query.grain.clone().unwrap_or_default();
+    let mut grain_options = vec![(String::new(), "—".to_string(), grain.is_empty())];
+    grain_options.extend(
+        t.grains
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string(), grain == *k)),
+    );
+    let frame = Frame {
+        t,
+        title,
+        company: workspace.settings.name.clone(),
+        lang_link: query.with_lang(t.other_lang),
+        carry: query.carry(),
+        query: query.clone(),
+        errors: state_errors.iter().map(|d| d.to_string()).collect(),
+        dashboards: workspace
+            .dashboards
+            .iter()
+            .map(|d| (d.id.clone(), d.title.clone()))
+            .collect(),
+        grain_options,
+        problem: None,
+    };
+    (frame, locale)
+}
+
+/// A value formatted for people in the page's language.
+struct Fmt<'a> {
+    locale: Locale,
+    currency: &'a str,
+}
+
+impl Fmt<'_> {
+    fn value(&self, kpi: &Kpi, v: Option<f64>) -> String {
+        v.map(|v| format_value(v, kpi.unit, kpi.decimals, self.locale, self.currency))
+            .unwrap_or_else(|| "—".into())
+    }
+
+    fn change(&self, kpi: &Kpi, v: Option<f64>) -> String {
+        match v {
+            Some(v) if v > 0.0 => format!("▲ +{}", self.value(kpi, Some(v))),
+            Some(v) if v < 0.0 => format!("▼ {}", self.value(kpi, Some(v))),
+            Some(_) => format!("＝ {}", self.value(kpi, Some(0.0))),
+            None => "—".into(),
+        }
+    }
+}
+
+pub struct Card {
+    pub id: String,
+    pub name: String,
+    pub value: String,
+    pub target: String,
+    pub status: String,
+    pub status_label: String,
+    pub period: String,
+    pub change: String,
+    pub change_class: String,
+    pub sparkline: String,
+    pub partial: Option<String>,
+}
+
+pub struct OwnerGroup {
+    pub owner: String,
+    pub cards: Vec<Card>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    frame: Frame,
+    groups: Vec<OwnerGroup>,
+}
+
+fn last_complete(result: &KpiResult) -> (Option<&KpiValue>, Option<&KpiValue>) {
+    let complete: Vec<&KpiValue> = result
+        .values
+        .iter()
+        .filter(|v| !v.partial && v.value.is_some())
+        .collect();
+    let last = complete
+        .last()
+        .copied()
+        .or_else(|| result.values.iter().rfind(|v| !v.partial));
+    let before = if complete.len() >= 2 {
+        Some(complete[complete.len() - 2])
+    } else {
+        None
+    };
+    (last, before)
+}
+
+fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
+    let (last, before) = last_complete(result);
+    let change = match (last.and_then(|v| v.value), before.and_then(|v| v.value)) {
+        (Some(a), Some(b)) => Some(a - b),
+        _ => None,
+    };
+    let better = match (change, kpi.direction) {
+        (Some(c), tablero_model::Direction::Up) if c > 0.0 => "better",
+        (Some(c), tablero_model::Direction::Down) if c < 0.0 => "better",
+        (Some(c), _) if c != 0.0 => "worse",
+        _ => "same",
+    };
+    let partial = result.values.iter().find(|v| v.partial).map(|p| {
+        let mut text = format!("{} {}: {}", t.in_progress, p.label, fmt.value(kpi, p.value));
+        if let Some(pace) = p.pace_target {
+            text.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(pace))));
+        }
+        if let Some(f) = p.forecast {
+            text.push_str(&format!(" · {} {}", t.forecast, fmt.value(kpi, Some(f))));
+        }
+        text.push_str(&format!(
+            " ({})",
+            status_label(p.status.as_str(), fmt.locale)
+        ));
+        text
+    });
+    let status = last.map(|v| v.status.as_str()).unwrap_or("no_data");
+    let series: Vec<Option<f64>> = result
+        .values
+        .iter()
+        .filter(|v| !v.partial)
+        .map(|v| v.value)
+        .collect();
+    let series = &series[series.len().saturating_sub(12)..];
+    Card {
+        id: kpi.id.value.clone(),
+        name: kpi.name.clone(),
+        value: fmt.value(kpi, last.and_then(|v| v.value)),
+        target: fmt.value(kpi, last.and_then(|v| v.target)),
+        status: status.to_string(),
+        status_label: status_label(status, fmt.locale).to_string(),
+        period: last.map(|v| v.label.clone()).unwrap_or_default(),
+        change: fmt.change(kpi, change),
+        change_class: better.to_string(),
+        sparkline: chart::sparkline(series, status),
+        partial,
+    }
+}
+
+async fn compute_all(
+    state: &AppState,
+    loaded: &Loaded,
+    query: &PageQuery,
+    kpis: Vec<String>,
+) -> Result<std::sync::Arc<Vec<KpiResult>>, AppError> {
+    let request = query.values().request(loaded, kpis)?;
+    state
+        .compute(loaded, &request)
+        .await
+        .map_err(AppError::from_engine)
+}
+
+fn render(template: impl Template) -> Result<Response, AppError> {
+    let html = template.render().map_err(AppError::internal)?;
+    Ok(Html(html).into_response())
+}
+
+/// The home page: every KPI as a card, grouped by owner.
+pub async fn home(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let snapshot = state.snapshot();
+    let loaded = loaded(&state)?;
+    let workspace = loaded.engine.workspace();
+    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, String::new());
+    frame.title = format!("{} — {}", frame.company, frame.t.kpis);
+    let fmt = Fmt {
+        locale,
+        currency: &workspace.settings.currency,
+    };
+    let mut groups: Vec<OwnerGroup> = Vec::new();
+    match compute_all(&state, &loaded, &query, Vec::new()).await {
+        Ok(results) => {
+            for result in results.iter() {
+                let Some(kpi) = workspace.kpi(&result.kpi) else {
+                    continue;
+                };
+                let owner = kpi
+                    .owner
+                    .as_ref()
+                    .map(|o| o.value.clone())
+                    .unwrap_or_else(|| "—".into());
+                let card = card(kpi, result, &fmt, frame.t);
+                match groups.iter_mut().find(|g| g.owner == owner) {
+                    Some(g) => g.cards.push(card),
+                    None => groups.push(OwnerGroup {
+                        owner,
+                        cards: vec![card],
+                    }),
+                }
+            }
+        }
+        Err(err) if err.status.is_client_error() => frame.problem = Some(err.message),
+        Err(err) => return Err(err),
+    }
+    render(HomePage { frame, groups })
+}
+
+pub struct Row {
+    pub period: String,
+    pub value: String,
+    pub target: String,
+    pub status: String,
+    pub status_label: String,
+    pub note: String,
+}
+
+pub struct Breakdown {
+    pub dimension: String,
+    pub period: String,
+    pub rows: Vec<(String, String, String, String, String)>,
+    pub filters: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "kpi.html")]
+struct KpiPage {
+    frame: Frame,
+    kpi_id: String,
+    name: String,
+    description: String,
+    owner: String,
+    kind: String,
+    direction: String,
+    unit: String,
+    formula: String,
+    target: String,
+    chart: String,
+    rows: Vec<Row>,
+    breakdowns: Vec<Breakdown>,
+    lint: Vec<String>,
+    sql: String,
+}
+
+/// The SMART lint warnings of one KPI.
+pub fn lint_for(loaded: &Loaded, id: &str) -> Vec<String> {
+    let workspace = loaded.engine.workspace();
+    let Some(kpi) = workspace.kpi(id) else {
+        return Vec::new();
+    };
+    tablero_formula::smart_lint(workspace, loaded.engine.catalog())
+        .into_iter()
+        .filter(|d| {
+            d.message.contains(&format!("`{id}`"))
+                || kpi
+                    .owner
+                    .as_ref()
+                    .is_some_and(|o| d.message.contains(&format!("owner `{}`", o.value)))
+        })
+        .map(|d| d.message)
+        .collect()
+}
+
+/// One KPI: its series against target, periods, breakdowns, definition, lint and query.
+pub async fn kpi_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let snapshot = state.snapshot();
+    let loaded = loaded(&state)?;
+    let workspace = loaded.engine.workspace();
+    let kpi = workspace
+        .kpi(&id)
+        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
+    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, kpi.name.clone());
+    let t = frame.t;
+    let fmt = Fmt {
+        locale,
+        currency: &workspace.settings.currency,
+    };
+    let mut rows = Vec::new();
+    let mut points = Vec::new();
+    let mut breakdowns = Vec::new();
+    match compute_all(&state, &loaded, &query, vec![id.clone()]).await {
+        Ok(results) => {
+            if let Some(result) = results.first() {
+                for v in &result.values {
+                    let label = status_label(v.status.as_str(), locale).to_string();
+                    let mut note = String::new();
+                    if v.partial {
+                        note = t.in_progress.to_string();
+                        if let Some(p) = v.pace_target {
+                            note.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(p))));
+                        }
+                        if let Some(f) = v.forecast {
+                            note.push_str(&format!(
+                                " · {} {}",
+                                t.forecast,
+                                fmt.value(kpi, Some(f))
+                            ));
+                        }
+                    }
+                    points.push(Point {
+                        label: v.label.clone(),
+                        value: v.value,
+                        target: v.target,
+                        status: v.status.as_str().to_string(),
+                        tooltip: format!(
+                            "{}: {} ({} {}) — {label}",
+                            v.label,
+                            fmt.value(kpi, v.value),
+                            t.target.to_lowercase(),
+                            fmt.value(kpi, v.target)
+                        ),
+                    });
+                    rows.push(Row {
+                        period: v.label.clone(),
+                        value: fmt.value(kpi, v.value),
+                        target: fmt.value(kpi, v.target),
+                        status: v.status.as_str().to_string(),
+                        status_label: label,
+                        note,
+                    });
+                }
+                // One breakdown per dimension, at the last complete period.
+                let period = last_complete(result).0.map(|v| v.label.clone());
+                let definition = crate::api::definition(&loaded, kpi);
+                for dim in definition.dimensions {
+                    let mut q = query.values();
+                    q.by = Some(dim.clone());
+                    if let Some(p) = &period {
+                        q.from = Some(p.clone());
+                        q.to = Some(p.clone());
+                    }
+                    let request: Request = q.request(&loaded, vec![id.clone()])?;
+                    let Ok(split) = state.compute(&loaded, &request).await else {
+                        continue;
+                    };
+                    let mut table = Vec::new();
+                    let mut filters = Vec::new();
+                    for v in split.first().map(|r| r.values.as_slice()).unwrap_or(&[]) {
+                        let name = v.dim.clone().flatten().unwrap_or_else(|| "(null)".into());
+                        if let Some(Some(value)) = &v.dim {
+                            filters.push((
+                                format!("{dim} = '{}'", value.replace('\'', "''")),
+                                value.clone(),
+                            ));
+                        }
+                        table.push((
+                            name,
+                            fmt.value(kpi, v.value),
+                            fmt.value(kpi, v.target),
+                            v.status.as_str().to_string(),
+                            status_label(v.status.as_str(), locale).to_string(),
+                        ));
+                    }
+                    breakdowns.push(Breakdown {
+                        dimension: dim,
+                        period: period.clone().unwrap_or_default(),
+                        rows: table,
+                        filters,
+                    });
+                }
+            }
+        }
+        Err(err) if err.status.is_client_error() => frame.problem = Some(err.message),
+        Err(err) => return Err(err),
+    }
+    let chart = chart::series(&points, &format!("{} {}", t.chart_label, kpi.name));
+    let lint = lint_for(&loaded, &id);
+    let request = query
+        .values()
+        .request(&loaded, vec![id.clone()])
+        .unwrap_or_default();
+    let sql = match loaded.engine.explain(&id, &request).await {
+        Ok(e) => e.sql.unwrap_or(e.logical_plan),
+        Err(e) => e.to_string(),
+    };
+    let definition = crate::api::definition(&loaded, kpi);
+    render(KpiPage {
+        kpi_id: id.clone(),
+        name: kpi.name.clone(),
+        description: kpi.description.clone().unwrap_or_default(),
+        owner: definition.owner.unwrap_or_default(),
+        kind: match kpi.kind {
+            Some(tablero_model::KpiKind::Leading) => t.leading.into(),
+            Some(tablero_model::KpiKind::Lagging) => t.lagging.into(),
+            None => "—".into(),
+        },
+        direction: match kpi.direction {
+            tablero_model::Direction::Up => t.up_better.into(),
+            tablero_model::Direction::Down => t.down_better.into(),
+        },
+        unit: kpi.unit.as_str().into(),
+        formula: definition.formula.unwrap_or_default(),
+        target: definition.target.unwrap_or_else(|| "—".into()),
+        chart,
+        rows,
+        breakdowns,
+        lint,
+        sql,
+        frame,
+    })
+}
+
+pub struct ScoreRow {
+    pub card: Card,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    frame: Frame,
+    rows: Vec<ScoreRow>,
+}
+
+/// A department's scorecard.
+pub async fn dashboard_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(mut query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let snapshot = state.snapshot();
+    let loaded = loaded(&state)?;
+    let workspace = loaded.engine.workspace();
+    let dashboard = workspace
+        .dashboard(&id)
+        .ok_or_else(|| AppError::not_found(format!("unknown dashboard `{id}`")))?;
+    if query.grain.is_none()
+        && let Some(g) = dashboard.grain
+    {
+        query.grain = Some(g.as_str().to_string());
+    }
+    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, dashboard.title.clone());
+    let fmt = Fmt {
+        locale,
+        currency: &workspace.settings.currency,
+    };
+    let ids: Vec<String> = dashboard.kpis.iter().map(|k| k.value.clone()).collect();
+    let mut rows = Vec::new();
+    match compute_all(&state, &loaded, &query, ids).await {
+        Ok(results) => {
+            for result in results.iter() {
+                if let Some(kpi) = workspace.kpi(&result.kpi) {
+                    rows.push(ScoreRow {
+                        card: card(kpi, result, &fmt, frame.t),
+                    });
+                }
+            }
+        }
+        Err(err) if err.status.is_client_error() => frame.problem = Some(err.message),
+        Err(err) => return Err(err),
+    }
+    render(DashboardPage { frame, rows })
+}
+
+/// Static files, embedded in the binary.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    let (body, kind): (&'static str, &str) = match name.as_str() {
+        "app.css" => (include_str!("../assets/app.css"), "text/css; charset=utf-8"),
+        "app.js" => (
+            include_str!("../assets/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return AppError::not_found(format!("no asset `{name}`")).into_response(),
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,75 @@
+//! The JSON shapes Tablero answers with, shared by `compute --format json` and the API
+//! (SPEC §6: one object per KPI).
+
+use serde::Serialize;
+use tablero_calendar::Calendar;
+use tablero_engine::KpiResult;
+
+/// One KPI's values over periods.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KpiValues {
+    pub kpi: String,
+    /// day, week, month, quarter or year.
+    pub grain: String,
+    pub unit: String,
+    pub values: Vec<PeriodValue>,
+}
+
+/// One period's value (per dimension value with `by`).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PeriodValue {
+    /// The period's label: `2026-03`, `2026-Q1`, `FY2026-Q1`, `2026-W11`…
+    pub period: String,
+    /// First instant, RFC 3339 with the workspace zone's offset.
+    pub start: String,
+    /// First instant of the next period.
+    pub end: String,
+    /// The `by` dimension's value (null for the null group); empty without `by`.
+    #[schema(value_type = Object)]
+    pub dims: serde_json::Map<String, serde_json::Value>,
+    pub value: Option<f64>,
+    pub target: Option<f64>,
+    /// on_track, at_risk, off_track, no_data or no_target.
+    pub status: String,
+    /// The period in progress.
+    pub partial: bool,
+    /// Count and currency KPIs in the partial period: the value projected to the period's end.
+    pub forecast: Option<f64>,
+    /// Count and currency KPIs in the partial period: the target prorated to the time elapsed.
+    pub pace_target: Option<f64>,
+}
+
+pub fn kpi_values(result: &KpiResult, calendar: &Calendar) -> KpiValues {
+    let values = result
+        .values
+        .iter()
+        .map(|v| {
+            let mut dims = serde_json::Map::new();
+            if let (Some(by), Some(dim)) = (&result.by, &v.dim) {
+                dims.insert(
+                    by.clone(),
+                    dim.clone()
+                        .map_or(serde_json::Value::Null, serde_json::Value::String),
+                );
+            }
+            PeriodValue {
+                period: v.label.clone(),
+                start: calendar.format_instant(v.start),
+                end: calendar.format_instant(v.end),
+                dims,
+                value: v.value,
+                target: v.target,
+                status: v.status.as_str().to_string(),
+                partial: v.partial,
+                forecast: v.forecast,
+                pace_target: v.pace_target,
+            }
+        })
+        .collect();
+    KpiValues {
+        kpi: result.kpi.clone(),
+        grain: result.grain.as_str().to_string(),
+        unit: result.unit.as_str().to_string(),
+        values,
+    }
+}
