@@ -334,11 +334,22 @@ fn window(calendar: &Calendar, leaf: &Leaf, p: Period) -> (Timestamp, Timestamp)
     let end = calendar.end(period);
     let start = match leaf.aggregate.window {
         Window::Period => calendar.start(period),
-        Window::YearToDate => calendar.year_start(period),
+        Window::YearToDate => year_to_date_start(calendar, period),
         Window::Rolling(n) => calendar.start(calendar.shift(period, -(i64::from(n) - 1))),
         Window::ToDate => dawn(),
     };
     (start, end)
+}
+
+/// Where a year-to-date window starts. A week belongs to the year of its Thursday (ISO 8601),
+/// and its window always covers the whole week.
+fn year_to_date_start(calendar: &Calendar, period: Period) -> Timestamp {
+    if period.grain != tablero_calendar::Grain::Week {
+        return calendar.year_start(period);
+    }
+    let start = calendar.start(period);
+    let thursday = calendar.shift(calendar.period_of(tablero_calendar::Grain::Day, start), 3);
+    calendar.year_start(thursday).min(start)
 }
 
 /// A column of the source by exact name (no parsing of dots).
@@ -384,9 +395,27 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
                     DataType::Float64,
                 )
             };
-            (micros_of(to) - micros_of(from)) / lit(unit.seconds() * 1e6)
+            let elapsed = (micros_of(to) - micros_of(from)) / lit(unit.seconds() * 1e6);
+            // Two dates are local midnights: across a DST change they are a whole number of
+            // civil days apart, not 28.96 of elapsed time.
+            if is_date(from) && is_date(to) {
+                round(vec![elapsed, lit(0_i64)])
+            } else {
+                elapsed
+            }
         }
     }
+}
+
+fn is_date(e: &RowExpr) -> bool {
+    matches!(
+        e,
+        RowExpr::Date(_)
+            | RowExpr::Column {
+                ty: tablero_model::ColumnType::Date,
+                ..
+            }
+    )
 }
 
 fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
@@ -420,6 +449,10 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
     let mut filters: Vec<Expr> = a.filters.iter().map(|f| row_expr(calendar, f)).collect();
     if let Some(extra) = (query.filters)(&a.source) {
         filters.push(row_expr(calendar, &extra));
+    }
+    // Rows without a `per` value belong to no group (an invoice with no client is not a client).
+    if let Some(g) = &a.group {
+        filters.push(column(&g.column).is_not_null());
     }
     let as_of = micros(query.as_of);
     let rows = LogicalPlanBuilder::from((query.scan)(&a.source)?);

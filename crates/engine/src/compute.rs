@@ -493,7 +493,14 @@ impl Engine {
                         .iter()
                         .all(|s| self.workspace.source(s).is_some_and(|s| s.has_dimension(d)))
                 });
-                let target_filters = self.where_filters(&target_sources, request)?;
+                // A filter applies to the target's sources that have its columns; a plan
+                // without them (company-wide) stays whole.
+                let mut target_filters = HashMap::new();
+                for source in &target_sources {
+                    if let Ok(mut f) = self.where_filters(std::slice::from_ref(source), request) {
+                        target_filters.extend(f.drain());
+                    }
+                }
                 let t = self
                     .evaluate(f, &periods, target_by, &target_filters, as_of)
                     .await?;
@@ -513,9 +520,10 @@ impl Engine {
                 Some((t, by_dim)) => {
                     let key = (i, if *by_dim { dim.clone() } else { None });
                     let target = t.get(&key).copied().flatten();
+                    let scale = self.own_periods_in(kpi, period, own);
                     (
                         target,
-                        target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0)),
+                        target.and_then(|t| threshold_bound(kpi.at_risk, t, scale)),
                     )
                 }
                 None => self.constant_target(kpi, period, own),
@@ -523,7 +531,7 @@ impl Engine {
             let mut pace_target = None;
             let mut forecast = None;
             let (mut judged_target, mut judged_bound) = (target, bound);
-            if partial && kpi.unit.is_additive() {
+            if partial && kpi.unit.is_additive() && self.is_flow(&checked.formula, 0) {
                 let elapsed = as_of.duration_since(start).as_secs_f64();
                 let length = end.duration_since(start).as_secs_f64();
                 let share = if length > 0.0 { elapsed / length } else { 1.0 };
@@ -605,6 +613,68 @@ impl Engine {
             return (t.map(|t| t * share), b.map(|b| b * share));
         }
         self.own_target(kpi, period)
+    }
+
+    /// How many own-grain periods `period` holds, for summing an absolute threshold of an
+    /// additive KPI (a share when `period` is finer); 1 otherwise.
+    fn own_periods_in(&self, kpi: &Kpi, period: Period, own: Grain) -> f64 {
+        if !kpi.unit.is_additive() || period.grain == own {
+            return 1.0;
+        }
+        let calendar = &self.calendar;
+        if period.grain > own {
+            let n = calendar.periods_within(period, own).len();
+            if n > 0 {
+                return n as f64;
+            }
+        }
+        let container = calendar.period_of(own, calendar.start(period));
+        let len = |p: Period| {
+            calendar
+                .end(p)
+                .duration_since(calendar.start(p))
+                .as_secs_f64()
+        };
+        len(period) / len(container).max(1.0)
+    }
+
+    /// Whether a formula adds up over time like a flow (counts and sums of the period's own
+    /// rows), so a partial period can be projected at its pace. Balances (`last`, `active`),
+    /// cumulative windows and shifted values cannot.
+    fn is_flow(&self, formula: &Formula, depth: usize) -> bool {
+        use tablero_formula::ir::{ArithOp, CheckedAgg, GroupFunction, Window};
+        if depth > 64 {
+            return false;
+        }
+        match formula {
+            Formula::Number(_) | Formula::Null => true,
+            Formula::Neg(x) => self.is_flow(x, depth + 1),
+            Formula::Arith(ArithOp::Add | ArithOp::Sub, a, b) => {
+                self.is_flow(a, depth + 1) && self.is_flow(b, depth + 1)
+            }
+            Formula::Arith(ArithOp::Mul, a, b) => {
+                (matches!(**a, Formula::Number(_)) && self.is_flow(b, depth + 1))
+                    || (matches!(**b, Formula::Number(_)) && self.is_flow(a, depth + 1))
+            }
+            Formula::Arith(ArithOp::Div, a, b) => {
+                matches!(**b, Formula::Number(_)) && self.is_flow(a, depth + 1)
+            }
+            Formula::Aggregate(a) => {
+                a.window == Window::Period
+                    && matches!(
+                        a.agg,
+                        CheckedAgg::Count | CheckedAgg::Sum | CheckedAgg::CountDistinct
+                    )
+                    && a.group
+                        .as_ref()
+                        .is_none_or(|g| matches!(g.function, GroupFunction::Top(_)))
+            }
+            Formula::Kpi(id) => self
+                .catalog
+                .get(id)
+                .is_some_and(|k| self.is_flow(&k.formula, depth + 1)),
+            _ => false,
+        }
     }
 
     fn own_target(&self, kpi: &Kpi, period: Period) -> (Option<f64>, Option<f64>) {

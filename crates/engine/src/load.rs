@@ -64,7 +64,14 @@ pub async fn register_source(
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
     if is_parquet {
-        register_parquet(ctx, &path, rel, source).await
+        register_parquet(
+            ctx,
+            &path,
+            rel,
+            source,
+            calendar.time_zone().iana_name().unwrap_or("UTC"),
+        )
+        .await
     } else {
         let bytes = std::fs::read(&path).map_err(|err| {
             EngineError::User(format!(
@@ -95,6 +102,7 @@ async fn register_parquet(
     path: &Path,
     rel: &Path,
     source: &Source,
+    time_zone: &str,
 ) -> Result<()> {
     let path_text = path.to_string_lossy().to_string();
     let frame = ctx
@@ -121,22 +129,29 @@ async fn register_parquet(
             )));
         };
         let target = arrow_type(column.ty);
+        let source_column = || col(datafusion::common::Column::from_name(&column.name));
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
         let expr = match (field.data_type(), column.ty) {
-            // A timestamp without zone in the file is a local time: read it in the workspace zone.
+            // A date, or a timestamp without zone, is a local time (SPEC §2): Arrow reads a
+            // zone-less value cast to a zone as local time there, then keeps the instant.
             (
                 DataType::Timestamp(_, None) | DataType::Date32 | DataType::Date64,
                 ColumnType::Date | ColumnType::Timestamp,
             ) => {
+                let zone = DataType::Timestamp(TimeUnit::Microsecond, Some(time_zone.into()));
+                cast(cast(cast(source_column(), micros.clone()), zone), micros)
+            }
+            (DataType::Timestamp(_, Some(_)), ColumnType::Date | ColumnType::Timestamp) => {
+                cast(source_column(), micros)
+            }
+            (other, ColumnType::Date | ColumnType::Timestamp) => {
                 return Err(EngineError::User(format!(
-                    "{}: column `{}` holds local times without a zone; write it as a UTC timestamp (with zone) in the Parquet file",
+                    "{}: column `{}` is {other} in the file, expected a Parquet date or timestamp",
                     rel.display(),
                     column.name
                 )));
             }
-            _ => cast(
-                col(datafusion::common::Column::from_name(&column.name)),
-                target,
-            ),
+            _ => cast(source_column(), target),
         };
         projection.push(expr.alias(&column.name));
     }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Float64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Date32Array, Float64Array, StringArray, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
@@ -65,6 +65,7 @@ fn write_parquet(dir: &std::path::Path) {
         ),
         Field::new("region", DataType::Utf8, true),
         Field::new("amount", DataType::Float64, true),
+        Field::new("day", DataType::Date32, true),
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
@@ -75,6 +76,9 @@ fn write_parquet(dir: &std::path::Path) {
             ),
             Arc::new(StringArray::from(ROWS.map(|r| r.1).to_vec())),
             Arc::new(Float64Array::from(ROWS.map(|r| r.2).to_vec())),
+            Arc::new(Date32Array::from(
+                ROWS.map(|r| (r.0 / 86_400 - 3) as i32).to_vec(),
+            )),
         ],
     )
     .unwrap();
@@ -132,4 +136,49 @@ async fn parquet_and_csv_agree() {
     ];
     assert_eq!(from_csv, expected);
     assert_eq!(from_parquet, expected);
+}
+
+/// A Parquet `DATE` is a local day: 2026-02-01 belongs to February in Santiago, although its
+/// midnight in UTC is still January 31 there.
+#[tokio::test]
+async fn parquet_dates_are_local_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for sub in ["sources", "kpis", "data"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    std::fs::write(
+        root.join("tablero.toml"),
+        "name = \"t\"\ntimezone = \"America/Santiago\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("sources/events.yaml"),
+        "name: events\nfile: data/events.parquet\ntime: day\ncolumns: { day: date }\nmeasures:\n  n: { agg: count }\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("kpis/n.yaml"),
+        "id: n\nformula: events.n\ngrain: month\n",
+    )
+    .unwrap();
+    let schema = Arc::new(Schema::new(vec![Field::new("day", DataType::Date32, true)]));
+    // Days since 1970-01-01: 2026-01-31 is day 20484, 2026-02-01 is day 20485.
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(Date32Array::from(vec![20484, 20485, 20485]))],
+    )
+    .unwrap();
+    let file = std::fs::File::create(root.join("data/events.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let got = values(root).await;
+    assert_eq!(
+        got,
+        vec![
+            ("n".into(), "2026-01".into(), Some(1.0)),
+            ("n".into(), "2026-02".into(), Some(2.0))
+        ]
+    );
 }
