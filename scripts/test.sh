@@ -8,3 +8,5 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 cargo test --workspace --all-targets --locked
+# The dashboard in a real headless Chromium (installs chromium and playwright-core if missing).
+./scripts/e2e.sh

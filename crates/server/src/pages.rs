@@ -156,7 +156,7 @@ impl Fmt<'_> {
         match v {
             Some(v) if v > 0.0 => format!("▲ +{}", self.value(kpi, Some(v))),
             Some(v) if v < 0.0 => format!("▼ {}", self.value(kpi, Some(v))),
-            Some(_) => format!("＝ {}", self.value(kpi, Some(0.0))),
+            Some(_) => format!("= {}", self.value(kpi, Some(0.0))),
             None => "—".into(),
         }
     }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# End-to-end tests of the dashboard in headless Chromium: installs what they need (Debian's
+# chromium, playwright-core from npm), starts `tablero demo`, runs e2e/*.test.mjs, stops it.
+# Screenshots go to the folder printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablero-target}"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "installing chromium (Debian package)…"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+fi
+if ! command -v node >/dev/null 2>&1; then
+  echo "node is needed for the browser tests (Node.js 20 or later)" >&2
+  exit 1
+fi
+(cd e2e && npm ci --no-audit --no-fund --silent)
+
+cargo build --locked -p tablero
+run="$(date -u +%Y%m%dT%H%M%SZ)"
+shots="$PWD/target/e2e-screenshots/$run"
+mkdir -p "$shots"
+work="$(mktemp -d)"
+port=$(( 20000 + RANDOM % 20000 ))
+"$CARGO_TARGET_DIR/debug/tablero" demo --dir "$work/23people" --addr "127.0.0.1:$port" > "$work/demo.log" 2>&1 &
+demo=$!
+trap 'kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 1 120); do
+  if curl -fs "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $demo 2>/dev/null; then cat "$work/demo.log" >&2; exit 1; fi
+  sleep 0.5
+done
+TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" node --test e2e/
+echo "screenshots: $shots"
