@@ -521,11 +521,11 @@ fn clients_and_leads(c: &mut Company) -> (Vec<Client>, Vec<String>) {
     for month in months {
         let p = if c.is_bad(month) { 0.035 } else { 0.016 };
         let days_in_month = i64::from(month.days_in_month());
-        for i in 3..clients.len() {
-            if clients[i].until.is_none() && clients[i].since < month && c.chance(p) {
+        for client in clients.iter_mut().skip(3) {
+            if client.until.is_none() && client.since < month && c.chance(p) {
                 let day = add_days(month, c.between(0, days_in_month - 1));
                 if day <= c.today {
-                    clients[i].until = Some(day);
+                    client.until = Some(day);
                 }
             }
         }

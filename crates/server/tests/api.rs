@@ -25,7 +25,10 @@ fn example() -> &'static std::path::Path {
 }
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = app(state.clone()).oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap()).await.unwrap();
+    let response = app(state.clone())
+        .oneshot(Request::builder().uri(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -43,7 +46,13 @@ async fn api_endpoints_answer() {
     assert_eq!(status, StatusCode::OK);
     let list = json(&body);
     assert_eq!(list["kpis"].as_array().unwrap().len(), 26);
-    assert!(list["kpis"].as_array().unwrap().iter().any(|k| k["id"] == "ventas_netas_totales" && k["owner"] == "Finances"));
+    assert!(
+        list["kpis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == "ventas_netas_totales" && k["owner"] == "Finances")
+    );
 
     let (status, _, body) = get(&state, "/api/v1/kpis/margen_ebitda").await;
     assert_eq!(status, StatusCode::OK);
@@ -51,8 +60,11 @@ async fn api_endpoints_answer() {
     assert_eq!(detail["unit"], "percent");
     assert!(detail["sql"].as_str().unwrap().contains("SELECT"));
 
-    let (status, _, body) =
-        get(&state, "/api/v1/kpis/ventas_netas_totales/values?from=2026-07&to=2026-09&as_of=2026-10-15").await;
+    let (status, _, body) = get(
+        &state,
+        "/api/v1/kpis/ventas_netas_totales/values?from=2026-07&to=2026-09&as_of=2026-10-15",
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let values = json(&body);
     assert_eq!(values["kpi"], "ventas_netas_totales");
@@ -74,21 +86,64 @@ async fn api_endpoints_answer() {
 async fn api_errors_have_fitting_statuses() {
     let state = AppState::open(example());
     let cases = [
-        ("/api/v1/kpis/nope", StatusCode::NOT_FOUND, "not_found", "nope"),
-        ("/api/v1/kpis/nope/values", StatusCode::NOT_FOUND, "not_found", "nope"),
-        ("/api/v1/kpis/margen_ebitda/values?grain=fortnight", StatusCode::BAD_REQUEST, "bad_parameter", "grain"),
-        ("/api/v1/kpis/margen_ebitda/values?from=2026-13", StatusCode::BAD_REQUEST, "bad_parameter", "from"),
-        ("/api/v1/kpis/margen_ebitda/values?where=nope%20%3D%201", StatusCode::BAD_REQUEST, "bad_parameter", "where"),
-        ("/api/v1/kpis/margen_ebitda/values?by=pais", StatusCode::BAD_REQUEST, "bad_parameter", "by"),
-        ("/api/v1/kpis/margen_ebitda/values?as_of=yesterday", StatusCode::BAD_REQUEST, "bad_parameter", "as_of"),
-        ("/api/v1/nothing", StatusCode::NOT_FOUND, "not_found", "no such page"),
+        (
+            "/api/v1/kpis/nope",
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "nope",
+        ),
+        (
+            "/api/v1/kpis/nope/values",
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "nope",
+        ),
+        (
+            "/api/v1/kpis/margen_ebitda/values?grain=fortnight",
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "grain",
+        ),
+        (
+            "/api/v1/kpis/margen_ebitda/values?from=2026-13",
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "from",
+        ),
+        (
+            "/api/v1/kpis/margen_ebitda/values?where=nope%20%3D%201",
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "where",
+        ),
+        (
+            "/api/v1/kpis/margen_ebitda/values?by=pais",
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "by",
+        ),
+        (
+            "/api/v1/kpis/margen_ebitda/values?as_of=yesterday",
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "as_of",
+        ),
+        (
+            "/api/v1/nothing",
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such page",
+        ),
     ];
     for (uri, expected, code, mention) in cases {
         let (status, _, body) = get(&state, uri).await;
         assert_eq!(status, expected, "{uri}: {body}");
         let error = &json(&body)["error"];
         assert_eq!(error["code"], code, "{uri}: {body}");
-        assert!(error["message"].as_str().unwrap().contains(mention), "{uri}: {body}");
+        assert!(
+            error["message"].as_str().unwrap().contains(mention),
+            "{uri}: {body}"
+        );
     }
 }
 
@@ -100,19 +155,37 @@ async fn openapi_document_lists_every_api_route() {
     let doc = json(&body);
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
-    for route in ["/api/v1/kpis", "/api/v1/kpis/{id}", "/api/v1/kpis/{id}/values", "/api/v1/health"] {
-        let item = paths.get(route).unwrap_or_else(|| panic!("{route} missing from the document"));
+    for route in [
+        "/api/v1/kpis",
+        "/api/v1/kpis/{id}",
+        "/api/v1/kpis/{id}/values",
+        "/api/v1/health",
+    ] {
+        let item = paths
+            .get(route)
+            .unwrap_or_else(|| panic!("{route} missing from the document"));
         assert!(item["get"]["responses"]["200"].is_object(), "{route}");
         // Every documented route answers (with the example's first KPI for `{id}`).
         let uri = route.replace("{id}", "margen_ebitda");
         let (status, _, body) = get(&state, &uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
-    assert_eq!(paths.len(), 4, "undocumented or stale routes: {:?}", paths.keys().collect::<Vec<_>>());
+    assert_eq!(
+        paths.len(),
+        4,
+        "undocumented or stale routes: {:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
     // Every schema a response refers to exists.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for reference in body.match_indices("#/components/schemas/").map(|(i, _)| &body[i + 21..]) {
-        let name: String = reference.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+    for reference in body
+        .match_indices("#/components/schemas/")
+        .map(|(i, _)| &body[i + 21..])
+    {
+        let name: String = reference
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
         assert!(schemas.contains_key(&name), "missing schema {name}");
     }
 }
@@ -123,12 +196,25 @@ async fn metrics_parse_as_prometheus_text() {
     let _ = get(&state, "/api/v1/health").await;
     let (status, headers, body) = get(&state, "/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let lines = body.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text format");
     let value = |name: &str| scrape.samples.iter().filter(|s| s.metric == name).count();
-    assert_eq!(value("tablero_kpi_value"), 26, "every KPI has a latest complete value");
-    assert_eq!(value("tablero_kpi_status"), 26 * 5, "one gauge per status label");
+    assert_eq!(
+        value("tablero_kpi_value"),
+        26,
+        "every KPI has a latest complete value"
+    );
+    assert_eq!(
+        value("tablero_kpi_status"),
+        26 * 5,
+        "one gauge per status label"
+    );
     let ebitda = scrape
         .samples
         .iter()
@@ -139,25 +225,48 @@ async fn metrics_parse_as_prometheus_text() {
     let current: Vec<_> = scrape
         .samples
         .iter()
-        .filter(|s| s.metric == "tablero_kpi_status" && s.labels.get("kpi") == Some("margen_ebitda"))
+        .filter(|s| {
+            s.metric == "tablero_kpi_status" && s.labels.get("kpi") == Some("margen_ebitda")
+        })
         .filter(|s| matches!(s.value, prometheus_parse::Value::Gauge(v) if v == 1.0))
         .collect();
     assert_eq!(current.len(), 1, "exactly one current status");
-    assert!(scrape.samples.iter().any(|s| s.metric.starts_with("tablero_http_requests")));
-    assert!(scrape.samples.iter().any(|s| s.metric.starts_with("tablero_http_request_duration_seconds")));
+    assert!(
+        scrape
+            .samples
+            .iter()
+            .any(|s| s.metric.starts_with("tablero_http_requests"))
+    );
+    assert!(scrape.samples.iter().any(|s| {
+        s.metric
+            .starts_with("tablero_http_request_duration_seconds")
+    }));
 }
 
 #[tokio::test]
 async fn pages_render_with_security_headers() {
     let state = AppState::open(example());
-    for uri in ["/", "/?lang=en", "/kpi/ventas_netas_totales", "/dashboards/finances", "/assets/app.css", "/assets/app.js"] {
+    for uri in [
+        "/",
+        "/?lang=en",
+        "/kpi/ventas_netas_totales",
+        "/dashboards/finances",
+        "/assets/app.css",
+        "/assets/app.js",
+    ] {
         let (status, headers, body) = get(&state, uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}");
         let csp = headers["content-security-policy"].to_str().unwrap();
-        assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"), "{uri}");
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{uri}"
+        );
         assert_eq!(headers["x-content-type-options"], "nosniff");
         if uri.starts_with("/kpi") || uri == "/" {
-            assert!(!body.contains("<script>") && !body.contains("style="), "{uri}: inline script or style");
+            assert!(
+                !body.contains("<script>") && !body.contains("style="),
+                "{uri}: inline script or style"
+            );
         }
     }
     let (_, _, es) = get(&state, "/").await;
@@ -173,7 +282,13 @@ async fn pages_render_with_security_headers() {
 async fn post_is_not_allowed_on_pages() {
     let state = AppState::open(example());
     let response = app(state)
-        .oneshot(Request::builder().method("POST").uri("/").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
@@ -194,12 +309,19 @@ async fn an_edited_workspace_is_served_without_restart_and_a_broken_edit_keeps_t
     let (_, _, body) = get(&state, uri).await;
     assert_eq!(json(&body)["values"][0]["value"], 850.0);
     // A broken edit: the last good catalog keeps answering, and the errors are shown.
-    std::fs::write(dir.path().join("kpis/revenue.yaml"), "id: revenue\nformula: sales.nope\n").unwrap();
+    std::fs::write(
+        dir.path().join("kpis/revenue.yaml"),
+        "id: revenue\nformula: sales.nope\n",
+    )
+    .unwrap();
     let (status, _, body) = get(&state, uri).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(json(&body)["values"][0]["value"], 850.0);
     let (_, _, health) = get(&state, "/api/v1/health").await;
     assert_eq!(json(&health)["status"], "degraded");
     let (_, _, page) = get(&state, "/").await;
-    assert!(page.contains("workspace-errors") && page.contains("nope"), "{page}");
+    assert!(
+        page.contains("workspace-errors") && page.contains("nope"),
+        "{page}"
+    );
 }
