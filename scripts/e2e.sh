@@ -33,4 +33,13 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" node --test e2e/
+
+# The OpenAPI document passes a real OpenAPI 3.1 validator.
+python3 -m pip show openapi-spec-validator >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
+curl -fs "http://127.0.0.1:$port/api/v1/openapi.json" > "$work/openapi.json"
+python3 -m openapi_spec_validator "$work/openapi.json"
+
+# SIGTERM stops the server gracefully (exit status 0).
+kill -TERM $demo
+if wait $demo; then echo "graceful shutdown: ok"; else echo "tablero demo did not exit cleanly on SIGTERM" >&2; exit 1; fi
 echo "screenshots: $shots"

@@ -279,6 +279,24 @@ async fn pages_render_with_security_headers() {
 }
 
 #[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let state = AppState::open(example());
+    let body = vec![b'x'; 2 << 20];
+    let response = app(state)
+        .oneshot(
+            Request::builder()
+                .method("POST")
+                .uri("/api/v1/kpis")
+                .header("content-length", body.len())
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
 async fn post_is_not_allowed_on_pages() {
     let state = AppState::open(example());
     let response = app(state)
