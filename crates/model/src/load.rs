@@ -18,70 +18,46 @@ use tablero_calendar::Grain;
 pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let settings = load_settings(root, &mut diagnostics);
-    let mut sources = Vec::new();
-    for (rel, text) in yaml_files(root, "sources", &mut diagnostics) {
-        let mut file = YamlFile {
-            rel: rel.clone(),
-            text: &text,
-            diagnostics: &mut diagnostics,
-        };
-        for node in file.documents() {
-            if let Some(source) = file.source(&node) {
-                if let Some(first) = sources
-                    .iter()
-                    .find(|s: &&Source| s.name.value == source.name.value)
-                {
-                    let message = format!(
-                        "source `{}` is already defined in {}",
-                        source.name.value,
-                        first.file.display()
-                    );
-                    file.diagnostics.push(Diagnostic::error(
-                        Some(source.name.location.clone()),
-                        message,
-                    ));
-                } else {
-                    sources.push(source);
-                }
-            }
-        }
-    }
-    let mut kpis: Vec<Kpi> = Vec::new();
-    for (rel, text) in yaml_files(root, "kpis", &mut diagnostics) {
-        let mut file = YamlFile {
-            rel: rel.clone(),
-            text: &text,
-            diagnostics: &mut diagnostics,
-        };
-        for node in file.documents() {
-            if let Some(kpi) = file.kpi(&node) {
-                if let Some(first) = kpis.iter().find(|k| k.id.value == kpi.id.value) {
-                    let message = format!(
-                        "KPI `{}` is already defined in {}",
-                        kpi.id.value,
-                        first.file.display()
-                    );
-                    file.diagnostics
-                        .push(Diagnostic::error(Some(kpi.id.location.clone()), message));
-                } else {
-                    kpis.push(kpi);
-                }
-            }
-        }
-    }
-    let mut dashboards: Vec<Dashboard> = Vec::new();
-    for (rel, text) in yaml_files(root, "dashboards", &mut diagnostics) {
-        let mut file = YamlFile {
-            rel: rel.clone(),
-            text: &text,
-            diagnostics: &mut diagnostics,
-        };
-        for node in file.documents() {
-            if let Some(dashboard) = file.dashboard(&node) {
-                dashboards.push(dashboard);
-            }
-        }
-    }
+    let sources = load_definitions(
+        root,
+        "sources",
+        "source",
+        &mut diagnostics,
+        |f, n| f.source(n),
+        |s| {
+            (
+                s.name.value.clone(),
+                s.name.location.clone(),
+                s.file.clone(),
+            )
+        },
+    );
+    let kpis = load_definitions(
+        root,
+        "kpis",
+        "KPI",
+        &mut diagnostics,
+        |f, n| f.kpi(n),
+        |k| (k.id.value.clone(), k.id.location.clone(), k.file.clone()),
+    );
+    let dashboards = load_definitions(
+        root,
+        "dashboards",
+        "dashboard",
+        &mut diagnostics,
+        |f, n| f.dashboard(n),
+        |d| {
+            (
+                d.id.clone(),
+                Location {
+                    file: d.file.clone(),
+                    line: 1,
+                    column: 1,
+                },
+                d.file.clone(),
+            )
+        },
+    );
     let workspace = Workspace {
         root: root.to_path_buf(),
         settings,
@@ -90,6 +66,46 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
         dashboards,
     };
     (workspace, diagnostics)
+}
+
+/// Every definition of `folder`'s YAML files; a second one with a name already taken is an
+/// error at its name, naming the file of the first.
+fn load_definitions<T>(
+    root: &Path,
+    folder: &str,
+    what: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+    parse: impl Fn(&mut YamlFile<'_>, &MarkedMappingNode) -> Option<T>,
+    name: impl Fn(&T) -> (String, Location, PathBuf),
+) -> Vec<T> {
+    let mut definitions: Vec<T> = Vec::new();
+    for (rel, text) in yaml_files(root, folder, diagnostics) {
+        let mut file = YamlFile {
+            rel,
+            text: &text,
+            diagnostics,
+        };
+        for node in file.documents() {
+            let Some(definition) = parse(&mut file, &node) else {
+                continue;
+            };
+            let (id, location, _) = name(&definition);
+            match definitions
+                .iter()
+                .map(&name)
+                .find(|(other, _, _)| *other == id)
+            {
+                Some((_, _, first)) => {
+                    let message =
+                        format!("{what} `{id}` is already defined in {}", first.display());
+                    file.diagnostics
+                        .push(Diagnostic::error(Some(location), message));
+                }
+                None => definitions.push(definition),
+            }
+        }
+    }
+    definitions
 }
 
 #[derive(Deserialize)]

@@ -41,36 +41,32 @@ impl PageQuery {
 
     /// This page's query string with the language changed, for the language switch.
     fn with_lang(&self, lang: &str) -> String {
-        let mut parts = vec![format!("lang={lang}")];
-        for (k, v) in [
-            ("from", &self.from),
-            ("to", &self.to),
-            ("grain", &self.grain),
-            ("where", &self.filter),
-            ("as_of", &self.as_of),
-        ] {
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{k}={}", encode(v)));
-            }
-        }
-        format!("?{}", parts.join("&"))
+        self.query_string(Some(lang))
     }
 
-    /// The query string to carry to links (without the language when it is the default).
+    /// The query string to carry to links, language included when one was chosen.
     fn carry(&self) -> String {
-        let mut parts = Vec::new();
-        for (k, v) in [
+        self.query_string(self.lang.as_deref())
+    }
+
+    fn query_string(&self, lang: Option<&str>) -> String {
+        let lang = lang.map(str::to_string);
+        let pairs = [
+            ("lang", &lang),
             ("from", &self.from),
             ("to", &self.to),
             ("grain", &self.grain),
             ("where", &self.filter),
             ("as_of", &self.as_of),
-            ("lang", &self.lang),
-        ] {
-            if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{k}={}", encode(v)));
-            }
-        }
+        ];
+        let parts: Vec<String> = pairs
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_ref()
+                    .filter(|v| !v.is_empty())
+                    .map(|v| format!("{k}={}", encode(v)))
+            })
+            .collect();
         if parts.is_empty() {
             String::new()
         } else {
