@@ -825,18 +825,7 @@ impl YamlFile<'_> {
                 }
             },
         };
-        let grain = match self.scalar(map, "grain") {
-            None => None,
-            Some(t) => Grain::parse(&t.value).or_else(|| {
-                let message = format!(
-                    "unknown grain `{}`, expected one of: day, week, month, quarter, year",
-                    t.value
-                );
-                self.diagnostics
-                    .push(Diagnostic::error(Some(t.location), message));
-                None
-            }),
-        };
+        let grain = self.grain(map);
         let formula = self.scalar(map, "formula");
         let target = self
             .scalar(map, "target")
@@ -902,6 +891,21 @@ impl YamlFile<'_> {
         })
     }
 
+    /// The `grain` key, if any and valid.
+    fn grain(&mut self, map: &MarkedMappingNode) -> Option<Grain> {
+        let t = self.scalar(map, "grain")?;
+        let grain = Grain::parse(&t.value);
+        if grain.is_none() {
+            let message = format!(
+                "unknown grain `{}`, expected one of: day, week, month, quarter, year",
+                t.value
+            );
+            self.diagnostics
+                .push(Diagnostic::error(Some(t.location), message));
+        }
+        grain
+    }
+
     fn dashboard(&mut self, map: &MarkedMappingNode) -> Option<Dashboard> {
         self.check_keys(
             map,
@@ -913,18 +917,7 @@ impl YamlFile<'_> {
             .scalar(map, "title")
             .map(|t| t.value)
             .unwrap_or_else(|| id.value.clone());
-        let grain = match self.scalar(map, "grain") {
-            None => None,
-            Some(t) => Grain::parse(&t.value).or_else(|| {
-                let message = format!(
-                    "unknown grain `{}`, expected one of: day, week, month, quarter, year",
-                    t.value
-                );
-                self.diagnostics
-                    .push(Diagnostic::error(Some(t.location), message));
-                None
-            }),
-        };
+        let grain = self.grain(map);
         let periods = match self.scalar(map, "periods") {
             None => None,
             Some(t) => match t.value.parse::<u32>() {
