@@ -349,22 +349,12 @@ impl Engine {
         let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
         let mut values = BTreeMap::new();
         for batch in batches {
-            let idx = cast(
-                batch
-                    .column_by_name(IDX)
-                    .ok_or_else(|| EngineError::Internal("no index".into()))?,
-                &DataType::Int64,
-            )?;
+            let idx = column_as(&batch, IDX, &DataType::Int64)?;
             let idx = idx
                 .as_any()
                 .downcast_ref::<Int64Array>()
                 .ok_or_else(|| EngineError::Internal("index type".into()))?;
-            let value = cast(
-                batch
-                    .column_by_name(VALUE)
-                    .ok_or_else(|| EngineError::Internal("no value".into()))?,
-                &DataType::Float64,
-            )?;
+            let value = column_as(&batch, VALUE, &DataType::Float64)?;
             let value = value
                 .as_any()
                 .downcast_ref::<Float64Array>()
@@ -700,6 +690,18 @@ impl Engine {
         let bound = target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0));
         (target, bound)
     }
+}
+
+/// A result column cast to the type the caller reads it as.
+fn column_as(
+    batch: &datafusion::arrow::record_batch::RecordBatch,
+    name: &str,
+    ty: &DataType,
+) -> Result<datafusion::arrow::array::ArrayRef> {
+    let column = batch
+        .column_by_name(name)
+        .ok_or_else(|| EngineError::Internal(format!("result has no column `{name}`")))?;
+    Ok(cast(column, ty)?)
 }
 
 fn threshold_bound(threshold: Option<Threshold>, target: f64, share: f64) -> Option<f64> {

@@ -25,17 +25,23 @@ const ROWS: [(i64, &str, f64); 5] = [
     (1_770_000_000, "Cloud", 1.25),
 ];
 
-fn workspace(file: &str) -> tempfile::TempDir {
+/// A workspace in Santiago time with the folders a workspace has.
+fn skeleton() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
     for sub in ["sources", "kpis", "data"] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
     }
     std::fs::write(
-        root.join("tablero.toml"),
+        dir.path().join("tablero.toml"),
         "name = \"t\"\ntimezone = \"America/Santiago\"\n",
     )
     .unwrap();
+    dir
+}
+
+fn workspace(file: &str) -> tempfile::TempDir {
+    let dir = skeleton();
+    let root = dir.path();
     std::fs::write(
         root.join("sources/sales.yaml"),
         format!(
@@ -142,16 +148,8 @@ async fn parquet_and_csv_agree() {
 /// midnight in UTC is still January 31 there.
 #[tokio::test]
 async fn parquet_dates_are_local_days() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = skeleton();
     let root = dir.path();
-    for sub in ["sources", "kpis", "data"] {
-        std::fs::create_dir_all(root.join(sub)).unwrap();
-    }
-    std::fs::write(
-        root.join("tablero.toml"),
-        "name = \"t\"\ntimezone = \"America/Santiago\"\n",
-    )
-    .unwrap();
     std::fs::write(
         root.join("sources/events.yaml"),
         "name: events\nfile: data/events.parquet\ntime: day\ncolumns: { day: date }\nmeasures:\n  n: { agg: count }\n",
