@@ -128,6 +128,8 @@ pub struct Engine {
     calendar: Calendar,
     ctx: SessionContext,
     loaded: Mutex<HashSet<String>>,
+    /// Messages about store tables read at an older version because the newest is damaged.
+    warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Engine {
@@ -156,7 +158,14 @@ impl Engine {
             calendar,
             ctx: SessionContext::new(),
             loaded: Mutex::new(HashSet::new()),
+            warnings: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// Problems met loading sources that did not stop the computation (a damaged store table
+    /// read at its last intact version), for the caller to show.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
     pub fn workspace(&self) -> &Workspace {
@@ -180,7 +189,14 @@ impl Engine {
                 let source = self.workspace.source(name).ok_or_else(|| {
                     EngineError::Internal(format!("checked source `{name}` is missing"))
                 })?;
-                register_source(&self.ctx, &self.workspace.root, source, &self.calendar).await?;
+                let warning =
+                    register_source(&self.ctx, &self.workspace.root, source, &self.calendar)
+                        .await?;
+                if let Some(warning) = warning
+                    && let Ok(mut warnings) = self.warnings.lock()
+                {
+                    warnings.push(warning);
+                }
                 loaded.insert(name.clone());
             }
             providers.insert(name.clone(), self.ctx.table_provider(name.as_str()).await?);

@@ -1,13 +1,15 @@
 //! The KPI engine: loads sources into Apache DataFusion, compiles checked formulas into
 //! logical plans, runs them per period and dimension, and judges values against targets.
 //!
-//! **Invariant:** this is the only crate that imports DataFusion. Formulas arrive checked
+//! **Invariant:** this is the only crate that plans queries with DataFusion (the store crate
+//! uses it only through Delta Lake, to write and to hand over table providers). Formulas arrive checked
 //! ([`tablero_formula::Catalog`]); nothing here re-validates names or types.
 
 pub mod compile;
 pub mod compute;
 pub mod error;
 pub mod load;
+pub mod local_time;
 
 pub use compute::{Engine, Explanation, KpiResult, KpiValue, Request, Status};
 pub use error::{EngineError, Result};

@@ -2,7 +2,9 @@
 //! from these handlers, so routes and document cannot drift apart.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use tablero_calendar::Grain;
 use tablero_engine::Request;
@@ -31,6 +33,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_kpi))
         .routes(routes!(kpi_values_handler))
         .routes(routes!(health))
+        .routes(routes!(ingest_rows))
 }
 
 /// A KPI's definition.
@@ -275,4 +278,121 @@ async fn health(State(state): State<AppState>) -> Json<Health> {
         kpis,
         errors: snapshot.errors.iter().map(|d| d.to_string()).collect(),
     })
+}
+
+/// The outcome of a batch pushed to a store source.
+#[derive(Serialize, ToSchema)]
+pub struct Ingested {
+    pub source: String,
+    /// Rows stored by this request (0 when its idempotency key had been committed before).
+    pub rows: usize,
+    /// The table version that holds the batch (the current version for a repeated key).
+    pub version: Option<u64>,
+    /// The idempotency key had been committed before: nothing was stored.
+    pub duplicate: bool,
+}
+
+/// Appends rows to a store source as one batch: every row is checked against the source's
+/// columns, and one bad row rejects the whole batch with nothing stored.
+#[utoipa::path(post, path = "/sources/{name}/rows", tag = "store",
+    params(
+        ("name" = String, Path, description = "A source with `store: true`"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A batch whose key was committed before is acknowledged and stores nothing"),
+    ),
+    request_body(description = "Rows as CSV (header naming every column), NDJSON (one object per line) or a JSON array of objects",
+        content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+            (Vec<serde_json::Value> = "application/json"),
+        )),
+    responses(
+        (status = 201, body = Ingested, description = "The batch is stored and durable"),
+        (status = 200, body = Ingested, description = "The idempotency key was committed before; nothing stored"),
+        (status = 400, body = ErrorBody, description = "A row does not fit the source; the message names row and column"),
+        (status = 404, body = ErrorBody, description = "No store source of that name"),
+        (status = 413, description = "The body is larger than the server accepts"),
+        (status = 415, body = ErrorBody, description = "Not CSV, NDJSON or JSON"),
+    ))]
+async fn ingest_rows(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Ingested>), AppError> {
+    let loaded = loaded(&state)?;
+    let workspace = loaded.engine.workspace();
+    let source = workspace
+        .source(&name)
+        .filter(|s| s.data == tablero_model::SourceData::Store)
+        .ok_or_else(|| AppError::not_found(format!("no store source named `{name}`")))?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = tablero_store::rows::Format::from_content_type(content_type).ok_or_else(|| {
+        AppError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: format!(
+                "Content-Type `{content_type}`: expected text/csv, application/x-ndjson or application/json"
+            ),
+        }
+    })?;
+    let key = match headers.get("idempotency-key") {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            AppError::bad_parameter("Idempotency-Key", "must be visible ASCII characters")
+        })?),
+    };
+    let input = tablero_store::rows::Input {
+        bytes: &body,
+        format,
+        label: "request body",
+        sheet: None,
+    };
+    let appended = tablero_store::ingest(
+        state.root(),
+        source,
+        loaded.engine.calendar(),
+        &[input],
+        key,
+        &mut |_| {},
+    )
+    .await
+    .map_err(store_error)?;
+    if appended.rows > 0 {
+        state.invalidate();
+    }
+    let status = if appended.duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((
+        status,
+        Json(Ingested {
+            source: name,
+            rows: appended.rows,
+            version: appended.version,
+            duplicate: appended.duplicate,
+        }),
+    ))
+}
+
+fn store_error(err: tablero_store::StoreError) -> AppError {
+    use tablero_store::StoreError;
+    match err {
+        StoreError::Input(message) => AppError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_rows",
+            message,
+        },
+        StoreError::Usage(message) => AppError {
+            status: StatusCode::BAD_REQUEST,
+            code: "bad_parameter",
+            message,
+        },
+        StoreError::Damaged(message) => AppError::unavailable(message),
+        StoreError::Internal(message) => AppError::internal(message),
+    }
 }

@@ -55,6 +55,7 @@ pub fn app(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(RequestBodyLimitLayer::new(state.body_limit))
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -130,6 +131,8 @@ pub struct ServeOptions {
     pub addr: SocketAddr,
     /// Allow a non-loopback address although no accounts are configured.
     pub insecure_bind: bool,
+    /// Largest request body accepted, in bytes (rows pushed to the store); larger ones get 413.
+    pub max_body_bytes: usize,
 }
 
 /// Serves the workspace at `root` until SIGINT or SIGTERM, then finishes the requests in flight.
@@ -144,7 +147,8 @@ pub async fn serve(
             options.addr
         ));
     }
-    let state = AppState::open(root);
+    let mut state = AppState::open(root);
+    state.body_limit = options.max_body_bytes;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;

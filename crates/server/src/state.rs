@@ -71,6 +71,16 @@ fn fingerprint(root: &Path) -> Fingerprint {
             }
         }
     }
+    // A commit to a store table adds a file to its log folder, changing the folder.
+    if let Ok(dir) = std::fs::read_dir(root.join("data").join("store")) {
+        let mut logs: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path().join("_delta_log")))
+            .collect();
+        logs.sort();
+        for log in logs {
+            add(&log);
+        }
+    }
     Fingerprint(entries)
 }
 
@@ -159,13 +169,16 @@ impl AppState {
         snapshot
     }
 
-    /// Drops every cached result (after new rows were committed, for example).
+    /// Drops every cached result and makes the next request reload the workspace (after new
+    /// rows were committed, for example).
     pub fn invalidate(&self) {
         self.inner
             .cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
+        state.0 = Fingerprint::default();
     }
 
     /// Computes a request, from the cache when the same request was computed on this version.

@@ -170,9 +170,18 @@ async fn openapi_document_lists_every_api_route() {
         let (status, _, body) = get(&state, &uri).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {body}");
     }
+    let ingest = paths
+        .get("/api/v1/sources/{name}/rows")
+        .expect("the ingest route is documented");
+    for status in ["201", "200", "400", "404", "413", "415"] {
+        assert!(
+            ingest["post"]["responses"][status].is_object(),
+            "ingest lacks {status}"
+        );
+    }
     assert_eq!(
         paths.len(),
-        4,
+        5,
         "undocumented or stale routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -342,4 +351,168 @@ async fn an_edited_workspace_is_served_without_restart_and_a_broken_edit_keeps_t
         page.contains("workspace-errors") && page.contains("nope"),
         "{page}"
     );
+}
+
+/// A copy of the store fixture workspace (`tests/store/workspace`).
+fn store_workspace() -> tempfile::TempDir {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let target = to.join(entry.file_name());
+            if entry.path().is_dir() {
+                copy(&entry.path(), &target);
+            } else {
+                std::fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/store/workspace");
+    copy(&fixture, dir.path());
+    dir
+}
+
+async fn post(
+    state: &AppState,
+    uri: &str,
+    content_type: Option<&str>,
+    key: Option<&str>,
+    body: impl Into<Body>,
+) -> (StatusCode, String) {
+    let mut request = Request::builder().method("POST").uri(uri);
+    if let Some(content_type) = content_type {
+        request = request.header("content-type", content_type);
+    }
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let response = app(state.clone())
+        .oneshot(request.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+const ROWS_URI: &str = "/api/v1/sources/encuestas/rows";
+const AUGUST_NPS: &str = "/api/v1/kpis/nps/values?from=2026-08&to=2026-09&as_of=2026-11-15";
+
+fn nps_values(body: &str) -> Vec<serde_json::Value> {
+    json(body)["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["value"].clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn rows_pushed_over_http_are_stored_once_and_served_at_once() {
+    let ws = store_workspace();
+    let state = AppState::open(ws.path());
+    // Before any push: no values. The result is now cached.
+    let (status, _, body) = get(&state, AUGUST_NPS).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(nps_values(&body), vec![serde_json::Value::Null; 2]);
+
+    let csv = std::fs::read("../../tests/store/batches/agosto.csv").unwrap();
+    let (status, body) = post(
+        &state,
+        ROWS_URI,
+        Some("text/csv; charset=utf-8"),
+        Some("k1"),
+        csv.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let answer = json(&body);
+    assert_eq!(answer["rows"], 5);
+    assert_eq!(answer["version"], 1);
+    assert_eq!(answer["duplicate"], false);
+    // The next request sees the commit (hand-worked: August 25, September -100).
+    let (_, _, body) = get(&state, AUGUST_NPS).await;
+    assert_eq!(
+        nps_values(&body),
+        vec![serde_json::json!(25.0), serde_json::json!(-100.0)]
+    );
+
+    // The same key again: acknowledged, nothing stored.
+    let (status, body) = post(&state, ROWS_URI, Some("text/csv"), Some("k1"), csv).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(json(&body)["duplicate"], true);
+    assert_eq!(json(&body)["rows"], 0);
+
+    // NDJSON and JSON arrays.
+    let ndjson = std::fs::read("../../tests/store/batches/septiembre.ndjson").unwrap();
+    let (status, body) = post(&state, ROWS_URI, Some("application/x-ndjson"), None, ndjson).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(json(&body)["rows"], 3);
+    let array = r#"[{"id": 9, "respondida": "2026-10-05 11:00:00", "dia": "2026-10-05", "nota": 10, "cliente": "Retail Norte", "recomienda": true},
+                    {"id": 10, "respondida": "2026-10-20T18:00:00-03:00", "dia": "2026-10-20", "nota": 8, "cliente": "Banco Sur", "recomienda": false}]"#;
+    let (status, body) = post(
+        &state,
+        ROWS_URI,
+        Some("application/json"),
+        Some("k2"),
+        array,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, _, body) = get(
+        &state,
+        "/api/v1/kpis/nps/values?from=2026-08&to=2026-10&as_of=2026-11-15",
+    )
+    .await;
+    assert_eq!(
+        nps_values(&body),
+        vec![
+            serde_json::json!(25.0),
+            serde_json::json!(0.0),
+            serde_json::json!(50.0)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn bad_pushes_get_fitting_statuses_and_store_nothing() {
+    let ws = store_workspace();
+    let state = AppState::open(ws.path());
+    let header = "id,respondida,dia,nota,cliente,recomienda\n";
+    let cases: Vec<(&str, Option<&str>, String, StatusCode, &str)> = vec![
+        (ROWS_URI, Some("text/csv"), format!("{header}1,2026-10-01 10:00:00,2026-10-01,nueve,x,true\n"),
+            StatusCode::BAD_REQUEST, "request body:2: column 'nota': expected a number"),
+        (ROWS_URI, Some("application/x-ndjson"), r#"{"id": 1, "respondida": "2026-10-01T10:00:00Z", "dia": "2026-10-01", "nota": 9, "cliente": "x", "recomienda": true, "otra": 1}"#.to_string(),
+            StatusCode::BAD_REQUEST, "request body:1: unknown column 'otra'"),
+        (ROWS_URI, Some("application/json"), r#"[{"id": 1, "respondida": "2026-10-01T10:00:00Z", "dia": "2026-13-01", "nota": 9, "cliente": "x", "recomienda": true}]"#.to_string(),
+            StatusCode::BAD_REQUEST, "request body: row 1: column 'dia': expected a date"),
+        (ROWS_URI, Some("text/csv"), String::new(), StatusCode::BAD_REQUEST, "the file is empty"),
+        (ROWS_URI, Some("text/plain"), format!("{header}"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected text/csv"),
+        (ROWS_URI, None, format!("{header}"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected text/csv"),
+        ("/api/v1/sources/nadie/rows", Some("text/csv"), format!("{header}"), StatusCode::NOT_FOUND, "no store source named `nadie`"),
+        ("/api/v1/sources/encuestas_archivo/rows", Some("text/csv"), format!("{header}"), StatusCode::NOT_FOUND, "no store source"),
+    ];
+    for (uri, content_type, body, status, message) in cases {
+        let (got, answer) = post(&state, uri, content_type, None, body).await;
+        assert_eq!(got, status, "{uri} {content_type:?}: {answer}");
+        let error = json(&answer);
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(message),
+            "{answer}"
+        );
+    }
+    // A 10 MB line is above the (1 MiB) limit of this server: 413 before anything is read.
+    let huge = format!(
+        "{header}1,2026-10-01 10:00:00,2026-10-01,1,{},true\n",
+        "x".repeat(10 << 20)
+    );
+    let (status, _) = post(&state, ROWS_URI, Some("text/csv"), None, huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // Nothing was stored: the table was never even created.
+    assert!(!ws.path().join("data/store/encuestas/_delta_log").exists());
 }

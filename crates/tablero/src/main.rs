@@ -2,6 +2,7 @@
 //! decide the exit code (0 success, 1 user error, 2 bad usage).
 
 mod output;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +52,9 @@ enum Command {
         /// Listen on a non-loopback address although no accounts are configured.
         #[arg(long)]
         insecure_bind: bool,
+        /// Largest request body accepted (rows pushed to the store), in MiB.
+        #[arg(long, default_value_t = 16)]
+        max_body_mib: usize,
     },
     /// The example company in a temporary folder, served: the whole product in one command.
     Demo {
@@ -86,6 +90,33 @@ enum Command {
         #[command(flatten)]
         range: RangeArgs,
     },
+    /// Append rows (CSV, NDJSON, JSON array, Parquet, XLSX) to a store source, as one batch.
+    Ingest {
+        /// A source with `store: true`.
+        source: String,
+        /// Files read in order; all of them form one batch, stored whole or not at all.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// A batch with a key already committed is acknowledged and stores nothing.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// The spreadsheet sheet to read (default: the first).
+        #[arg(long)]
+        sheet: Option<String>,
+    },
+    /// Look after a store source's table.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreAction {
+    /// Merge small files into large ones and checkpoint the log.
+    Compact { source: String },
+    /// Versions, files, rows and the last commit.
+    Info { source: String },
 }
 
 #[derive(clap::Args, Debug)]
@@ -145,9 +176,9 @@ pub enum Format {
 }
 
 /// A failure and the exit code it earns.
-struct Failure {
-    code: u8,
-    message: String,
+pub(crate) struct Failure {
+    pub(crate) code: u8,
+    pub(crate) message: String,
 }
 
 impl From<EngineError> for Failure {
@@ -197,7 +228,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve {
             addr,
             insecure_bind,
-        } => runtime.block_on(serve(&cli.workspace, addr, insecure_bind)),
+            max_body_mib,
+        } => runtime.block_on(serve(&cli.workspace, addr, insecure_bind, max_body_mib)),
         Command::Demo {
             addr,
             dir,
@@ -230,7 +262,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 })?;
             }
             eprintln!("tablero demo: the 23people example in {}", dir.display());
-            runtime.block_on(serve(&dir, addr, insecure_bind))
+            runtime.block_on(serve(&dir, addr, insecure_bind, 16))
         }
         Command::Compute {
             kpis,
@@ -240,10 +272,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let (engine, _) = tablero_engine::open(&cli.workspace)?;
             let request = request(engine.calendar(), kpis, &range)?;
             let results = engine.compute(&request).await?;
+            for warning in engine.warnings() {
+                eprintln!("warning: {warning}");
+            }
             let text = output::render(&results, engine.workspace(), format);
             print!("{text}");
             Ok(())
         }),
+        Command::Ingest {
+            source,
+            files,
+            idempotency_key,
+            sheet,
+        } => runtime.block_on(store::ingest(
+            &cli.workspace,
+            &source,
+            &files,
+            idempotency_key.as_deref(),
+            sheet.as_deref(),
+        )),
+        Command::Store { action } => match action {
+            StoreAction::Compact { source } => {
+                runtime.block_on(store::compact(&cli.workspace, &source))
+            }
+            StoreAction::Info { source } => runtime.block_on(store::info(&cli.workspace, &source)),
+        },
         Command::Explain { kpi, range } => runtime.block_on(async {
             let (engine, _) = tablero_engine::open(&cli.workspace)?;
             let request = request(engine.calendar(), vec![kpi.clone()], &range)?;
@@ -317,10 +370,12 @@ async fn serve(
     root: &std::path::Path,
     addr: std::net::SocketAddr,
     insecure_bind: bool,
+    max_body_mib: usize,
 ) -> Result<(), Failure> {
     let options = tablero_server::ServeOptions {
         addr,
         insecure_bind,
+        max_body_bytes: max_body_mib.saturating_mul(1 << 20),
     };
     tablero_server::serve(root, &options, |local| {
         println!(

@@ -1,0 +1,896 @@
+//! Rows from outside — CSV, NDJSON, JSON arrays, Parquet, spreadsheets — read into Arrow
+//! batches of the types a source declares.
+//!
+//! Every cell is checked against its column: a value that does not fit is reported with the
+//! file, the row (the line for text formats, the sheet row for spreadsheets) and the column,
+//! and the whole input is rejected. CSV honours the source's delimiter and decimal mark, a
+//! UTF-8 BOM and strftime formats; a date or timestamp without an offset is a local time in
+//! the workspace time zone (SPEC §2).
+//!
+//! Two layouts exist. The engine reads every `date` and `timestamp` as an instant
+//! ([`Layout::Instants`]); the store keeps a `date` as a calendar date and a `timestamp` as a
+//! UTC instant ([`Layout::Stored`]), the Delta Lake types other readers understand.
+
+use std::collections::HashSet;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Float64Builder,
+    Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use deltalake::arrow::datatypes::{
+    DataType, Date32Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
+use jiff::civil::{Date, DateTime};
+use tablero_calendar::Calendar;
+use tablero_model::{Column, ColumnType, CsvOptions, Source};
+
+use crate::error::{Result, StoreError};
+
+/// Rows per Arrow batch.
+const BATCH_ROWS: usize = 64 * 1024;
+/// How much of a bad cell an error message quotes.
+const QUOTE_CHARS: usize = 60;
+
+/// How `date` and `timestamp` columns are represented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Both as instants: UTC microseconds, no zone attached (the engine's layout).
+    Instants,
+    /// `date` as `Date32`, `timestamp` as UTC microseconds (the store's layout).
+    Stored,
+}
+
+/// The formats rows arrive in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Ndjson,
+    Json,
+    Parquet,
+    Spreadsheet,
+}
+
+impl Format {
+    /// The format a file's extension names.
+    pub fn from_path(path: &std::path::Path) -> Option<Format> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        Some(match ext.as_str() {
+            "csv" | "txt" => Format::Csv,
+            "ndjson" | "jsonl" => Format::Ndjson,
+            "json" => Format::Json,
+            "parquet" => Format::Parquet,
+            "xlsx" | "xlsm" | "xls" | "ods" => Format::Spreadsheet,
+            _ => return None,
+        })
+    }
+
+    /// The format an HTTP `Content-Type` names (parameters such as `charset` are ignored).
+    pub fn from_content_type(content_type: &str) -> Option<Format> {
+        let essence = content_type.split(';').next()?.trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "text/csv" => Format::Csv,
+            "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Format::Ndjson,
+            "application/json" => Format::Json,
+            _ => return None,
+        })
+    }
+}
+
+/// What to read and how.
+pub struct Input<'a> {
+    pub bytes: &'a [u8],
+    pub format: Format,
+    /// The name errors use for the input: a file path, or `request body`.
+    pub label: &'a str,
+    /// For spreadsheets: the sheet to read (default: the first).
+    pub sheet: Option<&'a str>,
+}
+
+/// The Arrow type a declared column has in `layout`.
+pub fn arrow_type(ty: ColumnType, layout: Layout) -> DataType {
+    match (ty, layout) {
+        (ColumnType::String, _) => DataType::Utf8,
+        (ColumnType::Integer, _) => DataType::Int64,
+        (ColumnType::Number, _) => DataType::Float64,
+        (ColumnType::Boolean, _) => DataType::Boolean,
+        (ColumnType::Date, Layout::Stored) => DataType::Date32,
+        (ColumnType::Timestamp, Layout::Stored) => {
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+        }
+        (ColumnType::Date | ColumnType::Timestamp, Layout::Instants) => {
+            DataType::Timestamp(TimeUnit::Microsecond, None)
+        }
+    }
+}
+
+/// The schema of a source's rows in `layout`; every column may be null.
+pub fn schema(source: &Source, layout: Layout) -> SchemaRef {
+    let fields: Vec<Field> = source
+        .columns
+        .iter()
+        .map(|c| Field::new(&c.name, arrow_type(c.ty, layout), true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// Reads an ingested batch: every declared column must be present and no other.
+pub fn read(
+    input: &Input,
+    source: &Source,
+    calendar: &Calendar,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<RecordBatch>> {
+    let mut rows = Rows::new(source, calendar, Layout::Stored, input.label);
+    match input.format {
+        Format::Csv => read_csv_into(&mut rows, input.bytes, true, progress)?,
+        Format::Ndjson => read_ndjson(&mut rows, input.bytes, progress)?,
+        Format::Json => read_json_array(&mut rows, input.bytes)?,
+        Format::Parquet => read_parquet(&mut rows, input.bytes)?,
+        Format::Spreadsheet => read_spreadsheet(&mut rows, input.bytes, input.sheet)?,
+    }
+    rows.finish()
+}
+
+/// Reads a source's CSV file for the engine: extra columns are ignored, every declared one
+/// must be in the header, and times become instants.
+pub fn read_csv(
+    bytes: &[u8],
+    label: &str,
+    source: &Source,
+    calendar: &Calendar,
+) -> Result<Vec<RecordBatch>> {
+    let mut rows = Rows::new(source, calendar, Layout::Instants, label);
+    read_csv_into(&mut rows, bytes, false, &mut |_| {})?;
+    rows.finish()
+}
+
+/// Typed column builders for one source, filled row by row.
+struct Rows<'a> {
+    source: &'a Source,
+    calendar: &'a Calendar,
+    label: &'a str,
+    schema: SchemaRef,
+    builders: Vec<CellBuilder>,
+    batches: Vec<RecordBatch>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(source: &'a Source, calendar: &'a Calendar, layout: Layout, label: &'a str) -> Self {
+        Rows {
+            source,
+            calendar,
+            label,
+            schema: schema(source, layout),
+            builders: source
+                .columns
+                .iter()
+                .map(|c| CellBuilder::new(c.ty, layout))
+                .collect(),
+            batches: Vec::new(),
+        }
+    }
+
+    fn columns(&self) -> &'a [Column] {
+        &self.source.columns
+    }
+
+    /// An error at `row` (a line, or a sheet or record number, as `where_` says).
+    fn error(&self, where_: &str, message: impl std::fmt::Display) -> StoreError {
+        let separator = if where_.starts_with(|c: char| c.is_ascii_digit()) {
+            ":"
+        } else {
+            ": "
+        };
+        StoreError::Input(format!("{}{separator}{where_}: {message}", self.label))
+    }
+
+    /// Maps a header to column positions; `strict` rejects unknown names.
+    fn header_positions<'h>(
+        &self,
+        header: impl Iterator<Item = &'h str> + Clone,
+        strict: bool,
+        where_: &str,
+    ) -> Result<Vec<usize>> {
+        let names: Vec<&str> = header.map(str::trim).collect();
+        if strict {
+            let mut seen = HashSet::new();
+            for name in &names {
+                if !seen.insert(*name) {
+                    return Err(self.error(where_, format!("column '{name}' appears twice")));
+                }
+                if self.source.column(name).is_none() {
+                    return Err(self.error(
+                        where_,
+                        format!(
+                            "unknown column '{name}'; source `{}` declares: {}",
+                            self.source.name.value,
+                            self.declared()
+                        ),
+                    ));
+                }
+            }
+        }
+        self.columns()
+            .iter()
+            .map(|column| {
+                names.iter().position(|h| *h == column.name).ok_or_else(|| {
+                    self.error(
+                        where_,
+                        format!(
+                            "column '{}' declared in {} is missing (found: {})",
+                            column.name,
+                            self.source.file.display(),
+                            names.join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn declared(&self) -> String {
+        self.columns()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn push(&mut self, index: usize, cell: Cell, where_: &str) -> Result<()> {
+        let column = &self.source.columns[index];
+        let result = self.builders[index].push(&cell, column, &self.source.csv, self.calendar);
+        result.map_err(|expected| {
+            self.error(
+                where_,
+                format!(
+                    "column '{}': expected {expected}, found {}",
+                    column.name,
+                    cell.quote()
+                ),
+            )
+        })
+    }
+
+    /// Closes a row: cuts a batch when enough rows have gathered.
+    fn end_row(&mut self) -> Result<()> {
+        if self.builders.first().is_some_and(|b| b.len() >= BATCH_ROWS) {
+            self.cut()?;
+        }
+        Ok(())
+    }
+
+    fn cut(&mut self) -> Result<()> {
+        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let batch = RecordBatch::try_new(self.schema.clone(), arrays)
+            .map_err(|err| StoreError::Internal(err.to_string()))?;
+        self.batches.push(batch);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Vec<RecordBatch>> {
+        if self.builders.first().is_some_and(|b| b.len() > 0) || self.batches.is_empty() {
+            self.cut()?;
+        }
+        self.batches.retain(|b| b.num_rows() > 0);
+        Ok(self.batches)
+    }
+}
+
+fn read_csv_into(
+    rows: &mut Rows,
+    bytes: &[u8],
+    strict: bool,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(rows.error(
+            "1",
+            "the file is empty; expected a header naming the columns",
+        ));
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(rows.source.csv.delimiter)
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(bytes);
+    let header = reader
+        .headers()
+        .map_err(|err| rows.error("1", format!("cannot read the header: {err}")))?
+        .clone();
+    let positions = rows.header_positions(header.iter(), strict, "1")?;
+    let mut record = csv::StringRecord::new();
+    let mut reported = 0;
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(err) => {
+                let line = err.position().map(|p| p.line()).unwrap_or(0);
+                return Err(rows.error(&line.to_string(), format!("malformed CSV row: {err}")));
+            }
+        }
+        let position = record.position();
+        let line = position.map(|p| p.line()).unwrap_or(0).to_string();
+        for (index, &at) in positions.iter().enumerate() {
+            let cell = record.get(at).unwrap_or("");
+            rows.push(index, Cell::Text(cell), &line)?;
+        }
+        rows.end_row()?;
+        let offset = position.map(|p| p.byte()).unwrap_or(0);
+        if offset - reported >= 1 << 20 {
+            progress(offset);
+            reported = offset;
+        }
+    }
+    progress(bytes.len() as u64);
+    Ok(())
+}
+
+fn read_ndjson(rows: &mut Rows, bytes: &[u8], progress: &mut dyn FnMut(u64)) -> Result<()> {
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let mut offset = 0u64;
+    let mut reported = 0u64;
+    for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+        offset += line.len() as u64 + 1;
+        let where_ = (i + 1).to_string();
+        if line.iter().all(|b| b.is_ascii_whitespace()) {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_slice(line).map_err(|err| {
+            rows.error(&where_, format!("expected one JSON object per line: {err}"))
+        })?;
+        push_json_object(rows, &value, &where_)?;
+        if offset - reported >= 1 << 20 {
+            progress(offset);
+            reported = offset;
+        }
+    }
+    progress(bytes.len() as u64);
+    Ok(())
+}
+
+fn read_json_array(rows: &mut Rows, bytes: &[u8]) -> Result<()> {
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+        rows.error(
+            &err.line().to_string(),
+            format!("expected a JSON array of objects: {err}"),
+        )
+    })?;
+    let serde_json::Value::Array(items) = value else {
+        return Err(rows.error("1", "expected a JSON array of objects, one per row"));
+    };
+    for (i, item) in items.iter().enumerate() {
+        push_json_object(rows, item, &format!("row {}", i + 1))?;
+    }
+    Ok(())
+}
+
+fn push_json_object(rows: &mut Rows, value: &serde_json::Value, where_: &str) -> Result<()> {
+    let serde_json::Value::Object(object) = value else {
+        return Err(rows.error(where_, "expected a JSON object with one key per column"));
+    };
+    rows.header_positions(object.keys().map(String::as_str), true, where_)?;
+    for index in 0..rows.columns().len() {
+        let column = &rows.columns()[index];
+        let cell = match &object[&column.name] {
+            serde_json::Value::Null => Cell::Null,
+            serde_json::Value::Bool(b) => Cell::Bool(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Cell::Int(i),
+                None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) if column.ty.is_temporal() => Cell::Text(s),
+            serde_json::Value::String(s) if column.ty == ColumnType::String => Cell::Text(s),
+            serde_json::Value::String(s) => Cell::JsonString(s),
+            other => Cell::Other(other.to_string()),
+        };
+        rows.push(index, cell, where_)?;
+    }
+    rows.end_row()
+}
+
+fn read_spreadsheet(rows: &mut Rows, bytes: &[u8], sheet: Option<&str>) -> Result<()> {
+    use calamine::{Data, Reader};
+    let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
+        .map_err(|err| rows.error("1", format!("cannot read the spreadsheet: {err}")))?;
+    let names = workbook.sheet_names();
+    let name = match sheet {
+        Some(wanted) => names
+            .iter()
+            .find(|n| *n == wanted)
+            .cloned()
+            .ok_or_else(|| {
+                rows.error(
+                    "1",
+                    format!("no sheet named '{wanted}' (sheets: {})", names.join(", ")),
+                )
+            })?,
+        None => names
+            .first()
+            .cloned()
+            .ok_or_else(|| rows.error("1", "the workbook has no sheets"))?,
+    };
+    let range = workbook
+        .worksheet_range(&name)
+        .map_err(|err| rows.error("1", format!("cannot read sheet '{name}': {err}")))?;
+    let first_row = range.start().map(|(r, _)| r as usize + 1).unwrap_or(1);
+    let mut sheet_rows = range.rows();
+    let Some(header) = sheet_rows.next() else {
+        return Err(rows.error(
+            &format!("sheet '{name}' row 1"),
+            "the sheet is empty; expected a header row naming the columns",
+        ));
+    };
+    let header: Vec<String> = header.iter().map(|c| c.to_string()).collect();
+    let header_where = format!("sheet '{name}' row {first_row}");
+    let trimmed: Vec<&str> = header
+        .iter()
+        .map(String::as_str)
+        .filter(|h| !h.trim().is_empty())
+        .collect();
+    rows.header_positions(trimmed.iter().copied(), true, &header_where)?;
+    let positions: Vec<usize> = rows
+        .columns()
+        .iter()
+        .map(|c| header.iter().position(|h| h.trim() == c.name).unwrap_or(0))
+        .collect();
+    for (i, row) in sheet_rows.enumerate() {
+        if row.iter().all(|c| matches!(c, Data::Empty)) {
+            continue;
+        }
+        let where_ = format!("sheet '{name}' row {}", first_row + i + 1);
+        for (index, &at) in positions.iter().enumerate() {
+            let cell = match row.get(at).unwrap_or(&Data::Empty) {
+                Data::Empty => Cell::Null,
+                Data::Int(i) => Cell::Int(*i),
+                Data::Float(f) => Cell::Float(*f),
+                Data::Bool(b) => Cell::Bool(*b),
+                Data::String(s) | Data::DateTimeIso(s) => Cell::Text(s),
+                Data::DateTime(dt) => match excel_civil(dt.as_f64()) {
+                    Some(civil) => Cell::Civil(civil),
+                    None => Cell::Other(dt.as_f64().to_string()),
+                },
+                other => Cell::Other(other.to_string()),
+            };
+            rows.push(index, cell, &where_)?;
+        }
+        rows.end_row()?;
+    }
+    Ok(())
+}
+
+/// A spreadsheet serial date (days since 1899-12-30, fraction = time of day) as a civil time.
+fn excel_civil(serial: f64) -> Option<DateTime> {
+    if !serial.is_finite() || !(0.0..2_958_466.0).contains(&serial) {
+        return None;
+    }
+    let days = serial.floor() as i64;
+    let seconds = ((serial - serial.floor()) * 86_400.0).round() as i64;
+    let epoch = Date::new(1899, 12, 30)
+        .ok()?
+        .to_datetime(jiff::civil::Time::midnight());
+    epoch
+        .checked_add(jiff::Span::new().days(days).seconds(seconds))
+        .ok()
+}
+
+fn read_parquet(rows: &mut Rows, bytes: &[u8]) -> Result<()> {
+    use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let data = bytes::Bytes::copy_from_slice(bytes);
+    let label = rows.label;
+    let bad = |err: &dyn std::fmt::Display| {
+        StoreError::Input(format!("{label}: not a readable Parquet file: {err}"))
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|err| bad(&err))?;
+    let file_schema = builder.schema().clone();
+    let names = file_schema.fields().iter().map(|f| f.name().as_str());
+    rows.header_positions(names, true, "1")?;
+    let reader = builder
+        .with_batch_size(BATCH_ROWS)
+        .build()
+        .map_err(|err| bad(&err))?;
+    let mut first = 1usize;
+    for batch in reader {
+        let batch = batch.map_err(|err| bad(&err))?;
+        for row in 0..batch.num_rows() {
+            let where_ = format!("row {}", first + row);
+            for index in 0..rows.columns().len() {
+                let name = rows.columns()[index].name.clone();
+                let array = batch
+                    .column_by_name(&name)
+                    .ok_or_else(|| StoreError::Internal(format!("column {name} vanished")))?;
+                let cell = arrow_cell(array.as_ref(), row);
+                rows.push(index, cell, &where_)?;
+            }
+            rows.end_row()?;
+        }
+        first += batch.num_rows();
+    }
+    Ok(())
+}
+
+/// One value of a Parquet column as a cell.
+fn arrow_cell(array: &dyn Array, row: usize) -> Cell<'_> {
+    use deltalake::arrow::datatypes::*;
+    if array.is_null(row) {
+        return Cell::Null;
+    }
+    match array.data_type() {
+        DataType::Utf8 => Cell::Text(array.as_string::<i32>().value(row)),
+        DataType::LargeUtf8 => Cell::Text(array.as_string::<i64>().value(row)),
+        DataType::Utf8View => Cell::Text(array.as_string_view().value(row)),
+        DataType::Boolean => Cell::Bool(array.as_boolean().value(row)),
+        DataType::Int8 => Cell::Int(array.as_primitive::<Int8Type>().value(row).into()),
+        DataType::Int16 => Cell::Int(array.as_primitive::<Int16Type>().value(row).into()),
+        DataType::Int32 => Cell::Int(array.as_primitive::<Int32Type>().value(row).into()),
+        DataType::Int64 => Cell::Int(array.as_primitive::<Int64Type>().value(row)),
+        DataType::UInt8 => Cell::Int(array.as_primitive::<UInt8Type>().value(row).into()),
+        DataType::UInt16 => Cell::Int(array.as_primitive::<UInt16Type>().value(row).into()),
+        DataType::UInt32 => Cell::Int(array.as_primitive::<UInt32Type>().value(row).into()),
+        DataType::Float32 => Cell::Float(array.as_primitive::<Float32Type>().value(row).into()),
+        DataType::Float64 => Cell::Float(array.as_primitive::<Float64Type>().value(row)),
+        DataType::Date32 => {
+            let days = array.as_primitive::<Date32Type>().value(row);
+            match date_from_days(days) {
+                Some(date) => Cell::Civil(date.to_datetime(jiff::civil::Time::midnight())),
+                None => Cell::Other(days.to_string()),
+            }
+        }
+        DataType::Timestamp(unit, zone) => {
+            let raw = match unit {
+                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row),
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(row)
+                }
+                TimeUnit::Microsecond => {
+                    array.as_primitive::<TimestampMicrosecondType>().value(row)
+                }
+                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(row),
+            };
+            let instant = match unit {
+                TimeUnit::Second => jiff::Timestamp::from_second(raw),
+                TimeUnit::Millisecond => jiff::Timestamp::from_millisecond(raw),
+                TimeUnit::Microsecond => jiff::Timestamp::from_microsecond(raw),
+                TimeUnit::Nanosecond => jiff::Timestamp::from_nanosecond(raw.into()),
+            };
+            match (instant, zone) {
+                (Ok(ts), Some(_)) => Cell::Instant(ts),
+                // A zone-less timestamp is a local wall-clock time (SPEC §2).
+                (Ok(ts), None) => Cell::Civil(ts.to_zoned(jiff::tz::TimeZone::UTC).datetime()),
+                (Err(_), _) => Cell::Other(raw.to_string()),
+            }
+        }
+        other => Cell::Other(format!("a Parquet value of type {other}")),
+    }
+}
+
+fn date_from_days(days: i32) -> Option<Date> {
+    Date::new(1970, 1, 1)
+        .ok()?
+        .checked_add(jiff::Span::new().days(i64::from(days)))
+        .ok()
+}
+
+fn days_from_date(date: Date) -> i32 {
+    let epoch = Date::constant(1970, 1, 1);
+    // Dates are within ±9999 years, so the day count fits in an i32.
+    (date - epoch).get_days()
+}
+
+/// One incoming value before it is checked against its column.
+#[derive(Debug)]
+enum Cell<'a> {
+    Null,
+    /// Text to be parsed per the column's type (CSV cells, JSON strings of text/time columns).
+    Text(&'a str),
+    /// A JSON string where a number or boolean belongs: always an error.
+    JsonString(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// A wall-clock time without zone (spreadsheet dates, Parquet dates and naive timestamps).
+    Civil(DateTime),
+    /// An exact instant (Parquet timestamps with a zone).
+    Instant(jiff::Timestamp),
+    /// Anything else, described.
+    Other(String),
+}
+
+impl Cell<'_> {
+    fn quote(&self) -> String {
+        let text = match self {
+            Cell::Null => return "nothing".to_string(),
+            Cell::Text(s) => return quote_text(s),
+            Cell::JsonString(s) => return format!("the string {}", quote_text(s)),
+            Cell::Int(i) => i.to_string(),
+            Cell::Float(f) => f.to_string(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Civil(dt) => dt.to_string(),
+            Cell::Instant(ts) => ts.to_string(),
+            Cell::Other(s) => s.clone(),
+        };
+        quote_text(&text)
+    }
+}
+
+fn quote_text(text: &str) -> String {
+    if text.chars().count() <= QUOTE_CHARS {
+        format!("'{text}'")
+    } else {
+        let head: String = text.chars().take(QUOTE_CHARS).collect();
+        format!("'{head}…' ({} bytes)", text.len())
+    }
+}
+
+enum CellBuilder {
+    String(StringBuilder),
+    Integer(Int64Builder),
+    Number(Float64Builder),
+    Boolean(BooleanBuilder),
+    /// Dates in the stored layout.
+    Date(Date32Builder),
+    /// Instants; `utc` marks the stored layout's zone.
+    Time {
+        builder: TimestampMicrosecondBuilder,
+        utc: bool,
+    },
+}
+
+impl CellBuilder {
+    fn new(ty: ColumnType, layout: Layout) -> CellBuilder {
+        match (ty, layout) {
+            (ColumnType::String, _) => CellBuilder::String(StringBuilder::new()),
+            (ColumnType::Integer, _) => CellBuilder::Integer(Int64Builder::new()),
+            (ColumnType::Number, _) => CellBuilder::Number(Float64Builder::new()),
+            (ColumnType::Boolean, _) => CellBuilder::Boolean(BooleanBuilder::new()),
+            (ColumnType::Date, Layout::Stored) => CellBuilder::Date(Date32Builder::new()),
+            (ColumnType::Date | ColumnType::Timestamp, _) => CellBuilder::Time {
+                builder: TimestampMicrosecondBuilder::new(),
+                utc: layout == Layout::Stored,
+            },
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            CellBuilder::String(b) => b.len(),
+            CellBuilder::Integer(b) => b.len(),
+            CellBuilder::Number(b) => b.len(),
+            CellBuilder::Boolean(b) => b.len(),
+            CellBuilder::Date(b) => b.len(),
+            CellBuilder::Time { builder, .. } => builder.len(),
+        }
+    }
+
+    fn finish(&mut self) -> ArrayRef {
+        match self {
+            CellBuilder::String(b) => Arc::new(b.finish()),
+            CellBuilder::Integer(b) => Arc::new(b.finish()),
+            CellBuilder::Number(b) => Arc::new(b.finish()),
+            CellBuilder::Boolean(b) => Arc::new(b.finish()),
+            CellBuilder::Date(b) => Arc::new(b.finish()),
+            CellBuilder::Time { builder, utc } => {
+                let array = builder.finish();
+                if *utc {
+                    Arc::new(array.with_timezone("UTC"))
+                } else {
+                    Arc::new(array)
+                }
+            }
+        }
+    }
+
+    fn append_null(&mut self) {
+        match self {
+            CellBuilder::String(b) => b.append_null(),
+            CellBuilder::Integer(b) => b.append_null(),
+            CellBuilder::Number(b) => b.append_null(),
+            CellBuilder::Boolean(b) => b.append_null(),
+            CellBuilder::Date(b) => b.append_null(),
+            CellBuilder::Time { builder, .. } => builder.append_null(),
+        }
+    }
+
+    /// Appends one cell; on failure returns what was expected.
+    fn push(
+        &mut self,
+        cell: &Cell,
+        column: &Column,
+        csv: &CsvOptions,
+        calendar: &Calendar,
+    ) -> std::result::Result<(), String> {
+        if let (CellBuilder::String(b), Cell::Text(text)) = (&mut *self, cell) {
+            if text.is_empty() {
+                b.append_null();
+            } else {
+                b.append_value(text);
+            }
+            return Ok(());
+        }
+        let is_blank = match cell {
+            Cell::Null => true,
+            Cell::Text(text) => text.trim().is_empty(),
+            _ => false,
+        };
+        if is_blank {
+            self.append_null();
+            return Ok(());
+        }
+        match self {
+            CellBuilder::String(b) => match cell {
+                Cell::Int(i) => b.append_value(i.to_string()),
+                Cell::Float(f) => b.append_value(f.to_string()),
+                Cell::Bool(v) => b.append_value(v.to_string()),
+                _ => return Err("text".to_string()),
+            },
+            CellBuilder::Integer(b) => b.append_value(match cell {
+                Cell::Text(text) => text
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| "a whole number".to_string())?,
+                Cell::Int(i) => *i,
+                Cell::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => *f as i64,
+                _ => return Err("a whole number".to_string()),
+            }),
+            CellBuilder::Number(b) => b.append_value(match cell {
+                Cell::Text(text) => parse_number(text.trim(), csv.decimal)?,
+                Cell::Int(i) => *i as f64,
+                Cell::Float(f) if f.is_finite() => *f,
+                _ => return Err("a number".to_string()),
+            }),
+            CellBuilder::Boolean(b) => b.append_value(match cell {
+                Cell::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" | "t" => true,
+                    "false" | "0" | "no" | "f" => false,
+                    _ => return Err("true or false".to_string()),
+                },
+                Cell::Bool(v) => *v,
+                _ => return Err("true or false".to_string()),
+            }),
+            CellBuilder::Date(b) => {
+                let date = match cell {
+                    Cell::Text(text) => parse_date(text.trim(), column)?,
+                    Cell::Civil(dt) if dt.time() == jiff::civil::Time::midnight() => dt.date(),
+                    _ => return Err(expected_date(column)),
+                };
+                b.append_value(days_from_date(date));
+            }
+            CellBuilder::Time { builder, .. } => {
+                let instant = match cell {
+                    Cell::Text(text) => parse_time(text.trim(), column, calendar)?,
+                    Cell::Civil(dt) if column.ty == ColumnType::Date => {
+                        if dt.time() != jiff::civil::Time::midnight() {
+                            return Err(expected_date(column));
+                        }
+                        calendar.date_start(dt.date())
+                    }
+                    Cell::Civil(dt) => calendar.local_instant(*dt),
+                    Cell::Instant(ts) if column.ty == ColumnType::Timestamp => *ts,
+                    _ => return Err(expected_time(column)),
+                };
+                builder.append_value(instant.as_microsecond());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A number with `.` or `,` as the decimal mark; never infinite or NaN.
+pub fn parse_number(text: &str, decimal: char) -> std::result::Result<f64, String> {
+    let expected = || {
+        if decimal == ',' {
+            "a number with a decimal comma, like 1234,5".to_string()
+        } else {
+            "a number, like 1234.5".to_string()
+        }
+    };
+    let normal;
+    let text = if decimal == ',' {
+        if text.contains('.') {
+            return Err(expected());
+        }
+        normal = text.replace(',', ".");
+        normal.as_str()
+    } else {
+        text
+    };
+    if !text
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'+' | b'e' | b'E'))
+    {
+        return Err(expected());
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(expected()),
+    }
+}
+
+fn expected_date(column: &Column) -> String {
+    match &column.format {
+        Some(format) => format!("a date in the format \"{format}\""),
+        None => "a date like 2026-01-31".to_string(),
+    }
+}
+
+fn expected_time(column: &Column) -> String {
+    if column.ty == ColumnType::Date {
+        return expected_date(column);
+    }
+    match &column.format {
+        Some(format) => format!("a timestamp in the format \"{format}\""),
+        None => "a timestamp like 2026-01-31T23:30:00Z, 2026-01-31T20:30:00-03:00 or 2026-01-31 20:30:00 (local)".to_string(),
+    }
+}
+
+/// A `date` cell as a calendar date.
+fn parse_date(text: &str, column: &Column) -> std::result::Result<Date, String> {
+    match &column.format {
+        Some(format) => jiff::fmt::strtime::parse(format, text)
+            .and_then(|parsed| parsed.to_date())
+            .map_err(|_| expected_date(column)),
+        None => text.parse::<Date>().map_err(|_| expected_date(column)),
+    }
+}
+
+/// A date or timestamp cell as an instant (SPEC §2: no offset means local time).
+pub fn parse_time(
+    text: &str,
+    column: &Column,
+    calendar: &Calendar,
+) -> std::result::Result<jiff::Timestamp, String> {
+    if column.ty == ColumnType::Date {
+        return Ok(calendar.date_start(parse_date(text, column)?));
+    }
+    if let Some(format) = &column.format {
+        let parsed = jiff::fmt::strtime::parse(format, text).map_err(|_| expected_time(column))?;
+        if let Ok(ts) = parsed.to_timestamp() {
+            return Ok(ts);
+        }
+        if let Ok(dt) = parsed.to_datetime() {
+            return Ok(calendar.local_instant(dt));
+        }
+        let date = parsed.to_date().map_err(|_| expected_time(column))?;
+        return Ok(calendar.date_start(date));
+    }
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    if let Ok(dt) = text.parse::<DateTime>() {
+        return Ok(calendar.local_instant(dt));
+    }
+    if text.len() == 10
+        && let Ok(date) = text.parse::<Date>()
+    {
+        return Ok(calendar.date_start(date));
+    }
+    Err(expected_time(column))
+}
+
+/// Reads a stored `date` value back as its calendar date.
+pub fn stored_date(array: &dyn Array, row: usize) -> Option<Date> {
+    let days = array.as_primitive_opt::<Date32Type>()?;
+    if days.is_null(row) {
+        return None;
+    }
+    date_from_days(days.value(row))
+}
+
+/// Reads a stored `timestamp` value back as its instant.
+pub fn stored_instant(array: &dyn Array, row: usize) -> Option<jiff::Timestamp> {
+    let micros = array.as_primitive_opt::<TimestampMicrosecondType>()?;
+    if micros.is_null(row) {
+        return None;
+    }
+    jiff::Timestamp::from_microsecond(micros.value(row)).ok()
+}
