@@ -88,10 +88,12 @@ def main():
     with open(os.path.join(root, "kpis", "nps.yaml"), "w") as f:
         f.write(KPIS.format(name="almacen") + KPIS.format(name="archivo"))
     csv = os.path.join(root, "respuestas.csv")
-    t = time.perf_counter()
-    write_csv(csv, args.rows)
+    if not os.path.exists(csv):
+        t = time.perf_counter()
+        write_csv(csv, args.rows)
+        print(f"generated in {time.perf_counter() - t:.1f} s")
     size = os.path.getsize(csv)
-    print(f"csv: {args.rows} rows, {size / 1e6:.0f} MB, generated in {time.perf_counter() - t:.1f} s")
+    print(f"csv: {args.rows} rows, {size / 1e6:.0f} MB")
 
     ingest, out = timed([args.tablero, "-w", root, "ingest", "almacen", csv])
     print(f"tablero ingest: {ingest:.2f} s = {args.rows / ingest:,.0f} rows/s  ({out.strip()})")

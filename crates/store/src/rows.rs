@@ -19,9 +19,7 @@ use deltalake::arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Float64Builder,
     Int64Builder, RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
 };
-use deltalake::arrow::datatypes::{
-    DataType, Date32Type, Field, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
-};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use jiff::civil::{Date, DateTime};
 use tablero_calendar::Calendar;
 use tablero_model::{Column, ColumnType, CsvOptions, Source};
@@ -786,7 +784,7 @@ impl CellBuilder {
 }
 
 /// A number with `.` or `,` as the decimal mark; never infinite or NaN.
-pub fn parse_number(text: &str, decimal: char) -> std::result::Result<f64, String> {
+fn parse_number(text: &str, decimal: char) -> std::result::Result<f64, String> {
     let expected = || {
         if decimal == ',' {
             "a number with a decimal comma, like 1234,5".to_string()
@@ -844,7 +842,7 @@ fn parse_date(text: &str, column: &Column) -> std::result::Result<Date, String> 
 }
 
 /// A date or timestamp cell as an instant (SPEC §2: no offset means local time).
-pub fn parse_time(
+fn parse_time(
     text: &str,
     column: &Column,
     calendar: &Calendar,
@@ -875,22 +873,4 @@ pub fn parse_time(
         return Ok(calendar.date_start(date));
     }
     Err(expected_time(column))
-}
-
-/// Reads a stored `date` value back as its calendar date.
-pub fn stored_date(array: &dyn Array, row: usize) -> Option<Date> {
-    let days = array.as_primitive_opt::<Date32Type>()?;
-    if days.is_null(row) {
-        return None;
-    }
-    date_from_days(days.value(row))
-}
-
-/// Reads a stored `timestamp` value back as its instant.
-pub fn stored_instant(array: &dyn Array, row: usize) -> Option<jiff::Timestamp> {
-    let micros = array.as_primitive_opt::<TimestampMicrosecondType>()?;
-    if micros.is_null(row) {
-        return None;
-    }
-    jiff::Timestamp::from_microsecond(micros.value(row)).ok()
 }
