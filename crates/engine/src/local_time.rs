@@ -44,9 +44,8 @@ impl LocalInstant {
         let epoch = Date::constant(1970, 1, 1);
         let micros: TimestampMicrosecondArray = match array.data_type() {
             DataType::Date32 => array.as_primitive::<Date32Type>().unary_opt(|days| {
-                let date = epoch
-                    .checked_add(jiff::Span::new().days(i64::from(days)))
-                    .ok()?;
+                let span = jiff::Span::new().try_days(i64::from(days)).ok()?;
+                let date = epoch.checked_add(span).ok()?;
                 Some(self.calendar.date_start(date).as_microsecond())
             }),
             DataType::Timestamp(TimeUnit::Microsecond, None) => array

@@ -307,10 +307,11 @@ pub struct Ingested {
         )),
     responses(
         (status = 201, body = Ingested, description = "The batch is stored and durable"),
-        (status = 200, body = Ingested, description = "The idempotency key was committed before; nothing stored"),
+        (status = 200, body = Ingested, description = "The idempotency key was committed before, or the batch had no rows: nothing stored"),
         (status = 400, body = ErrorBody, description = "A row does not fit the source; the message names row and column"),
         (status = 404, body = ErrorBody, description = "No store source of that name"),
         (status = 413, description = "The body is larger than the server accepts"),
+        (status = 409, body = ErrorBody, description = "The source's declared columns no longer match its stored table"),
         (status = 415, body = ErrorBody, description = "Not CSV, NDJSON or JSON"),
     ))]
 async fn ingest_rows(
@@ -363,7 +364,7 @@ async fn ingest_rows(
     if appended.rows > 0 {
         state.invalidate();
     }
-    let status = if appended.duplicate {
+    let status = if appended.duplicate || appended.rows == 0 {
         StatusCode::OK
     } else {
         StatusCode::CREATED
@@ -390,6 +391,11 @@ fn store_error(err: tablero_store::StoreError) -> AppError {
         StoreError::Usage(message) => AppError {
             status: StatusCode::BAD_REQUEST,
             code: "bad_parameter",
+            message,
+        },
+        StoreError::Mismatch(message) => AppError {
+            status: StatusCode::CONFLICT,
+            code: "table_mismatch",
             message,
         },
         StoreError::Damaged(message) => AppError::unavailable(message),

@@ -7,9 +7,12 @@ pub enum StoreError {
     #[error("{0}")]
     Input(String),
     /// The request is at fault: an unknown source, a source that is not a store source, a bad
-    /// idempotency key, a table whose columns no longer match its source.
+    /// idempotency key.
     #[error("{0}")]
     Usage(String),
+    /// The table on disk has other columns than the source now declares.
+    #[error("{0}")]
+    Mismatch(String),
     /// The table on disk cannot be used; the message says what is damaged.
     #[error("{0}")]
     Damaged(String),

@@ -377,10 +377,11 @@ fn push_json_object(rows: &mut Rows, value: &serde_json::Value, where_: &str) ->
     let serde_json::Value::Object(object) = value else {
         return Err(rows.error(where_, "expected a JSON object with one key per column"));
     };
-    rows.header_positions(object.keys().map(String::as_str), true, where_)?;
-    for index in 0..rows.columns().len() {
+    let entries: Vec<(&String, &serde_json::Value)> = object.iter().collect();
+    let positions = rows.header_positions(entries.iter().map(|(k, _)| k.as_str()), true, where_)?;
+    for (index, &at) in positions.iter().enumerate() {
         let column = &rows.columns()[index];
-        let cell = match &object[&column.name] {
+        let cell = match entries[at].1 {
             serde_json::Value::Null => Cell::Null,
             serde_json::Value::Bool(b) => Cell::Bool(*b),
             serde_json::Value::Number(n) => match n.as_i64() {
@@ -388,7 +389,8 @@ fn push_json_object(rows: &mut Rows, value: &serde_json::Value, where_: &str) ->
                 None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
             },
             serde_json::Value::String(s) if column.ty.is_temporal() => Cell::Text(s),
-            serde_json::Value::String(s) if column.ty == ColumnType::String => Cell::Text(s),
+            // JSON tells "" from null: an empty string stays a string.
+            serde_json::Value::String(s) if column.ty == ColumnType::String => Cell::Exact(s),
             serde_json::Value::String(s) => Cell::JsonString(s),
             other => Cell::Other(other.to_string()),
         };
@@ -492,7 +494,7 @@ fn read_parquet(rows: &mut Rows, bytes: &[u8]) -> Result<()> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(data).map_err(|err| bad(&err))?;
     let file_schema = builder.schema().clone();
     let names = file_schema.fields().iter().map(|f| f.name().as_str());
-    rows.header_positions(names, true, "1")?;
+    let positions = rows.header_positions(names, true, "columns")?;
     let reader = builder
         .with_batch_size(BATCH_ROWS)
         .build()
@@ -500,13 +502,21 @@ fn read_parquet(rows: &mut Rows, bytes: &[u8]) -> Result<()> {
     let mut first = 1usize;
     for batch in reader {
         let batch = batch.map_err(|err| bad(&err))?;
+        // Dictionary-encoded columns (categoricals) are read as their plain values.
+        let mut arrays = Vec::with_capacity(positions.len());
+        for &at in &positions {
+            let array = batch.column(at).clone();
+            let array = match array.data_type() {
+                DataType::Dictionary(_, value) => {
+                    deltalake::arrow::compute::cast(&array, value).map_err(|err| bad(&err))?
+                }
+                _ => array,
+            };
+            arrays.push(array);
+        }
         for row in 0..batch.num_rows() {
             let where_ = format!("row {}", first + row);
-            for index in 0..rows.columns().len() {
-                let name = rows.columns()[index].name.clone();
-                let array = batch
-                    .column_by_name(&name)
-                    .ok_or_else(|| StoreError::Internal(format!("column {name} vanished")))?;
+            for (index, array) in arrays.iter().enumerate() {
                 let cell = arrow_cell(array.as_ref(), row);
                 rows.push(index, cell, &where_)?;
             }
@@ -573,10 +583,8 @@ fn arrow_cell(array: &dyn Array, row: usize) -> Cell<'_> {
 }
 
 fn date_from_days(days: i32) -> Option<Date> {
-    Date::new(1970, 1, 1)
-        .ok()?
-        .checked_add(jiff::Span::new().days(i64::from(days)))
-        .ok()
+    let span = jiff::Span::new().try_days(i64::from(days)).ok()?;
+    Date::constant(1970, 1, 1).checked_add(span).ok()
 }
 
 fn days_from_date(date: Date) -> i32 {
@@ -591,6 +599,8 @@ enum Cell<'a> {
     Null,
     /// Text to be parsed per the column's type (CSV cells, JSON strings of text/time columns).
     Text(&'a str),
+    /// Text taken as is, never null (JSON strings of text columns).
+    Exact(&'a str),
     /// A JSON string where a number or boolean belongs: always an error.
     JsonString(&'a str),
     Int(i64),
@@ -608,7 +618,7 @@ impl Cell<'_> {
     fn quote(&self) -> String {
         let text = match self {
             Cell::Null => return "nothing".to_string(),
-            Cell::Text(s) => return quote_text(s),
+            Cell::Text(s) | Cell::Exact(s) => return quote_text(s),
             Cell::JsonString(s) => return format!("the string {}", quote_text(s)),
             Cell::Int(i) => i.to_string(),
             Cell::Float(f) => f.to_string(),
@@ -726,6 +736,7 @@ impl CellBuilder {
         }
         match self {
             CellBuilder::String(b) => match cell {
+                Cell::Exact(text) => b.append_value(text),
                 Cell::Int(i) => b.append_value(i.to_string()),
                 Cell::Float(f) => b.append_value(f.to_string()),
                 Cell::Bool(v) => b.append_value(v.to_string()),
@@ -837,7 +848,9 @@ fn parse_date(text: &str, column: &Column) -> std::result::Result<Date, String> 
         Some(format) => jiff::fmt::strtime::parse(format, text)
             .and_then(|parsed| parsed.to_date())
             .map_err(|_| expected_date(column)),
-        None => text.parse::<Date>().map_err(|_| expected_date(column)),
+        // Exactly YYYY-MM-DD: a value with a time or an offset is not a calendar date.
+        None if text.len() == 10 => text.parse::<Date>().map_err(|_| expected_date(column)),
+        None => Err(expected_date(column)),
     }
 }
 
@@ -863,6 +876,10 @@ fn parse_time(
     }
     if let Ok(ts) = text.parse::<jiff::Timestamp>() {
         return Ok(ts);
+    }
+    // A bracketed zone name without an offset would be dropped by the civil parse below.
+    if text.contains('[') {
+        return Err(expected_time(column));
     }
     if let Ok(dt) = text.parse::<DateTime>() {
         return Ok(calendar.local_instant(dt));

@@ -165,7 +165,14 @@ async fn load_or_create(root: &Path, source: &Source) -> Result<DeltaTable> {
             .with_save_mode(SaveMode::Ignore)
             .await;
         match created {
-            Ok(table) if table.version().is_some() => return Ok(table),
+            Ok(table) if table.version().is_some() => {
+                // The new folders and version 0 must outlive a power cut like any commit.
+                flush_commits(&dir, 0, 0)?;
+                for folder in dir.ancestors().skip(1).take(2) {
+                    sync(folder)?;
+                }
+                return Ok(table);
+            }
             // Another writer created it first: fall through and load theirs.
             Ok(_) | Err(DeltaTableError::Transaction { .. }) => {}
             Err(DeltaTableError::VersionAlreadyExists(_)) => {}
@@ -200,7 +207,7 @@ fn check_schema(table: &DeltaTable, source: &Source) -> Result<()> {
             .zip(stored.fields())
             .all(|(a, b)| a.name() == b.name() && same_type(a.data_type(), b.data_type()));
     if !same {
-        return Err(StoreError::Usage(format!(
+        return Err(StoreError::Mismatch(format!(
             "the store table of source `{}` has columns ({}) but {} declares ({}); the store does not change a table's columns",
             source.name.value,
             describe(
@@ -257,9 +264,14 @@ pub async fn append(
         if let Some(key) = key
             && key_version(&table, key).await?.is_some()
         {
+            let version = table.version().map(|v| v as u64);
+            if let Some(version) = version {
+                // The commit holding the key may be another writer's, not yet flushed.
+                flush_commits(&table_dir(root, source), version, version)?;
+            }
             return Ok(Appended {
                 rows: 0,
-                version: table.version().map(|v| v as u64),
+                version,
                 duplicate: true,
             });
         }
@@ -281,6 +293,7 @@ pub async fn append(
             properties = properties
                 .with_application_transaction(Transaction::new(format!("{KEY_APP_ID}{key}"), 1));
         }
+        let first_new = table.version().map(|v| v as u64 + 1).unwrap_or(0);
         let written = table
             .clone()
             .write(batches.clone())
@@ -291,7 +304,9 @@ pub async fn append(
             Ok(new_table) => {
                 let version = new_table.version().map(|v| v as u64);
                 if let Some(version) = version {
-                    flush_commit(&table_dir(root, source), version)?;
+                    // Also the commits of writers that won races meanwhile: ours names them
+                    // as its past, so it is only as durable as they are.
+                    flush_commits(&table_dir(root, source), first_new, version)?;
                 }
                 compact_if_fragmented(root, source, new_table).await;
                 return Ok(Appended {
@@ -320,20 +335,23 @@ pub async fn append(
     )))
 }
 
-/// Flushes a commit's log entry and the data files it adds, and their folders, to disk.
-fn flush_commit(dir: &Path, version: u64) -> Result<()> {
-    let log = dir.join("_delta_log").join(format!("{version:020}.json"));
-    let text = std::fs::read_to_string(&log)?;
-    for line in text.lines() {
-        let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
-        };
-        if let Some(path) = action.pointer("/add/path").and_then(|p| p.as_str()) {
-            let decoded = percent_decode(path);
-            sync(&dir.join(decoded))?;
+/// Flushes the log entries of versions `from..=to`, the data files they add, and their folders
+/// to disk.
+fn flush_commits(dir: &Path, from: u64, to: u64) -> Result<()> {
+    for version in from..=to {
+        let log = dir.join("_delta_log").join(format!("{version:020}.json"));
+        let text = std::fs::read_to_string(&log)?;
+        for line in text.lines() {
+            let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if let Some(path) = action.pointer("/add/path").and_then(|p| p.as_str()) {
+                let decoded = percent_decode(path);
+                sync(&dir.join(decoded))?;
+            }
         }
+        sync(&log)?;
     }
-    sync(&log)?;
     sync(dir)?;
     sync(&dir.join("_delta_log"))?;
     Ok(())
@@ -395,10 +413,22 @@ async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Resul
         )
         .await?;
     let version = table.version().map(|v| v as u64);
+    let dir = table_dir(root, source);
     if let Some(version) = version {
-        flush_commit(&table_dir(root, source), version)?;
+        flush_commits(&dir, version, version)?;
     }
     deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    // The checkpoint stands in for the entries before it: flush it like a commit.
+    for entry in std::fs::read_dir(dir.join("_delta_log"))?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let is_checkpoint = version
+            .is_some_and(|v| name.starts_with(&format!("{v:020}.checkpoint")))
+            || name == "_last_checkpoint";
+        if is_checkpoint {
+            sync(&entry.path())?;
+        }
+    }
+    sync(&dir.join("_delta_log"))?;
     Ok(Compacted {
         files_before,
         files_after: table.snapshot()?.log_data().num_files(),

@@ -149,3 +149,29 @@ proptest! {
         let _ = parse(Format::Ndjson, ndjson.as_bytes());
     }
 }
+
+#[test]
+fn keys_match_after_trimming_and_dates_are_only_dates() {
+    // A key with stray spaces names its column (no lookup of the untrimmed name).
+    let ndjson = br#"{"id ": 1, " respondida": null, "dia": null, "nota": 4, "cliente": "", "recomienda": null}"#;
+    let batches = parse(Format::Ndjson, ndjson).unwrap();
+    assert_eq!(batches[0].column(0).as_primitive::<Int64Type>().value(0), 1);
+    // JSON keeps "" apart from null.
+    assert!(!batches[0].column(4).is_null(0));
+    assert_eq!(batches[0].column(4).as_string::<i32>().value(0), "");
+    // A date column takes a calendar date, not an instant whose local date would differ.
+    let csv = b"id,respondida,dia,nota,cliente,recomienda\n1,,2026-02-01T02:30:00+00:00,1,,\n";
+    let message = parse(Format::Csv, csv).unwrap_err();
+    assert!(
+        message.contains("in:2: column 'dia': expected a date like 2026-01-31"),
+        "{message}"
+    );
+    // A zone name without an offset is refused rather than read as local time.
+    let csv =
+        b"id,respondida,dia,nota,cliente,recomienda\n1,2026-01-31T20:30:00[Europe/Madrid],,1,,\n";
+    let message = parse(Format::Csv, csv).unwrap_err();
+    assert!(
+        message.contains("column 'respondida': expected a timestamp"),
+        "{message}"
+    );
+}
