@@ -489,10 +489,10 @@ async fn bad_pushes_get_fitting_statuses_and_store_nothing() {
         (ROWS_URI, Some("application/json"), r#"[{"id": 1, "respondida": "2026-10-01T10:00:00Z", "dia": "2026-13-01", "nota": 9, "cliente": "x", "recomienda": true}]"#.to_string(),
             StatusCode::BAD_REQUEST, "request body: row 1: column 'dia': expected a date"),
         (ROWS_URI, Some("text/csv"), String::new(), StatusCode::BAD_REQUEST, "the file is empty"),
-        (ROWS_URI, Some("text/plain"), format!("{header}"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected text/csv"),
-        (ROWS_URI, None, format!("{header}"), StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected text/csv"),
-        ("/api/v1/sources/nadie/rows", Some("text/csv"), format!("{header}"), StatusCode::NOT_FOUND, "no store source named `nadie`"),
-        ("/api/v1/sources/encuestas_archivo/rows", Some("text/csv"), format!("{header}"), StatusCode::NOT_FOUND, "no store source"),
+        (ROWS_URI, Some("text/plain"), header.to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected text/csv"),
+        (ROWS_URI, None, header.to_string(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "expected text/csv"),
+        ("/api/v1/sources/nadie/rows", Some("text/csv"), header.to_string(), StatusCode::NOT_FOUND, "no store source named `nadie`"),
+        ("/api/v1/sources/encuestas_archivo/rows", Some("text/csv"), header.to_string(), StatusCode::NOT_FOUND, "no store source"),
     ];
     for (uri, content_type, body, status, message) in cases {
         let (got, answer) = post(&state, uri, content_type, None, body).await;

@@ -264,7 +264,7 @@ pub async fn append(
         if let Some(key) = key
             && key_version(&table, key).await?.is_some()
         {
-            let version = table.version().map(|v| v as u64);
+            let version = table.version();
             if let Some(version) = version {
                 // The commit holding the key may be another writer's, not yet flushed.
                 flush_commits(&table_dir(root, source), version, version)?;
@@ -278,7 +278,7 @@ pub async fn append(
         if rows == 0 {
             return Ok(Appended {
                 rows: 0,
-                version: table.version().map(|v| v as u64),
+                version: table.version(),
                 duplicate: false,
             });
         }
@@ -293,7 +293,7 @@ pub async fn append(
             properties = properties
                 .with_application_transaction(Transaction::new(format!("{KEY_APP_ID}{key}"), 1));
         }
-        let first_new = table.version().map(|v| v as u64 + 1).unwrap_or(0);
+        let first_new = table.version().map(|v| v + 1).unwrap_or(0);
         let written = table
             .clone()
             .write(batches.clone())
@@ -302,7 +302,7 @@ pub async fn append(
             .await;
         match written {
             Ok(new_table) => {
-                let version = new_table.version().map(|v| v as u64);
+                let version = new_table.version();
                 if let Some(version) = version {
                     // Also the commits of writers that won races meanwhile: ours names them
                     // as its past, so it is only as durable as they are.
@@ -412,7 +412,7 @@ async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Resul
                 .with_create_checkpoint(false),
         )
         .await?;
-    let version = table.version().map(|v| v as u64);
+    let version = table.version();
     let dir = table_dir(root, source);
     if let Some(version) = version {
         flush_commits(&dir, version, version)?;
@@ -542,10 +542,10 @@ fn verify_files(dir: &Path, table: &DeltaTable) -> std::result::Result<(), Strin
 /// A table provider for DataFusion over an opened table (registering its files with `ctx`).
 pub async fn provider(ctx: &SessionContext, table: &DeltaTable) -> Result<Arc<dyn TableProvider>> {
     table.update_datafusion_session(&ctx.state())?;
-    Ok(table
+    table
         .table_provider()
         .await
-        .map_err(|e| StoreError::Internal(e.to_string()))?)
+        .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
 /// Versions, files, rows and the newest commit of a store table.
@@ -585,7 +585,7 @@ pub async fn info(root: &Path, source: &Source) -> Result<Info> {
     };
     Ok(Info {
         path: dir,
-        version: table.version().map(|v| v as u64),
+        version: table.version(),
         files,
         rows,
         bytes,
