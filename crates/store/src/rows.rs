@@ -187,7 +187,7 @@ impl<'a> Rows<'a> {
     /// Maps a header to column positions; `strict` rejects unknown names.
     fn header_positions<'h>(
         &self,
-        header: impl Iterator<Item = &'h str> + Clone,
+        header: impl Iterator<Item = &'h str>,
         strict: bool,
         where_: &str,
     ) -> Result<Vec<usize>> {
