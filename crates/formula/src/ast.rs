@@ -114,6 +114,30 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// The number of nodes on the longest path from this node down to a leaf: `1` is 1,
+    /// `a + b + c` is 3. Recursive, which is safe on the parser's trees: it never builds one
+    /// higher than [`MAX_DEPTH`](crate::parser::MAX_DEPTH).
+    pub fn height(&self) -> usize {
+        let below = match &self.kind {
+            ExprKind::Literal(_) | ExprKind::Name(_) => 0,
+            ExprKind::Measure { filter, .. } => filter.as_deref().map_or(0, Expr::height),
+            ExprKind::Call { args, .. } => args.iter().map(Expr::height).max().unwrap_or(0),
+            ExprKind::Per { value, .. } => value.height(),
+            ExprKind::Unary { operand, .. } => operand.height(),
+            ExprKind::Binary { lhs, rhs, .. } => lhs.height().max(rhs.height()),
+            ExprKind::InList { expr, list, .. } => list
+                .iter()
+                .map(Expr::height)
+                .max()
+                .unwrap_or(0)
+                .max(expr.height()),
+            ExprKind::IsNull { expr, .. } => expr.height(),
+        };
+        below + 1
+    }
+}
+
 /// A syntax error: where, and what was expected there.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {

@@ -198,7 +198,13 @@ struct Checker<'w> {
     measures: HashMap<(String, String), Option<MeasureInfo>>,
 }
 
-const MAX_DEPTH: usize = 200;
+/// The parser's limit: its trees are never higher, so the checker's own guards below only
+/// back it up, and every entry point (formulas, measure `filter`/`expr`, `--where`, the API)
+/// shares one limit.
+use crate::parser::MAX_DEPTH;
+
+/// How many terms a formula may have once `change` and `growth` are written out.
+const MAX_EXPANDED: usize = 10_000;
 
 impl<'w> Checker<'w> {
     fn new(workspace: &'w Workspace) -> Checker<'w> {
@@ -784,6 +790,17 @@ impl<'w> Checker<'w> {
             "previous" | "year_ago" | "change" | "growth" | "abs" => {
                 arity(self, 1, &format!("{name}(x)"))?;
                 let x = self.formula(text, &args[0], d)?;
+                // `change` and `growth` repeat their argument (`x - previous(x)`, …), so
+                // nesting them grows the formula threefold per level.
+                let mut size = 0usize;
+                x.visit(&mut |_| size += 1);
+                if matches!(name, "change" | "growth") && size > MAX_EXPANDED / 3 {
+                    let message = format!(
+                        "`{name}` repeats its argument, and this one is too large for that: more than {MAX_EXPANDED} terms once expanded; nest fewer `change` and `growth`"
+                    );
+                    self.error_at(text, function.span, message);
+                    return None;
+                }
                 let shifted = |s| Formula::Shift(s, Box::new(x.clone()));
                 Some(match name {
                     "previous" => shifted(Shift::Previous),

@@ -82,11 +82,19 @@ pub struct Token {
     pub span: Span,
 }
 
+/// How many tokens (names, numbers, strings, operators, brackets) one text may have. A long
+/// `in (…)` list of a few thousand values fits; a hostile text is cut short before its tokens
+/// cost memory.
+pub const MAX_TOKENS: usize = 16_384;
+
 /// The tokens of a text, ending with [`TokenKind::Eof`], and the errors found while reading them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lexed {
     pub tokens: Vec<Token>,
     pub errors: Vec<SyntaxError>,
+    /// Set when the text has more than [`MAX_TOKENS`] tokens: lexing stopped there (the
+    /// error says so) and the tokens are only a prefix of the text.
+    pub too_many_tokens: bool,
 }
 
 /// Splits `text` into tokens. Never fails: bad characters are reported in [`Lexed::errors`].
@@ -96,11 +104,13 @@ pub fn lex(text: &str) -> Lexed {
         pos: 0,
         tokens: Vec::new(),
         errors: Vec::new(),
+        too_many_tokens: false,
     };
     lexer.run();
     Lexed {
         tokens: lexer.tokens,
         errors: lexer.errors,
+        too_many_tokens: lexer.too_many_tokens,
     }
 }
 
@@ -110,6 +120,7 @@ struct Lexer<'a> {
     pos: usize,
     tokens: Vec<Token>,
     errors: Vec<SyntaxError>,
+    too_many_tokens: bool,
 }
 
 impl Lexer<'_> {
@@ -119,6 +130,18 @@ impl Lexer<'_> {
             if c.is_whitespace() {
                 self.pos += c.len_utf8();
                 continue;
+            }
+            if self.tokens.len() == MAX_TOKENS {
+                let end = start + c.len_utf8();
+                self.error(
+                    start,
+                    end,
+                    format!(
+                        "the formula has more than {MAX_TOKENS} tokens (names, numbers, operators); this is where the limit is passed"
+                    ),
+                );
+                self.too_many_tokens = true;
+                break;
             }
             let kind = match c {
                 '0'..='9' => self.number(),
@@ -136,7 +159,11 @@ impl Lexer<'_> {
                 span: Span::new(start, self.pos),
             });
         }
-        let end = self.text.len();
+        let end = if self.too_many_tokens {
+            self.pos
+        } else {
+            self.text.len()
+        };
         self.tokens.push(Token {
             kind: TokenKind::Eof,
             span: Span::new(end, end),

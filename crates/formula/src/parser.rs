@@ -22,21 +22,60 @@
 //! `]` of the enclosing list. Two guards keep the report readable: no error is reported on a
 //! token the lexer already complained about, nor at a place that already has an error. The
 //! tree is only meaningful when there are no errors; the checker should not run otherwise.
+//!
+//! Every text that becomes an expression — a KPI formula or target, a measure's `filter` or
+//! `expr`, `--where`, the API's and pages' `where` — comes through [`parse`], so its limits
+//! hold everywhere: at most [`MAX_LENGTH`] bytes, [`MAX_TOKENS`] tokens, and a tree at most
+//! [`MAX_DEPTH`] nodes high. The last one is what keeps every later walk of the tree (the
+//! checker, lowering to IR, the engine's compile, and plain `drop`) from overflowing a
+//! thread's stack: a chain like `1*1*1*…` builds a left-deep tree one level per operator, so
+//! the height of each node is checked as it is built, not only the nesting of brackets.
 
 use crate::ast::{BinaryOp, Expr, ExprKind, Ident, Literal, Parsed, Span, SyntaxError, UnaryOp};
+pub use crate::lexer::MAX_TOKENS;
 use crate::lexer::{Keyword, Token, TokenKind, lex};
 
-/// How deeply expressions may nest (parentheses, calls, filters, chains of `-` or `not`)
-/// before the parser reports an error instead of risking the stack. A level of call nesting
-/// takes about 15 KiB of stack in a debug build, so 64 levels stay well inside the 2 MiB of a
-/// spawned thread; real formulas rarely nest past 5.
+/// How deeply an expression may nest, counted two ways that must both stay within it: the
+/// parser's own nesting (brackets, calls, filters, `-` and `not`), and the height of the tree
+/// it builds, where each operator of a chain is a level (`a + b + c` is 3 high). Real formulas
+/// stay under 15. A level of the parser's nesting takes about 15 KiB of stack in a debug
+/// build, and a level of the tree a few hundred bytes in each later walk, so 64 stay well
+/// inside the 2 MiB of a spawned thread or a tokio worker.
 pub const MAX_DEPTH: usize = 64;
+
+/// The longest text, in bytes, that is parsed at all.
+pub const MAX_LENGTH: usize = 64 * 1024;
 
 /// Parses a formula, filter or column expression. Never panics; spans are byte offsets into
 /// `text`, and `errors` (sorted by position) holds every problem found, from the lexer and
 /// the parser. `expr` is the best tree that could be built, leaving out the broken parts.
+///
+/// A text over [`MAX_LENGTH`] bytes or [`MAX_TOKENS`] tokens is not parsed: the one error
+/// says so, at the place where the limit is passed.
 pub fn parse(text: &str) -> Parsed {
+    if text.len() > MAX_LENGTH {
+        let mut at = MAX_LENGTH;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        return Parsed {
+            expr: None,
+            errors: vec![SyntaxError {
+                span: Span::new(at, text.len()),
+                message: format!(
+                    "the formula is too long: {} bytes, at most {MAX_LENGTH}; this is where the limit is passed",
+                    text.len()
+                ),
+            }],
+        };
+    }
     let lexed = lex(text);
+    if lexed.too_many_tokens {
+        return Parsed {
+            expr: None,
+            errors: lexed.errors,
+        };
+    }
     let mut parser = Parser {
         text,
         tokens: lexed.tokens,
@@ -91,22 +130,22 @@ impl Parser<'_> {
 
     fn or(&mut self) -> Option<Expr> {
         let mut lhs = self.and()?;
-        while self.eat_keyword(Keyword::Or).is_some() {
+        while let Some(or) = self.eat_keyword(Keyword::Or) {
             let Some(rhs) = self.and() else {
                 return Some(lhs);
             };
-            lhs = binary(BinaryOp::Or, lhs, rhs);
+            lhs = self.bounded(binary(BinaryOp::Or, lhs, rhs), or.span)?;
         }
         Some(lhs)
     }
 
     fn and(&mut self) -> Option<Expr> {
         let mut lhs = self.not()?;
-        while self.eat_keyword(Keyword::And).is_some() {
+        while let Some(and) = self.eat_keyword(Keyword::And) {
             let Some(rhs) = self.not() else {
                 return Some(lhs);
             };
-            lhs = binary(BinaryOp::And, lhs, rhs);
+            lhs = self.bounded(binary(BinaryOp::And, lhs, rhs), and.span)?;
         }
         Some(lhs)
     }
@@ -122,13 +161,14 @@ impl Parser<'_> {
         let operand = self.not();
         self.depth -= 1;
         let operand = operand?;
-        Some(Expr {
+        let node = Expr {
             span: not.span.to(operand.span),
             kind: ExprKind::Unary {
                 op: UnaryOp::Not,
                 operand: Box::new(operand),
             },
-        })
+        };
+        self.bounded(node, not.span)
     }
 
     fn cmp(&mut self) -> Option<Expr> {
@@ -140,70 +180,74 @@ impl Parser<'_> {
             TokenKind::LtEq => BinaryOp::LtEq,
             TokenKind::Gt => BinaryOp::Gt,
             TokenKind::GtEq => BinaryOp::GtEq,
-            TokenKind::Keyword(Keyword::Is) => return Some(self.is_null(lhs)),
+            TokenKind::Keyword(Keyword::Is) => return self.is_null(lhs),
             TokenKind::Keyword(Keyword::In) => {
-                self.bump();
-                return Some(self.in_list(lhs, false));
+                let keyword = self.bump();
+                return self.in_list(lhs, false, keyword.span);
             }
             TokenKind::Keyword(Keyword::Not) => {
-                self.bump();
+                let not = self.bump();
                 if self.eat_keyword(Keyword::In).is_none() {
                     self.expected("`in` after `not`");
                     return Some(lhs);
                 }
-                return Some(self.in_list(lhs, true));
+                return self.in_list(lhs, true, not.span);
             }
             _ => return Some(lhs),
         };
-        self.bump();
+        let operator = self.bump();
         match self.add() {
-            Some(rhs) => Some(binary(op, lhs, rhs)),
+            Some(rhs) => self.bounded(binary(op, lhs, rhs), operator.span),
             None => Some(lhs),
         }
     }
 
     /// After the operand: `is null` or `is not null`.
-    fn is_null(&mut self, lhs: Expr) -> Expr {
-        self.bump();
+    fn is_null(&mut self, lhs: Expr) -> Option<Expr> {
+        let is = self.bump();
         let negated = self.eat_keyword(Keyword::Not).is_some();
         match self.eat_keyword(Keyword::Null) {
-            Some(null) => Expr {
-                span: lhs.span.to(null.span),
-                kind: ExprKind::IsNull {
-                    expr: Box::new(lhs),
-                    negated,
-                },
-            },
+            Some(null) => {
+                let node = Expr {
+                    span: lhs.span.to(null.span),
+                    kind: ExprKind::IsNull {
+                        expr: Box::new(lhs),
+                        negated,
+                    },
+                };
+                self.bounded(node, is.span)
+            }
             None => {
                 self.expected(if negated {
                     "`null` after `is not`"
                 } else {
                     "`null` after `is`"
                 });
-                lhs
+                Some(lhs)
             }
         }
     }
 
-    /// After `in` or `not in`: the parenthesised list.
-    fn in_list(&mut self, lhs: Expr, negated: bool) -> Expr {
+    /// After `in` or `not in` (whose first word is at `at`): the parenthesised list.
+    fn in_list(&mut self, lhs: Expr, negated: bool, at: Span) -> Option<Expr> {
         let keyword = if negated { "not in" } else { "in" };
         if !self.at(&TokenKind::LParen) {
             self.expected(&format!("`(` after `{keyword}`"));
-            return lhs;
+            return Some(lhs);
         }
         self.bump();
         let (list, end) = self.list(&format!("the list after `{keyword}`"), |parser| {
             parser.expr()
         });
-        Expr {
+        let node = Expr {
             span: lhs.span.to(Span::new(end, end)),
             kind: ExprKind::InList {
                 expr: Box::new(lhs),
                 list,
                 negated,
             },
-        }
+        };
+        self.bounded(node, at)
     }
 
     fn add(&mut self) -> Option<Expr> {
@@ -214,11 +258,11 @@ impl Parser<'_> {
                 TokenKind::Minus => BinaryOp::Sub,
                 _ => return Some(lhs),
             };
-            self.bump();
+            let operator = self.bump();
             let Some(rhs) = self.mul() else {
                 return Some(lhs);
             };
-            lhs = binary(op, lhs, rhs);
+            lhs = self.bounded(binary(op, lhs, rhs), operator.span)?;
         }
     }
 
@@ -230,11 +274,11 @@ impl Parser<'_> {
                 TokenKind::Slash => BinaryOp::Div,
                 _ => return Some(lhs),
             };
-            self.bump();
+            let operator = self.bump();
             let Some(rhs) = self.unary() else {
                 return Some(lhs);
             };
-            lhs = binary(op, lhs, rhs);
+            lhs = self.bounded(binary(op, lhs, rhs), operator.span)?;
         }
     }
 
@@ -249,13 +293,14 @@ impl Parser<'_> {
         let operand = self.unary();
         self.depth -= 1;
         let operand = operand?;
-        Some(Expr {
+        let node = Expr {
             span: minus.span.to(operand.span),
             kind: ExprKind::Unary {
                 op: UnaryOp::Neg,
                 operand: Box::new(operand),
             },
-        })
+        };
+        self.bounded(node, minus.span)
     }
 
     fn primary(&mut self) -> Option<Expr> {
@@ -329,13 +374,15 @@ impl Parser<'_> {
                         parser.arg()
                     })
                 };
-                Some(Expr {
+                let at = name.span;
+                let node = Expr {
                     span: name.span.to(Span::new(end, end)),
                     kind: ExprKind::Call {
                         function: name,
                         args,
                     },
-                })
+                };
+                self.bounded(node, at)
             }
             TokenKind::Dot => {
                 self.bump();
@@ -345,6 +392,7 @@ impl Parser<'_> {
                 };
                 let mut span = name.span.to(measure.span);
                 let mut filter = None;
+                let at = self.peek().span;
                 if self.at(&TokenKind::LBracket) {
                     self.bump();
                     filter = self.expr().map(Box::new);
@@ -355,14 +403,15 @@ impl Parser<'_> {
                     let end = self.close(TokenKind::RBracket, &what);
                     span = span.to(Span::new(end, end));
                 }
-                Some(Expr {
+                let node = Expr {
                     kind: ExprKind::Measure {
                         source: name,
                         measure,
                         filter,
                     },
                     span,
-                })
+                };
+                self.bounded(node, at)
             }
             _ => Some(Expr {
                 span: name.span,
@@ -374,21 +423,22 @@ impl Parser<'_> {
     /// A call argument: `expr` or `expr per column`.
     fn arg(&mut self) -> Option<Expr> {
         let value = self.expr();
-        if self.eat_keyword(Keyword::Per).is_none() {
+        let Some(per) = self.eat_keyword(Keyword::Per) else {
             return value;
-        }
+        };
         let Some(column) = self.name() else {
             self.expected("a column name after `per`");
             return value;
         };
         let value = value?;
-        Some(Expr {
+        let node = Expr {
             span: value.span.to(column.span),
             kind: ExprKind::Per {
                 value: Box::new(value),
                 column,
             },
-        })
+        };
+        self.bounded(node, per.span)
     }
 
     /// The items of a parenthesised, comma-separated list whose `(` was just consumed, through
@@ -478,15 +528,36 @@ impl Parser<'_> {
     /// One more level of nesting, or an error (and giving up on the rest) past [`MAX_DEPTH`].
     fn enter(&mut self) -> bool {
         if self.depth >= MAX_DEPTH {
-            self.error_here(format!(
-                "the formula is nested too deeply (more than {MAX_DEPTH} levels)"
-            ));
-            self.gave_up = true;
-            self.pos = self.tokens.len() - 1;
+            self.too_deep(self.peek().span);
             return false;
         }
         self.depth += 1;
         true
+    }
+
+    /// `node`, whose children are each at most [`MAX_DEPTH`] high, if it is too; otherwise an
+    /// error at `at` (the operator, call or bracket that added the level), giving up on the
+    /// rest. This is what bounds a chain like `1*1*1*…`, which never nests the parser.
+    fn bounded(&mut self, node: Expr, at: Span) -> Option<Expr> {
+        if node.height() <= MAX_DEPTH {
+            return Some(node);
+        }
+        self.too_deep(at);
+        None
+    }
+
+    /// Reports the nesting limit at `at` (once) and skips the rest of the text.
+    fn too_deep(&mut self, at: Span) {
+        if !self.gave_up {
+            self.errors.push(SyntaxError {
+                span: at,
+                message: format!(
+                    "the formula is nested too deeply: more than {MAX_DEPTH} levels (brackets, calls, `-`, `not`, and each operator of a chain such as `a + b + c` count as levels; many alternatives fit in `x in (…)`)"
+                ),
+            });
+        }
+        self.gave_up = true;
+        self.pos = self.tokens.len() - 1;
     }
 
     fn peek(&self) -> &Token {

@@ -178,3 +178,160 @@ fn change_and_growth_desugar_to_previous() {
     // growth(x) = 100 * (x - previous(x)) / previous(x): two shifts.
     assert_eq!(shifts, 2);
 }
+
+/// Runs `f` on a thread with a 2 MiB stack, a tokio worker's size: an overflow there aborts
+/// the test run instead of passing on a test thread's larger stack.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("a thread")
+        .join()
+        .expect("no panic")
+}
+
+/// `n` terms joined by `op`.
+fn chain(term: &str, op: &str, n: usize) -> String {
+    vec![term; n].join(op)
+}
+
+/// Regression: long chains in every place an expression enters — a KPI formula, a measure's
+/// `filter` and `expr`, and `--where` — are one diagnostic at their position, not a stack
+/// overflow in the checker or in dropping the tree.
+#[test]
+fn long_chains_are_one_diagnostic_wherever_an_expression_enters() {
+    use tablero_formula::parser::MAX_DEPTH;
+    // (text, what the diagnostic says, the column it points at on line 3 of a formula)
+    let cases: Vec<(String, &str, usize)> = vec![
+        (chain("opps.won", " * ", 100_000), "too long", 11 + 65_536),
+        (chain("opps.won", " + ", 100_000), "too long", 11 + 65_536),
+        (
+            format!("if({}, 1, 0)", chain("opps.won > 0", " and ", 100_000)),
+            "too long",
+            11 + 65_536,
+        ),
+        (
+            format!("if({}, 1, 0)", chain("opps.won > 0", " or ", 100_000)),
+            "too long",
+            11 + 65_536,
+        ),
+        (
+            format!("{}opps.won{}", "(".repeat(100_000), ")".repeat(100_000)),
+            "too long",
+            11 + 65_536,
+        ),
+        // Under the length limit: the chain's MAX_DEPTH-th operator is where it is too deep.
+        (
+            chain("opps.won", " * ", 2_000),
+            "nested too deeply",
+            11 + (MAX_DEPTH - 1) * 11 + 9,
+        ),
+        (
+            chain("opps.won", " + ", 2_000),
+            "nested too deeply",
+            11 + (MAX_DEPTH - 1) * 11 + 9,
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (formula, expected, column) in cases {
+        let head: String = formula.chars().take(16).collect();
+        let root = dir.path().to_path_buf();
+        let (ok, messages) = on_small_stack(move || check(&root, &format!("\"{formula}\"")));
+        assert!(!ok, "{head}");
+        assert_eq!(messages.len(), 1, "{head}: {messages:.300?}");
+        assert!(
+            messages[0].starts_with(&format!("3:{column}: ")) && messages[0].contains(expected),
+            "{head}: {:.300}",
+            messages[0]
+        );
+    }
+}
+
+#[test]
+fn long_chains_in_measures_and_where_are_one_diagnostic() {
+    use tablero_formula::check_condition;
+    use tablero_model::{Location, Text};
+    let dir = tempfile::tempdir().unwrap();
+    check(dir.path(), "opps.created");
+    let long_filter = chain("stage = 'won'", " or ", 100_000);
+    let deep_filter = chain("stage = 'won'", " and ", 1_000);
+    let long_expr = chain("amount", " + ", 100_000);
+    let source = format!(
+        "{SOURCE}  long_filter: {{ agg: count, filter: \"{long_filter}\" }}\n  deep_filter: {{ agg: count, filter: \"{deep_filter}\" }}\n  long_expr: {{ agg: sum, expr: \"{long_expr}\" }}\n"
+    );
+    std::fs::write(dir.path().join("sources/opps.yaml"), source).unwrap();
+    let root = dir.path().to_path_buf();
+    let messages = on_small_stack(move || {
+        let (workspace, load) = tablero_model::load_workspace(&root);
+        assert!(load.is_empty(), "{load:?}");
+        let (_, diagnostics) = check_workspace(&workspace);
+        let mut messages: Vec<String> = diagnostics
+            .iter()
+            .map(|d| {
+                let l = d.location.as_ref().unwrap();
+                format!("{}:{}: {}", l.line, l.column, d.message)
+            })
+            .collect();
+        // `--where` over a source, as the engine checks it.
+        let source = workspace.source("opps").unwrap();
+        for text in [
+            chain("1", "*", 100_000) + " = 1",
+            chain("1", "*", 5_000) + " = 1",
+        ] {
+            let text = Text::synthetic(
+                text,
+                Location {
+                    file: "--where".into(),
+                    line: 1,
+                    column: 1,
+                },
+            );
+            let errors = check_condition(&workspace, source, &text).unwrap_err();
+            messages.extend(errors.iter().map(|d| {
+                let l = d.location.as_ref().unwrap();
+                format!(
+                    "{}:{}:{}: {}",
+                    l.file.display(),
+                    l.line,
+                    l.column,
+                    d.message
+                )
+            }));
+        }
+        messages
+    });
+    assert_eq!(messages.len(), 5, "{messages:.600?}");
+    // One diagnostic per measure, on its line, then the two `--where` texts.
+    assert!(messages[0].starts_with("16:") && messages[0].contains("too long"));
+    assert!(messages[1].starts_with("17:") && messages[1].contains("nested too deeply"));
+    assert!(messages[2].starts_with("18:") && messages[2].contains("too long"));
+    assert!(
+        messages[3].starts_with("--where:1:65537: the formula is too long: "),
+        "{}",
+        messages[3]
+    );
+    // 1*1*…: the 64th `*` is at byte 127, column 128.
+    assert!(
+        messages[4].starts_with("--where:1:128: the formula is nested too deeply"),
+        "{}",
+        messages[4]
+    );
+}
+
+#[test]
+fn nested_growth_is_refused_before_it_grows_exponentially() {
+    let dir = tempfile::tempdir().unwrap();
+    // Each growth repeats its argument three times: seven nested (about 8,700 terms) still
+    // check; twenty would be 3^20 copies of the measure.
+    let nested = |n: usize| format!("{}opps.won{}", "growth(".repeat(n), ")".repeat(n));
+    let (ok, messages) = check(dir.path(), &format!("\"{}\"", nested(7)));
+    assert!(ok, "{messages:?}");
+    let (ok, messages) = check(dir.path(), &format!("\"{}\"", nested(20)));
+    assert!(!ok);
+    assert_eq!(messages.len(), 1, "{messages:?}");
+    assert!(
+        messages[0].contains("`growth` repeats its argument"),
+        "{}",
+        messages[0]
+    );
+}

@@ -508,8 +508,20 @@ fn broken_formulas_report_every_error() {
     );
 }
 
+/// Runs `f` on a new thread with a 2 MiB stack, the size of a tokio worker's, so that a stack
+/// overflow aborts the test run instead of passing unnoticed on a test thread's larger stack.
+fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("a thread")
+        .join()
+        .expect("no panic")
+}
+
 #[test]
 fn deep_nesting_is_an_error_not_a_stack_overflow() {
+    // 3,000 levels stay under the length and token limits, so nesting is what is reported.
     for (open, close) in [
         ("(", ")"),
         ("f(", ")"),
@@ -517,8 +529,8 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         ("not ", ""),
         ("a.b[", "]"),
     ] {
-        let text = format!("{}x{}", open.repeat(100_000), close.repeat(100_000));
-        let parsed = parse(&text);
+        let text = format!("{}x{}", open.repeat(3_000), close.repeat(3_000));
+        let parsed = on_small_stack(move || parse(&text));
         // One error, not one per level; the tree keeps whatever was built (calls keep the
         // arguments that parsed), so it is not checked here.
         assert_eq!(
@@ -529,7 +541,8 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         );
         assert!(
             parsed.errors[0].message.contains("nested too deeply"),
-            "{open}"
+            "{open}: {}",
+            parsed.errors[0].message
         );
     }
 }
@@ -545,11 +558,182 @@ fn nesting_below_the_limit_parses() {
         format!("{}x{}", "a.b[".repeat(levels), "]".repeat(levels)),
     ];
     for text in texts {
-        let parsed = std::thread::spawn(move || parse(&text))
-            .join()
-            .expect("no stack overflow");
+        let parsed = on_small_stack(move || parse(&text));
         assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
         assert!(parsed.expr.is_some());
+    }
+}
+
+/// `n` terms joined by `op`: `1*1*1`, `a and a and a`.
+fn chain(term: &str, op: &str, n: usize) -> String {
+    vec![term; n].join(op)
+}
+
+/// Regression: a chain builds a left-deep tree one level per operator without nesting the
+/// parser, so `where=1*1*1*…` used to pass the nesting guard and overflow the stack of
+/// whatever walked or dropped the tree.
+#[test]
+fn chains_of_100_000_terms_are_an_error_not_a_stack_overflow() {
+    let texts = [
+        chain("1", "*", 100_000),
+        chain("1", "+", 100_000),
+        chain("1", "-", 100_000),
+        chain("a", " and ", 100_000),
+        chain("a", " or ", 100_000),
+        chain("1", "/", 100_000),
+        format!("{}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+    ];
+    for text in texts {
+        let head: String = text.chars().take(12).collect();
+        let length = text.len();
+        let parsed = on_small_stack(move || parse(&text));
+        assert!(parsed.expr.is_none(), "{head}…");
+        let messages = render_errors(&parsed);
+        assert_eq!(
+            messages,
+            [format!(
+                "65536..{length} the formula is too long: {length} bytes, at most 65536; this is where the limit is passed"
+            )],
+            "{head}…"
+        );
+    }
+}
+
+#[test]
+fn chains_under_the_length_limit_are_cut_at_the_depth_limit() {
+    use tablero_formula::parser::MAX_DEPTH;
+    // (term, operator): each chain has 5,000 terms, well under the length and token limits.
+    for (term, op) in [
+        ("1", "*"),
+        ("1", "/"),
+        ("1", "+"),
+        ("1", " - "),
+        ("a", " and "),
+        ("a", " or "),
+    ] {
+        let text = chain(term, op, 5_000);
+        // The error is at the operator that makes the tree MAX_DEPTH + 1 high: the
+        // MAX_DEPTH-th one, since n operators make a tree n + 1 high.
+        let at = (term.len() + op.len()) * (MAX_DEPTH - 1)
+            + term.len()
+            + op.find(|c: char| c != ' ').unwrap_or(0);
+        let parsed = on_small_stack(move || parse(&text));
+        let errors = render_errors(&parsed);
+        assert_eq!(errors.len(), 1, "{op}: {errors:?}");
+        assert!(
+            errors[0].starts_with(&format!("{at}..")) && errors[0].contains("nested too deeply"),
+            "{op}: {errors:?}"
+        );
+    }
+}
+
+#[test]
+fn a_chain_is_exactly_as_high_as_its_operators_allow() {
+    use tablero_formula::parser::MAX_DEPTH;
+    // MAX_DEPTH terms: MAX_DEPTH - 1 operators, a tree MAX_DEPTH high: allowed.
+    for op in ["*", "+", " and ", " or "] {
+        let parsed = parse(&chain("a", op, MAX_DEPTH));
+        assert!(parsed.errors.is_empty(), "{op}: {:?}", parsed.errors);
+        assert_eq!(parsed.expr.expect("a tree").height(), MAX_DEPTH);
+        let parsed = parse(&chain("a", op, MAX_DEPTH + 1));
+        assert_eq!(parsed.errors.len(), 1, "{op}");
+        assert!(parsed.errors[0].message.contains("nested too deeply"));
+    }
+    // Levels of different kinds add up: each `-`, `not`, call, `per`, filter, comparison,
+    // `in` and `is null` is a level of the tree.
+    let mixed = "not f(-a.b[x in (1) and y is null] per c) = 1";
+    let parsed = parse(mixed);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    // not, =, f, per, -, measure, and, in, x
+    assert_eq!(parsed.expr.expect("a tree").height(), 9);
+    // A chain inside brackets inside a chain: the heights add up, not the brackets.
+    let half = MAX_DEPTH / 2;
+    let inner = format!("({})", chain("a", "+", half));
+    let ok = chain(&inner, "*", half);
+    let parsed = parse(&ok);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    assert_eq!(parsed.expr.expect("a tree").height(), 2 * half - 1);
+    let too_high = chain(&inner, "*", half + 2);
+    assert_eq!(parse(&too_high).errors.len(), 1);
+}
+
+#[test]
+fn the_length_and_token_limits_name_the_place() {
+    use tablero_formula::parser::{MAX_LENGTH, MAX_TOKENS};
+    // Exactly at the length limit: parsed (one long name).
+    let at_limit = "a".repeat(MAX_LENGTH);
+    let parsed = parse(&at_limit);
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    // One byte more: refused, at the first byte past the limit.
+    let over = "a".repeat(MAX_LENGTH + 1);
+    assert_eq!(
+        render_errors(&parse(&over)),
+        [format!(
+            "{MAX_LENGTH}..{} the formula is too long: {} bytes, at most {MAX_LENGTH}; this is where the limit is passed",
+            MAX_LENGTH + 1,
+            MAX_LENGTH + 1
+        )]
+    );
+    // A multi-byte character across the limit: the span starts on a char boundary.
+    let straddling = format!("{}'ñ'", "a".repeat(MAX_LENGTH - 1));
+    let parsed = parse(&straddling);
+    assert_eq!(parsed.errors[0].span.start, MAX_LENGTH);
+    let straddling = format!("{}'ñ'", "a".repeat(MAX_LENGTH - 2));
+    let parsed = parse(&straddling);
+    assert_eq!(parsed.errors[0].span.start, MAX_LENGTH - 1);
+    // `f(1,…,1)` with n arguments has 2n + 2 tokens: exactly MAX_TOKENS pass the lexer, and
+    // one argument more is refused at its first token past the limit, the last `1`.
+    let n = (MAX_TOKENS - 2) / 2;
+    let fits = format!("f({})", chain("1", ",", n));
+    assert_eq!(
+        tablero_formula::lexer::lex(&fits).tokens.len(),
+        MAX_TOKENS + 1,
+        "with the end token"
+    );
+    let parsed = parse(&fits);
+    assert!(parsed.errors.is_empty(), "{:?}", &parsed.errors[..1]);
+    let over = format!("f({})", chain("1", ",", n + 1));
+    let last_one = over.len() - 2;
+    assert_eq!(
+        render_errors(&parse(&over)),
+        [format!(
+            "{last_one}..{} the formula has more than {MAX_TOKENS} tokens (names, numbers, operators); this is where the limit is passed",
+            last_one + 1
+        )]
+    );
+}
+
+#[test]
+fn every_tree_the_parser_builds_is_within_the_depth_limit() {
+    use tablero_formula::parser::MAX_DEPTH;
+    // Shapes that each add a level, repeated past the limit, with and without chains.
+    let shapes = [
+        ("-", ""),
+        ("not ", ""),
+        ("f(", ")"),
+        ("a.b[", "]"),
+        ("max(", " per c)"),
+        ("(1 + ", ")"),
+        ("(a and ", ")"),
+        ("(a in (", "))"),
+    ];
+    for (open, close) in shapes {
+        for n in [
+            MAX_DEPTH / 2,
+            MAX_DEPTH - 1,
+            MAX_DEPTH,
+            MAX_DEPTH + 1,
+            2 * MAX_DEPTH,
+        ] {
+            let text = format!("{}x{}", open.repeat(n), close.repeat(n));
+            let parsed = on_small_stack(move || parse(&text));
+            if let Some(expr) = &parsed.expr {
+                assert!(expr.height() <= MAX_DEPTH, "{open} × {n}");
+            }
+            if parsed.errors.is_empty() {
+                assert!(parsed.expr.is_some(), "{open} × {n}");
+            }
+        }
     }
 }
 
