@@ -18,7 +18,9 @@ if ! command -v node >/dev/null 2>&1; then
 fi
 (cd e2e && npm ci --no-audit --no-fund --silent)
 
-cargo build --locked -p tablero
+# The binary of the test build (the same command as scripts/test.sh, so nothing is built a
+# second time with other features; after scripts/test.sh this only checks it is fresh).
+cargo test --workspace --all-targets --locked --no-run
 run="$(date -u +%Y%m%dT%H%M%SZ)"
 shots="$PWD/target/e2e-screenshots/$run"
 mkdir -p "$shots"

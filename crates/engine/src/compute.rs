@@ -19,7 +19,7 @@ use tablero_model::{Direction, Kpi, Location, Text, Threshold, Unit, Workspace};
 use tokio::sync::Mutex;
 
 use crate::compile::{DIM, IDX, Query, VALUE, compile};
-use crate::error::{EngineError, Result};
+use crate::error::{EngineError, RequestErrorKind, Result};
 use crate::load::register_source;
 
 /// What a user asks `compute` for (SPEC §6).
@@ -121,8 +121,30 @@ pub struct Explanation {
     pub optimized_plan: String,
 }
 
+/// How much one request may ask of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most periods one request may cover at its grain; checked on period ordinals before
+    /// any period is allocated.
+    pub max_periods: u64,
+    /// Memory DataFusion may hold for all computations at once (hash tables, sorts); a
+    /// computation over it fails with [`EngineError::ResourcesExhausted`] instead of growing.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    /// Generous limits for the command line, where one person waits for one answer.
+    fn default() -> Limits {
+        Limits {
+            max_periods: 100_000,
+            memory_bytes: 8 << 30,
+        }
+    }
+}
+
 /// A checked workspace ready to compute, with its sources loaded on first use.
 pub struct Engine {
+    limits: Limits,
     workspace: Workspace,
     catalog: Catalog,
     calendar: Calendar,
@@ -133,8 +155,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over a workspace whose definitions passed the checker.
+    /// An engine over a workspace whose definitions passed the checker, with the default
+    /// [`Limits`].
     pub fn new(workspace: Workspace, catalog: Catalog) -> Result<Engine> {
+        Engine::with_limits(workspace, catalog, Limits::default())
+    }
+
+    /// An engine whose requests are held to `limits`.
+    pub fn with_limits(workspace: Workspace, catalog: Catalog, limits: Limits) -> Result<Engine> {
         let settings = &workspace.settings;
         let calendar = Calendar::new(&settings.timezone, settings.fiscal_year_start)
             .map_err(|e| EngineError::User(format!("tablero.toml: {e}")))?;
@@ -152,11 +180,19 @@ impl Engine {
         if !problems.is_empty() {
             return Err(EngineError::Definitions(problems));
         }
+        let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(limits.memory_bytes),
+            ))
+            .build_arc()?;
+        let ctx =
+            SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime);
         Ok(Engine {
+            limits,
             workspace,
             catalog,
             calendar,
-            ctx: SessionContext::new(),
+            ctx,
             loaded: Mutex::new(HashSet::new()),
             warnings: std::sync::Mutex::new(Vec::new()),
         })
@@ -178,6 +214,10 @@ impl Engine {
 
     pub fn calendar(&self) -> &Calendar {
         &self.calendar
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// Loads the named sources into the session if they are not there yet.
@@ -214,10 +254,11 @@ impl Engine {
                     .iter()
                     .map(|k| k.id.value.as_str())
                     .collect();
-                return Err(EngineError::User(format!(
-                    "unknown KPI `{id}`, expected one of: {}",
-                    known.join(", ")
-                )));
+                return Err(EngineError::request(
+                    RequestErrorKind::UnknownKpi,
+                    "kpi",
+                    format!("unknown KPI `{id}`, expected one of: {}", known.join(", ")),
+                ));
             }
         }
         Ok(self
@@ -234,15 +275,17 @@ impl Engine {
         let calendar = &self.calendar;
         // With --grain, labels must be at that grain (SPEC §6). Without it, KPIs keep their own
         // grains, so a label of another grain means the periods that cover it.
-        let parse = |label: &str, flag: &str, last: bool| {
+        let parse = |label: &str, param: &'static str, last: bool| {
             let strict = calendar.parse_period(grain, label);
             match (strict, request.grain) {
                 (Ok(p), _) => Ok(p),
-                (Err(e), Some(_)) => Err(EngineError::User(format!("{flag} {label}: {e}"))),
+                (Err(e), Some(_)) => {
+                    Err(EngineError::bad_parameter(param, format!("{label}: {e}")))
+                }
                 (Err(e), None) => {
                     let other = calendar
                         .parse_any_period(label)
-                        .map_err(|_| EngineError::User(format!("{flag} {label}: {e}")))?;
+                        .map_err(|_| EngineError::bad_parameter(param, format!("{label}: {e}")))?;
                     let instant = if last {
                         calendar
                             .end(other)
@@ -256,26 +299,39 @@ impl Engine {
             }
         };
         let to = match &request.to {
-            Some(label) => parse(label, "--to", true)?,
+            Some(label) => parse(label, "to", true)?,
             None => self.calendar.period_of(grain, as_of),
         };
         let from = match &request.from {
-            Some(label) => parse(label, "--from", false)?,
+            Some(label) => parse(label, "from", false)?,
             None => self.calendar.shift(to, -11),
         };
         if from > to {
-            return Err(EngineError::User(format!(
-                "--from {} is after --to {}",
-                self.calendar.label(from),
-                self.calendar.label(to)
-            )));
-        }
-        let periods = self.calendar.range(from, to);
-        if periods.len() > 100_000 {
-            return Err(EngineError::User(
-                "the requested range has more than 100000 periods".into(),
+            return Err(EngineError::bad_parameter(
+                "from",
+                format!(
+                    "{} is after the last period asked for, {}",
+                    self.calendar.label(from),
+                    self.calendar.label(to)
+                ),
             ));
         }
+        // Compare ordinals before allocating anything: a hostile range must cost nothing.
+        let count = to.ordinal.abs_diff(from.ordinal).saturating_add(1);
+        if count > self.limits.max_periods {
+            return Err(EngineError::request(
+                RequestErrorKind::OverLimit,
+                "from",
+                format!(
+                    "{} to {} is {count} periods of a {}; at most {} may be asked for at once",
+                    self.calendar.label(from),
+                    self.calendar.label(to),
+                    grain.as_str(),
+                    self.limits.max_periods
+                ),
+            ));
+        }
+        let periods = self.calendar.range(from, to);
         Ok((periods, as_of))
     }
 
@@ -324,7 +380,10 @@ impl Engine {
                     .iter()
                     .map(|d| format!("{} (in source `{name}`)", d.message))
                     .collect();
-                EngineError::User(format!("--where {}: {}", text.value, messages.join("; ")))
+                EngineError::bad_parameter(
+                    "where",
+                    format!("{}: {}", text.value, messages.join("; ")),
+                )
             })?;
             filters.insert(name.clone(), expr);
         }
@@ -338,15 +397,18 @@ impl Engine {
             };
             if !source.has_dimension(by) {
                 let dims: Vec<&str> = source.dimensions.iter().map(|d| d.value.as_str()).collect();
-                return Err(EngineError::User(format!(
-                    "--by {by}: KPI `{kpi_id}` reads source `{name}`, which has no dimension `{by}` (its dimensions: {}; declare it under `dimensions:` in {})",
-                    if dims.is_empty() {
-                        "none".to_string()
-                    } else {
-                        dims.join(", ")
-                    },
-                    source.file.display()
-                )));
+                return Err(EngineError::bad_parameter(
+                    "by",
+                    format!(
+                        "{by}: KPI `{kpi_id}` reads source `{name}`, which has no dimension `{by}` (its dimensions: {}; declare it under `dimensions:` in {})",
+                        if dims.is_empty() {
+                            "none".to_string()
+                        } else {
+                            dims.join(", ")
+                        },
+                        source.file.display()
+                    ),
+                ));
             }
         }
         Ok(())

@@ -11,8 +11,8 @@ pub mod error;
 pub mod load;
 pub mod local_time;
 
-pub use compute::{Engine, Explanation, KpiResult, KpiValue, Request, Status};
-pub use error::{EngineError, Result};
+pub use compute::{Engine, Explanation, KpiResult, KpiValue, Limits, Request, Status};
+pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 
 use std::path::Path;
 
@@ -21,6 +21,11 @@ use tablero_model::Diagnostic;
 /// Loads and checks the workspace at `root`. Returns the engine and the warnings, or every
 /// error found.
 pub fn open(root: &Path) -> Result<(Engine, Vec<Diagnostic>)> {
+    open_with_limits(root, Limits::default())
+}
+
+/// [`open`] with an engine held to `limits`.
+pub fn open_with_limits(root: &Path, limits: Limits) -> Result<(Engine, Vec<Diagnostic>)> {
     let (workspace, mut diagnostics) = tablero_model::load_workspace(root);
     let (catalog, check) = tablero_formula::check_workspace(&workspace);
     diagnostics.extend(check);
@@ -28,6 +33,6 @@ pub fn open(root: &Path) -> Result<(Engine, Vec<Diagnostic>)> {
         diagnostics.retain(|d| d.is_error());
         return Err(EngineError::Definitions(diagnostics));
     }
-    let engine = Engine::new(workspace, catalog)?;
+    let engine = Engine::with_limits(workspace, catalog, limits)?;
     Ok((engine, diagnostics))
 }

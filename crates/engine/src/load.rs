@@ -56,15 +56,21 @@ pub async fn register_source(
         let view = typed_view(frame, source, calendar, &rel.display().to_string())?;
         ctx.register_table(name, view.into_view())?;
     } else {
-        let bytes = std::fs::read(&path).map_err(|err| {
-            EngineError::User(format!(
-                "{}: cannot read {} for source `{name}`: {err}",
-                source.file.display(),
-                rel.display()
-            ))
-        })?;
-        let batches = rows::read_csv(&bytes, &rel.display().to_string(), source, calendar)
-            .map_err(store_error)?;
+        // Reading and parsing a large file takes seconds: not on an async worker.
+        let (owned, calendar, label) =
+            (source.clone(), calendar.clone(), rel.display().to_string());
+        let batches = tokio::task::spawn_blocking(move || {
+            let bytes = std::fs::read(&path).map_err(|err| {
+                EngineError::User(format!(
+                    "{}: cannot read {label} for source `{}`: {err}",
+                    owned.file.display(),
+                    owned.name.value
+                ))
+            })?;
+            rows::read_csv(&bytes, &label, &owned, &calendar).map_err(store_error)
+        })
+        .await
+        .map_err(|e| EngineError::Internal(format!("reading a CSV file stopped: {e}")))??;
         let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
         ctx.register_table(name, Arc::new(table))?;
     }

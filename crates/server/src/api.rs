@@ -136,8 +136,8 @@ impl ValuesQuery {
     }
 }
 
-pub fn loaded(state: &AppState) -> Result<std::sync::Arc<Loaded>, AppError> {
-    let snapshot = state.snapshot();
+pub async fn loaded(state: &AppState) -> Result<std::sync::Arc<Loaded>, AppError> {
+    let snapshot = state.snapshot().await;
     snapshot.loaded.ok_or_else(|| {
         AppError::unavailable(format!(
             "the workspace has errors: {}",
@@ -196,7 +196,7 @@ pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
 #[utoipa::path(get, path = "/kpis", tag = "kpis",
     responses((status = 200, body = KpiList), (status = 503, body = ErrorBody, description = "The workspace does not check")))]
 async fn list_kpis(State(state): State<AppState>) -> Result<Json<KpiList>, AppError> {
-    let loaded = loaded(&state)?;
+    let loaded = loaded(&state).await?;
     let kpis = loaded
         .engine
         .workspace()
@@ -215,15 +215,16 @@ async fn get_kpi(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<KpiDetail>, AppError> {
-    let loaded = loaded(&state)?;
+    let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let kpi = workspace
         .kpi(&id)
         .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
     let lint = crate::pages::lint_for(&loaded, &id);
-    let sql = loaded
-        .engine
-        .explain(&id, &Request::default())
+    let engine = loaded.engine.clone();
+    let explained = id.clone();
+    let sql = state
+        .run(async move { engine.explain(&explained, &Request::default()).await })
         .await
         .ok()
         .and_then(|e| e.sql.ok());
@@ -237,14 +238,16 @@ async fn get_kpi(
 /// A KPI's values per period (and dimension value), with target and status.
 #[utoipa::path(get, path = "/kpis/{id}/values", tag = "kpis",
     params(("id" = String, Path, description = "KPI id"), ValuesQuery),
-    responses((status = 200, body = KpiValues), (status = 400, body = ErrorBody, description = "A parameter is invalid; the message names it"),
-        (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = KpiValues), (status = 400, body = ErrorBody, description = "A parameter is invalid or asks for too much; the message names it"),
+        (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "The server is busy with other computations, or the workspace does not check"),
+        (status = 504, body = ErrorBody, description = "The computation ran past the server's deadline and was stopped")))]
 async fn kpi_values_handler(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<ValuesQuery>,
 ) -> Result<Json<KpiValues>, AppError> {
-    let loaded = loaded(&state)?;
+    let loaded = loaded(&state).await?;
     if loaded.engine.workspace().kpi(&id).is_none() {
         return Err(AppError::not_found(format!("unknown KPI `{id}`")));
     }
@@ -252,7 +255,7 @@ async fn kpi_values_handler(
     let results = state
         .compute(&loaded, &request)
         .await
-        .map_err(AppError::from_engine)?;
+        .map_err(AppError::from_compute)?;
     let result = results
         .first()
         .ok_or_else(|| AppError::internal("no result"))?;
@@ -262,7 +265,7 @@ async fn kpi_values_handler(
 /// Whether the server and its workspace are well.
 #[utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = Health)))]
 async fn health(State(state): State<AppState>) -> Json<Health> {
-    let snapshot = state.snapshot();
+    let snapshot = state.snapshot().await;
     let kpis = snapshot
         .loaded
         .as_ref()
@@ -311,16 +314,18 @@ pub struct Ingested {
         (status = 400, body = ErrorBody, description = "A row does not fit the source; the message names row and column"),
         (status = 404, body = ErrorBody, description = "No store source of that name"),
         (status = 413, description = "The body is larger than the server accepts"),
-        (status = 409, body = ErrorBody, description = "The source's declared columns no longer match its stored table"),
+        (status = 409, body = ErrorBody, description = "The source's declared columns no longer match its stored table (`table_mismatch`), or the Idempotency-Key was used before for a different body (`idempotency_conflict`): nothing stored"),
+        (status = 503, body = ErrorBody, description = "The disk refused the write (`storage_failure`, e.g. full; the message says whether the batch was stored) or the table is damaged"),
         (status = 415, body = ErrorBody, description = "Not CSV, NDJSON or JSON"),
+        (status = 503, body = ErrorBody, description = "The table is damaged for writing, or other batches are being stored"),
     ))]
 async fn ingest_rows(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Ingested>), AppError> {
-    let loaded = loaded(&state)?;
+    let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let source = workspace
         .source(&name)
@@ -345,21 +350,41 @@ async fn ingest_rows(
             AppError::bad_parameter("Idempotency-Key", "must be visible ASCII characters")
         })?),
     };
-    let input = tablero_store::rows::Input {
-        bytes: &body,
-        format,
-        label: "request body",
-        sheet: None,
+    let key = key.map(str::to_string);
+    let body = read_body(body, state.body_read).await?;
+    let Some(_turn) = state.ingest_turn().await else {
+        return Err(AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "busy",
+            message: "other batches are being stored; try again shortly".into(),
+        });
     };
-    let appended = tablero_store::ingest(
-        state.root(),
-        source,
-        loaded.engine.calendar(),
-        &[input],
-        key,
-        &mut |_| {},
-    )
+    // Parsing a large body and flushing files to disk would hold an async worker for
+    // seconds: the batch is stored on a blocking thread.
+    let runtime = tokio::runtime::Handle::current();
+    let (root, source, calendar) = (
+        state.root().to_path_buf(),
+        source.clone(),
+        loaded.engine.calendar().clone(),
+    );
+    let appended = tokio::task::spawn_blocking(move || {
+        let input = tablero_store::rows::Input {
+            bytes: &body,
+            format,
+            label: "request body",
+            sheet: None,
+        };
+        runtime.block_on(tablero_store::ingest(
+            &root,
+            &source,
+            &calendar,
+            &[input],
+            key.as_deref(),
+            &mut |_| {},
+        ))
+    })
     .await
+    .map_err(|e| AppError::internal(format!("storing the batch stopped: {e}")))?
     .map_err(store_error)?;
     if appended.rows > 0 {
         state.invalidate();
@@ -380,6 +405,43 @@ async fn ingest_rows(
     ))
 }
 
+/// The whole request body, received within `deadline` (a client that dribbles it is cut
+/// off) and within the body limit of the router's layer.
+async fn read_body(
+    body: axum::body::Body,
+    deadline: std::time::Duration,
+) -> Result<Bytes, AppError> {
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, usize::MAX)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(err)) => {
+            let err = err.into_inner();
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err.as_ref());
+            while let Some(e) = cause {
+                if e.is::<http_body_util::LengthLimitError>() {
+                    return Err(AppError {
+                        status: StatusCode::PAYLOAD_TOO_LARGE,
+                        code: "payload_too_large",
+                        message: "the request body is larger than this server accepts (serve --max-body-mib)".into(),
+                    });
+                }
+                cause = e.source();
+            }
+            Err(AppError::bad_parameter(
+                "body",
+                format!("cannot read the request body: {err}"),
+            ))
+        }
+        Err(_) => Err(AppError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            code: "request_timeout",
+            message: format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs()
+            ),
+        }),
+    }
+}
+
 fn store_error(err: tablero_store::StoreError) -> AppError {
     use tablero_store::StoreError;
     match err {
@@ -398,7 +460,17 @@ fn store_error(err: tablero_store::StoreError) -> AppError {
             code: "table_mismatch",
             message,
         },
+        StoreError::Conflict(message) => AppError {
+            status: StatusCode::CONFLICT,
+            code: "idempotency_conflict",
+            message,
+        },
         StoreError::Damaged(message) => AppError::unavailable(message),
+        StoreError::Disk(message) => AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "storage_failure",
+            message,
+        },
         StoreError::Internal(message) => AppError::internal(message),
     }
 }

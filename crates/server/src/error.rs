@@ -2,10 +2,12 @@
 //! generically. JSON clients get `{"error": {"code", "message"}}`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tablero_engine::EngineError;
+use tablero_engine::{EngineError, RequestError, RequestErrorKind};
+
+use crate::state::ComputeError;
 
 #[derive(Debug)]
 pub struct AppError {
@@ -60,33 +62,60 @@ impl AppError {
         }
     }
 
-    /// An engine error for a request whose parameters are named in the message.
+    /// An engine error, by kind: an unknown KPI is 404, a bad or excessive parameter 400
+    /// (the message names the query parameter), definitions that do not check 503.
     pub fn from_engine(err: EngineError) -> AppError {
         match err {
-            EngineError::User(message) => {
-                let status = if message.starts_with("unknown KPI") {
-                    StatusCode::NOT_FOUND
-                } else {
-                    StatusCode::BAD_REQUEST
-                };
-                let code = if status == StatusCode::NOT_FOUND {
-                    "not_found"
-                } else {
-                    "bad_parameter"
-                };
-                AppError {
-                    status,
-                    code,
-                    message: message.replace("--", ""),
-                }
-            }
+            EngineError::Request(RequestError {
+                kind,
+                param,
+                message,
+            }) => match kind {
+                RequestErrorKind::UnknownKpi => AppError::not_found(message),
+                RequestErrorKind::BadParameter => AppError::bad_parameter(param, message),
+                RequestErrorKind::OverLimit => AppError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "over_limit",
+                    message: format!("{param}: {message}"),
+                },
+            },
+            EngineError::User(message) => AppError {
+                status: StatusCode::BAD_REQUEST,
+                code: "bad_request",
+                message,
+            },
             EngineError::Definitions(d) => AppError::unavailable(
                 d.iter()
                     .map(|d| d.to_string())
                     .collect::<Vec<_>>()
                     .join("\n"),
             ),
+            EngineError::ResourcesExhausted(why) => AppError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "over_limit",
+                message: EngineError::ResourcesExhausted(why).to_string(),
+            },
             EngineError::Internal(message) => AppError::internal(message),
+        }
+    }
+
+    /// A computation that failed, found no turn, or ran out of time.
+    pub fn from_compute(err: ComputeError) -> AppError {
+        match err {
+            ComputeError::Engine(err) => AppError::from_engine(err),
+            ComputeError::Busy => AppError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "busy",
+                message: "the server is busy with other computations; try again shortly".into(),
+            },
+            ComputeError::Deadline(deadline) => AppError {
+                status: StatusCode::GATEWAY_TIMEOUT,
+                code: "deadline_exceeded",
+                message: format!(
+                    "the computation took longer than {} s and was stopped; ask for fewer periods or KPIs",
+                    deadline.as_secs()
+                ),
+            },
         }
     }
 }
@@ -99,6 +128,13 @@ impl IntoResponse for AppError {
                 message: self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let retry = matches!(self.code, "busy" | "over_limit") && self.status.is_server_error();
+        let mut response = (self.status, Json(body)).into_response();
+        if retry {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        response
     }
 }

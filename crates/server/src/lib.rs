@@ -7,7 +7,9 @@
 mod api;
 mod chart;
 mod error;
+pub mod guard;
 mod i18n;
+pub mod listen;
 mod metrics;
 mod pages;
 mod state;
@@ -17,14 +19,15 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::AppError;
-pub use state::AppState;
+pub use listen::Timeouts;
+pub use state::{AppState, ComputeError, Limits};
 
 /// Content-Security-Policy: everything from this origin, no inline scripts, no framing.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -50,12 +53,17 @@ pub fn app(state: AppState) -> Router {
         )
         .nest("/api/v1", api)
         .fallback(|| async { AppError::not_found("no such page") })
+        .layer(RequestBodyLimitLayer::new(state.body_limit))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::check,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .layer(RequestBodyLimitLayer::new(state.body_limit))
-        .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -75,6 +83,42 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Errors answered by layers rather than handlers (a body over the limit) get the JSON error
+/// shape every other error has.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is larger than this server accepts (serve --max-body-mib)",
+        ),
+        StatusCode::REQUEST_TIMEOUT => {
+            ("request_timeout", "the request body did not arrive in time")
+        }
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "this route does not take that method")
+        }
+        _ => return response,
+    };
+    let mut json = AppError {
+        status,
+        code,
+        message: message.into(),
+    }
+    .into_response();
+    if let Some(allow) = response.headers().get(header::ALLOW) {
+        json.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    json
+}
+
 /// The API document with the `/api/v1` prefix on every path, as clients call them.
 fn nested_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let paths = std::mem::take(&mut doc.paths.paths);
@@ -86,12 +130,12 @@ fn nested_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 
 /// `/metrics`: each KPI's latest complete value, target and status, then request metrics.
 async fn metrics_handler(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let loaded = api::loaded(&state)?;
+    let loaded = api::loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let results = state
         .compute(&loaded, &tablero_engine::Request::default())
         .await
-        .map_err(AppError::from_engine)?;
+        .map_err(AppError::from_compute)?;
     let mut gauges = Vec::new();
     for result in results.iter() {
         let Some(kpi) = workspace.kpi(&result.kpi) else {
@@ -133,56 +177,134 @@ pub struct ServeOptions {
     pub insecure_bind: bool,
     /// Largest request body accepted, in bytes (rows pushed to the store); larger ones get 413.
     pub max_body_bytes: usize,
+    pub limits: Limits,
+    pub timeouts: Timeouts,
 }
 
-/// Serves the workspace at `root` until SIGINT or SIGTERM, then finishes the requests in flight.
+impl ServeOptions {
+    /// Loopback at `addr` with the default limits and timeouts.
+    pub fn new(addr: SocketAddr) -> ServeOptions {
+        ServeOptions {
+            addr,
+            insecure_bind: false,
+            max_body_bytes: 16 << 20,
+            limits: Limits::default(),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Serves the workspace at `root` until SIGINT, SIGTERM or SIGHUP, then finishes the requests
+/// in flight (within `timeouts.shutdown`; a second signal stops at once).
 pub async fn serve(
     root: &std::path::Path,
     options: &ServeOptions,
+    signals: Signals,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
-    if !options.addr.ip().is_loopback() && !options.insecure_bind {
-        return Err(format!(
-            "{} is not a loopback address and this workspace has no accounts: anyone on the network could read it. Use 127.0.0.1, or --insecure-bind to serve anyway",
+    if !options.addr.ip().is_loopback() {
+        if !options.insecure_bind {
+            return Err(format!(
+                "{} is not a loopback address and this workspace has no accounts: anyone on the network could read it. Use 127.0.0.1, or --insecure-bind to serve anyway",
+                options.addr
+            ));
+        }
+        tracing::warn!(addr = %options.addr, "serving a workspace without accounts beyond loopback (--insecure-bind): anyone who reaches this address reads every KPI and may push rows");
+        eprintln!(
+            "warning: --insecure-bind: anyone who reaches {} reads every KPI and may push rows",
             options.addr
-        ));
+        );
     }
-    let mut state = AppState::open(root);
+    let mut state = AppState::open_with(root, options.limits)
+        .map_err(|e| format!("cannot start the computation threads: {e}"))?;
     state.body_limit = options.max_body_bytes;
+    state.body_read = options.timeouts.body_read;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
+    state.hosts = guard::HostPolicy { bound: Some(local) };
     // Warm the cache so the first page answers at once.
-    if let Some(loaded) = state.snapshot().loaded {
+    if let Some(loaded) = state.snapshot().await.loaded {
         let _ = state
             .compute(&loaded, &tablero_engine::Request::default())
             .await;
     }
+    if signals.count() > 0 {
+        return Ok(()); // stopped while loading
+    }
     on_ready(local);
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| e.to_string())
+    listen::run(
+        listener,
+        app(state),
+        options.timeouts,
+        signals.reached(1),
+        signals.reached(2),
+    )
+    .await;
+    Ok(())
 }
 
-async fn shutdown() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// Shutdown signals (SIGINT, SIGTERM, SIGHUP) counted from [`Signals::install`] on: the
+/// first asks for a graceful stop, the second for an immediate one. Installing them before
+/// any slow work (generating the demo's data, loading a workspace) means a Ctrl+C then also
+/// ends in an orderly way, so temporary folders are removed.
+#[derive(Clone)]
+pub struct Signals {
+    received: tokio::sync::watch::Receiver<u32>,
+}
+
+impl Signals {
+    /// Installs the handlers; must be called inside a tokio runtime. The handlers are in
+    /// place when this returns.
+    pub fn install() -> Signals {
+        let (count, received) = tokio::sync::watch::channel(0u32);
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) {
+                (Ok(mut interrupt), Ok(mut terminate), Ok(mut hangup)) => {
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::select! {
+                                _ = interrupt.recv() => {},
+                                _ = terminate.recv() => {},
+                                _ = hangup.recv() => {},
+                            }
+                            count.send_modify(|n| *n += 1);
+                        }
+                    });
+                }
+                _ => {
+                    tracing::warn!("cannot install signal handlers; stop the server by killing it")
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
+        #[cfg(not(unix))]
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                count.send_modify(|n| *n += 1);
+            }
+        });
+        Signals { received }
+    }
+
+    /// Signals received so far.
+    pub fn count(&self) -> u32 {
+        *self.received.borrow()
+    }
+
+    /// Completes once `n` signals have been received (never, if none can be).
+    pub fn reached(&self, n: u32) -> impl std::future::Future<Output = ()> + use<> {
+        let mut received = self.received.clone();
+        async move {
+            if received.wait_for(|count| *count >= n).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 }

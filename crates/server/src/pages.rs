@@ -3,6 +3,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use tablero_engine::{KpiResult, KpiValue, Request};
@@ -261,12 +262,12 @@ async fn compute_all(
     state
         .compute(loaded, &request)
         .await
-        .map_err(AppError::from_engine)
+        .map_err(AppError::from_compute)
 }
 
-fn render(template: impl Template) -> Result<Response, AppError> {
+fn render(status: StatusCode, template: impl Template) -> Result<Response, AppError> {
     let html = template.render().map_err(AppError::internal)?;
-    Ok(Html(html).into_response())
+    Ok((status, Html(html)).into_response())
 }
 
 /// The home page: every KPI as a card, grouped by owner.
@@ -274,8 +275,8 @@ pub async fn home(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let snapshot = state.snapshot();
-    let loaded = loaded(&state)?;
+    let snapshot = state.snapshot().await;
+    let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, String::new());
     frame.title = format!("{} — {}", frame.company, frame.t.kpis);
@@ -284,6 +285,7 @@ pub async fn home(
         currency: &workspace.settings.currency,
     };
     let mut groups: Vec<OwnerGroup> = Vec::new();
+    let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, Vec::new()).await {
         Ok(results) => {
             for result in results.iter() {
@@ -305,10 +307,13 @@ pub async fn home(
                 }
             }
         }
-        Err(err) if err.status.is_client_error() => frame.problem = Some(err.message),
-        Err(err) => return Err(err),
+        // The page still renders, with the problem in words and the fitting status.
+        Err(err) => {
+            status = err.status;
+            frame.problem = Some(err.message);
+        }
     }
-    render(HomePage { frame, groups })
+    render(status, HomePage { frame, groups })
 }
 
 pub struct Row {
@@ -372,8 +377,8 @@ pub async fn kpi_page(
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let snapshot = state.snapshot();
-    let loaded = loaded(&state)?;
+    let snapshot = state.snapshot().await;
+    let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let kpi = workspace
         .kpi(&id)
@@ -387,6 +392,7 @@ pub async fn kpi_page(
     let mut rows = Vec::new();
     let mut points = Vec::new();
     let mut breakdowns = Vec::new();
+    let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, vec![id.clone()]).await {
         Ok(results) => {
             if let Some(result) = results.first() {
@@ -469,44 +475,57 @@ pub async fn kpi_page(
                 }
             }
         }
-        Err(err) if err.status.is_client_error() => frame.problem = Some(err.message),
-        Err(err) => return Err(err),
+        // The page still renders, with the problem in words and the fitting status.
+        Err(err) => {
+            status = err.status;
+            frame.problem = Some(err.message);
+        }
     }
     let chart = chart::series(&points, &format!("{} {}", t.chart_label, kpi.name));
     let lint = lint_for(&loaded, &id);
-    let request = query
-        .values()
-        .request(&loaded, vec![id.clone()])
-        .unwrap_or_default();
-    let sql = match loaded.engine.explain(&id, &request).await {
+    // The plan's shape for the page's grain, dimension and filter over the default range:
+    // the SQL lists every period, so a hostile range must not make the page grow with it.
+    let mut shape = query.values();
+    shape.from = None;
+    shape.to = None;
+    let request = shape.request(&loaded, vec![id.clone()]).unwrap_or_default();
+    let engine = loaded.engine.clone();
+    let explained = id.clone();
+    let sql = match state
+        .run(async move { engine.explain(&explained, &request).await })
+        .await
+    {
         Ok(e) => e.sql.unwrap_or(e.logical_plan),
-        Err(e) => e.to_string(),
+        Err(e) => AppError::from_compute(e).message,
     };
     let definition = crate::api::definition(&loaded, kpi);
-    render(KpiPage {
-        kpi_id: id.clone(),
-        name: kpi.name.clone(),
-        description: kpi.description.clone().unwrap_or_default(),
-        owner: definition.owner.unwrap_or_default(),
-        kind: match kpi.kind {
-            Some(tablero_model::KpiKind::Leading) => t.leading.into(),
-            Some(tablero_model::KpiKind::Lagging) => t.lagging.into(),
-            None => "—".into(),
+    render(
+        status,
+        KpiPage {
+            kpi_id: id.clone(),
+            name: kpi.name.clone(),
+            description: kpi.description.clone().unwrap_or_default(),
+            owner: definition.owner.unwrap_or_default(),
+            kind: match kpi.kind {
+                Some(tablero_model::KpiKind::Leading) => t.leading.into(),
+                Some(tablero_model::KpiKind::Lagging) => t.lagging.into(),
+                None => "—".into(),
+            },
+            direction: match kpi.direction {
+                tablero_model::Direction::Up => t.up_better.into(),
+                tablero_model::Direction::Down => t.down_better.into(),
+            },
+            unit: kpi.unit.as_str().into(),
+            formula: definition.formula.unwrap_or_default(),
+            target: definition.target.unwrap_or_else(|| "—".into()),
+            chart,
+            rows,
+            breakdowns,
+            lint,
+            sql,
+            frame,
         },
-        direction: match kpi.direction {
-            tablero_model::Direction::Up => t.up_better.into(),
-            tablero_model::Direction::Down => t.down_better.into(),
-        },
-        unit: kpi.unit.as_str().into(),
-        formula: definition.formula.unwrap_or_default(),
-        target: definition.target.unwrap_or_else(|| "—".into()),
-        chart,
-        rows,
-        breakdowns,
-        lint,
-        sql,
-        frame,
-    })
+    )
 }
 
 pub struct ScoreRow {
@@ -526,8 +545,8 @@ pub async fn dashboard_page(
     Path(id): Path<String>,
     Query(mut query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let snapshot = state.snapshot();
-    let loaded = loaded(&state)?;
+    let snapshot = state.snapshot().await;
+    let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let dashboard = workspace
         .dashboard(&id)
@@ -544,6 +563,7 @@ pub async fn dashboard_page(
     };
     let ids: Vec<String> = dashboard.kpis.iter().map(|k| k.value.clone()).collect();
     let mut rows = Vec::new();
+    let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, ids).await {
         Ok(results) => {
             for result in results.iter() {
@@ -554,10 +574,13 @@ pub async fn dashboard_page(
                 }
             }
         }
-        Err(err) if err.status.is_client_error() => frame.problem = Some(err.message),
-        Err(err) => return Err(err),
+        // The page still renders, with the problem in words and the fitting status.
+        Err(err) => {
+            status = err.status;
+            frame.problem = Some(err.message);
+        }
     }
-    render(DashboardPage { frame, rows })
+    render(status, DashboardPage { frame, rows })
 }
 
 /// Static files, embedded in the binary.

@@ -1,20 +1,107 @@
 //! The server's shared state: the workspace as last loaded, reloaded when a file under it
-//! changes, and an in-memory cache of computed results.
+//! changes, an in-memory cache of computed results, and the limits that keep one client from
+//! starving the others.
 //!
 //! Every request compares a fingerprint of the workspace files (paths, sizes, modification
 //! times) with the one the engine was built from. When a file changed, the workspace is loaded
-//! and checked again: if it is good, the engine and the cache are replaced; if not, the last
-//! good engine keeps serving and the errors are shown on the dashboard.
+//! and checked again (on a blocking thread, not on an async worker): if it is good, the engine
+//! and the cache are replaced; if not, the last good engine keeps serving and the errors are
+//! shown on the dashboard.
+//!
+//! Computations run on their own runtime ([`ComputePool`]), so a long one never holds the
+//! threads that answer pages; at most [`Limits::computations`] run at once, each within
+//! [`Limits::deadline`] (waiting for a turn included), inside DataFusion's memory pool. The
+//! result cache holds at most [`Limits::cache_bytes`], dropping the oldest entries first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tablero_engine::{Engine, KpiResult, Request};
 use tablero_model::Diagnostic;
+use tokio::sync::Semaphore;
 
+use crate::guard::HostPolicy;
 use crate::metrics::HttpMetrics;
+
+/// What one request, and all of them together, may ask of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The engine's limits: periods per request and DataFusion's memory pool.
+    pub engine: tablero_engine::Limits,
+    /// Computations running at once; more wait for a turn.
+    pub computations: usize,
+    /// How long one request's computation may take, its wait for a turn included.
+    pub deadline: Duration,
+    /// Bytes of computed results kept for later requests.
+    pub cache_bytes: usize,
+    /// Batches of rows being stored at once; more wait for a turn.
+    pub ingests: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Limits {
+            engine: tablero_engine::Limits {
+                // Four years of days, or any sane range of weeks, months and quarters.
+                max_periods: 1_500,
+                memory_bytes: 2 << 30,
+            },
+            computations: cores.max(2),
+            deadline: Duration::from_secs(30),
+            cache_bytes: 64 << 20,
+            ingests: 2,
+        }
+    }
+}
+
+/// Why a computation did not give an answer.
+#[derive(Debug)]
+pub enum ComputeError {
+    Engine(tablero_engine::EngineError),
+    /// Every computation slot stayed busy until the deadline.
+    Busy,
+    /// The computation ran past the deadline and was cancelled.
+    Deadline(Duration),
+}
+
+impl From<tablero_engine::EngineError> for ComputeError {
+    fn from(err: tablero_engine::EngineError) -> ComputeError {
+        ComputeError::Engine(err)
+    }
+}
+
+/// A runtime of its own for DataFusion's work, shut down without blocking when the server's
+/// state is dropped (dropping a runtime inside another one would panic).
+struct ComputePool {
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+}
+
+impl ComputePool {
+    fn new() -> std::io::Result<ComputePool> {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .thread_name("tablero-compute")
+            .enable_all()
+            .build()?;
+        Ok(ComputePool {
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+        })
+    }
+}
+
+impl Drop for ComputePool {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.lock().ok().and_then(|mut r| r.take()) {
+            runtime.shutdown_background();
+        }
+    }
+}
 
 /// One loaded, checked workspace.
 pub struct Loaded {
@@ -34,12 +121,75 @@ pub struct Snapshot {
 
 type CacheKey = (u64, String);
 
+/// Computed results by request, bounded by an estimate of their size in bytes.
+#[derive(Default)]
+struct ResultCache {
+    entries: HashMap<CacheKey, (Arc<Vec<KpiResult>>, usize)>,
+    /// Keys in insertion order, oldest first: the order of eviction.
+    order: VecDeque<CacheKey>,
+    bytes: usize,
+}
+
+impl ResultCache {
+    fn get(&self, key: &CacheKey) -> Option<Arc<Vec<KpiResult>>> {
+        self.entries.get(key).map(|(results, _)| results.clone())
+    }
+
+    fn insert(&mut self, key: CacheKey, results: Arc<Vec<KpiResult>>, budget: usize) {
+        let size = key.1.len() + estimated_bytes(&results);
+        if size > budget || self.entries.contains_key(&key) {
+            return;
+        }
+        while self.bytes + size > budget {
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
+            if let Some((_, freed)) = self.entries.remove(&oldest) {
+                self.bytes -= freed;
+            }
+        }
+        self.bytes += size;
+        self.order.push_back(key.clone());
+        self.entries.insert(key, (results, size));
+    }
+
+    fn clear(&mut self) {
+        *self = ResultCache::default();
+    }
+}
+
+/// An estimate of the memory a result holds: its values and their strings.
+fn estimated_bytes(results: &[KpiResult]) -> usize {
+    results
+        .iter()
+        .map(|r| {
+            std::mem::size_of::<KpiResult>()
+                + r.kpi.len()
+                + r.values
+                    .iter()
+                    .map(|v| {
+                        std::mem::size_of_val(v)
+                            + v.label.len()
+                            + v.dim
+                                .as_ref()
+                                .and_then(|d| d.as_ref())
+                                .map_or(0, String::len)
+                    })
+                    .sum::<usize>()
+        })
+        .sum()
+}
+
 struct Inner {
     root: PathBuf,
     state: RwLock<(Fingerprint, Snapshot)>,
-    cache: Mutex<HashMap<CacheKey, Arc<Vec<KpiResult>>>>,
+    cache: Mutex<ResultCache>,
     /// Serializes reloads so concurrent requests do not load the workspace twice.
     reload: Mutex<()>,
+    limits: Limits,
+    pool: ComputePool,
+    computations: Semaphore,
+    ingests: Semaphore,
 }
 
 /// Shared state: cheap to clone, one per server.
@@ -49,6 +199,10 @@ pub struct AppState {
     pub metrics: Arc<HttpMetrics>,
     /// Request body limit in bytes.
     pub body_limit: usize,
+    /// The `Host` values this server answers for.
+    pub hosts: HostPolicy,
+    /// How long a request body may take to arrive.
+    pub body_read: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -84,8 +238,12 @@ fn fingerprint(root: &Path) -> Fingerprint {
     Fingerprint(entries)
 }
 
-fn load(root: &Path, version: u64) -> Result<Loaded, Vec<Diagnostic>> {
-    match tablero_engine::open(root) {
+fn load(
+    root: &Path,
+    version: u64,
+    limits: tablero_engine::Limits,
+) -> Result<Loaded, Vec<Diagnostic>> {
+    match tablero_engine::open_with_limits(root, limits) {
         Ok((engine, warnings)) => Ok(Loaded {
             engine: Arc::new(engine),
             warnings,
@@ -97,10 +255,17 @@ fn load(root: &Path, version: u64) -> Result<Loaded, Vec<Diagnostic>> {
 }
 
 impl AppState {
-    /// Loads the workspace at `root`; a workspace with errors still opens, showing them.
+    /// Loads the workspace at `root` with the default [`Limits`]; a workspace with errors
+    /// still opens, showing them.
     pub fn open(root: &Path) -> AppState {
+        AppState::open_with(root, Limits::default()).expect("a runtime for computations")
+    }
+
+    /// Loads the workspace at `root`, held to `limits`. Fails only when the computation
+    /// runtime cannot start (no threads left).
+    pub fn open_with(root: &Path, limits: Limits) -> std::io::Result<AppState> {
         let print = fingerprint(root);
-        let snapshot = match load(root, 1) {
+        let snapshot = match load(root, 1, limits.engine) {
             Ok(loaded) => Snapshot {
                 loaded: Some(Arc::new(loaded)),
                 errors: Vec::new(),
@@ -110,24 +275,57 @@ impl AppState {
                 errors,
             },
         };
-        AppState {
+        Ok(AppState {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
                 state: RwLock::new((print, snapshot)),
-                cache: Mutex::new(HashMap::new()),
+                cache: Mutex::new(ResultCache::default()),
                 reload: Mutex::new(()),
+                limits,
+                pool: ComputePool::new()?,
+                computations: Semaphore::new(limits.computations.max(1)),
+                ingests: Semaphore::new(limits.ingests.max(1)),
             }),
             metrics: Arc::new(HttpMetrics::default()),
             body_limit: 1 << 20,
-        }
+            hosts: HostPolicy { bound: None },
+            body_read: crate::listen::Timeouts::default().body_read,
+        })
     }
 
     pub fn root(&self) -> &Path {
         &self.inner.root
     }
 
-    /// The workspace as it is now, reloaded first if a file changed.
-    pub fn snapshot(&self) -> Snapshot {
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// A turn to store a batch, waiting at most the deadline for one.
+    pub async fn ingest_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        tokio::time::timeout(self.inner.limits.deadline, self.inner.ingests.acquire())
+            .await
+            .ok()
+            .and_then(Result::ok)
+    }
+
+    /// The workspace as it is now, reloaded first if a file changed. The file system is read
+    /// on a blocking thread.
+    pub async fn snapshot(&self) -> Snapshot {
+        let state = self.clone();
+        match tokio::task::spawn_blocking(move || state.snapshot_blocking()).await {
+            Ok(snapshot) => snapshot,
+            Err(_) => self.current(),
+        }
+    }
+
+    /// The snapshot in memory, without looking at the files.
+    fn current(&self) -> Snapshot {
+        let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+        state.1.clone()
+    }
+
+    fn snapshot_blocking(&self) -> Snapshot {
         let print = fingerprint(&self.inner.root);
         {
             let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
@@ -141,7 +339,7 @@ impl AppState {
             return state.1.clone();
         }
         let version = state.1.loaded.as_ref().map(|l| l.version + 1).unwrap_or(1);
-        let snapshot = match load(&self.inner.root, version) {
+        let snapshot = match load(&self.inner.root, version, self.inner.limits.engine) {
             Ok(loaded) => {
                 tracing::info!(version, "workspace reloaded");
                 self.inner
@@ -186,7 +384,7 @@ impl AppState {
         &self,
         loaded: &Loaded,
         request: &Request,
-    ) -> Result<Arc<Vec<KpiResult>>, tablero_engine::EngineError> {
+    ) -> Result<Arc<Vec<KpiResult>>, ComputeError> {
         // Without --as-of the answer depends on the clock: cache it per minute.
         let minute = jiff::Timestamp::now().as_second() / 60;
         let key = (loaded.version, format!("{request:?}@{minute}"));
@@ -197,14 +395,45 @@ impl AppState {
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
         {
-            return Ok(hit.clone());
+            return Ok(hit);
         }
-        let results = Arc::new(loaded.engine.compute(request).await?);
-        let mut cache = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() > 512 {
-            cache.clear();
-        }
-        cache.insert(key, results.clone());
+        let engine = loaded.engine.clone();
+        let request = request.clone();
+        let results = Arc::new(
+            self.run(async move { engine.compute(&request).await })
+                .await?,
+        );
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, results.clone(), self.inner.limits.cache_bytes);
         Ok(results)
+    }
+
+    /// Runs engine work on the computation runtime, in turn and within the deadline; past
+    /// the deadline the work is cancelled.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, tablero_engine::EngineError>> + Send + 'static,
+    ) -> Result<T, ComputeError> {
+        let deadline = self.inner.limits.deadline;
+        let started = Instant::now();
+        let Ok(Ok(_turn)) = tokio::time::timeout(deadline, self.inner.computations.acquire()).await
+        else {
+            return Err(ComputeError::Busy);
+        };
+        let task = self.inner.pool.handle.spawn(work);
+        let abort = task.abort_handle();
+        match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), task).await {
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(join)) => Err(ComputeError::Engine(tablero_engine::EngineError::Internal(
+                format!("the computation stopped: {join}"),
+            ))),
+            Err(_) => {
+                abort.abort();
+                Err(ComputeError::Deadline(deadline))
+            }
+        }
     }
 }

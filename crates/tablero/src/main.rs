@@ -1,5 +1,14 @@
 //! The `tablero` command line: parse arguments, resolve them into a request, dispatch, and
-//! decide the exit code (0 success, 1 user error, 2 bad usage).
+//! decide the exit code: 0 success, 1 a problem in the user's workspace, data or request,
+//! 2 bad usage, 3 an internal error (a bug or a failure of the machine, not the user's doing).
+
+/// Prints to standard output like `println!`; when the reader has gone away (`tablero compute
+/// | head -1`), the command has nothing left to do and ends quietly with status 0.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::write_out(format_args!($($arg)*))
+    };
+}
 
 mod output;
 mod store;
@@ -67,6 +76,13 @@ enum Command {
         /// Listen on a non-loopback address.
         #[arg(long)]
         insecure_bind: bool,
+        /// Seed of the example's data generator (same seed and day, same data).
+        #[arg(long, default_value_t = 23)]
+        seed: u64,
+        /// The example's last day of data (default: today in its time zone), for a demo
+        /// whose numbers do not move.
+        #[arg(long)]
+        today: Option<String>,
     },
     /// Validate every definition of the workspace.
     Check {
@@ -117,6 +133,8 @@ enum StoreAction {
     Compact { source: String },
     /// Versions, files, rows and the last commit.
     Info { source: String },
+    /// Set torn (never acknowledged) versions on top of the table aside, and say what was done.
+    Repair { source: String },
 }
 
 #[derive(clap::Args, Debug)]
@@ -175,6 +193,11 @@ pub enum Format {
     Json,
 }
 
+/// Exit status for a problem in the user's workspace, data or request.
+pub(crate) const EXIT_USER: u8 = 1;
+/// Exit status for an internal error: a bug in Tablero or a failure of the machine.
+pub(crate) const EXIT_INTERNAL: u8 = 3;
+
 /// A failure and the exit code it earns.
 pub(crate) struct Failure {
     pub(crate) code: u8,
@@ -184,15 +207,50 @@ pub(crate) struct Failure {
 impl From<EngineError> for Failure {
     fn from(err: EngineError) -> Failure {
         Failure {
-            code: 1,
+            code: if err.is_user_error() {
+                EXIT_USER
+            } else {
+                EXIT_INTERNAL
+            },
             message: err.to_string(),
         }
     }
 }
 
+/// One line of standard output (see `out!`).
+pub(crate) fn write_out(args: std::fmt::Arguments<'_>) {
+    write_text(&format!("{args}\n"));
+}
+
+/// Text on standard output, exactly as given; a reader that went away ends the command
+/// quietly with status 0.
+pub(crate) fn write_text(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    if let Err(err) = written {
+        if err.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {err}");
+        std::process::exit(i32::from(EXIT_INTERNAL));
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    // A panic is a bug: its message is printed by the default hook, and the exit status says
+    // "internal error" rather than the runtime's 101.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
+        .unwrap_or_else(|_| {
+            Err(Failure {
+                code: EXIT_INTERNAL,
+                message: "internal error: Tablero stopped on a bug; please report it with the command that caused it".into(),
+            })
+        });
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             for line in failure.message.lines() {
@@ -229,12 +287,28 @@ fn run(cli: Cli) -> Result<(), Failure> {
             addr,
             insecure_bind,
             max_body_mib,
-        } => runtime.block_on(serve(&cli.workspace, addr, insecure_bind, max_body_mib)),
+        } => {
+            let _entered = runtime.enter();
+            let signals = tablero_server::Signals::install();
+            runtime.block_on(serve(
+                &cli.workspace,
+                addr,
+                insecure_bind,
+                max_body_mib,
+                signals,
+            ))
+        }
         Command::Demo {
             addr,
             dir,
             insecure_bind,
+            seed,
+            today,
         } => {
+            // Signals first: a Ctrl+C while the example is generated must still end through
+            // here, so the temporary folder is removed on every way out.
+            let _entered = runtime.enter();
+            let signals = tablero_server::Signals::install();
             let (dir, _temporary) = match dir {
                 Some(dir) => (dir, None),
                 None => {
@@ -249,20 +323,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             };
             if !dir.join("tablero.toml").exists() {
-                let today = jiff::Timestamp::now()
-                    .to_zoned(
-                        jiff::tz::TimeZone::get("America/Santiago")
-                            .unwrap_or(jiff::tz::TimeZone::UTC),
-                    )
-                    .date();
-                let options = tablero_example::GenerateOptions::new(today);
+                let today = match today {
+                    Some(text) => text.parse::<jiff::civil::Date>().map_err(|e| Failure {
+                        code: 1,
+                        message: format!("--today {text}: expected a date like 2026-03-31 ({e})"),
+                    })?,
+                    None => jiff::Timestamp::now()
+                        .to_zoned(
+                            jiff::tz::TimeZone::get("America/Santiago")
+                                .unwrap_or(jiff::tz::TimeZone::UTC),
+                        )
+                        .date(),
+                };
+                let options = tablero_example::GenerateOptions {
+                    seed,
+                    ..tablero_example::GenerateOptions::new(today)
+                };
                 tablero_example::write_example(&dir, &options, false).map_err(|e| Failure {
                     code: 1,
                     message: e.to_string(),
                 })?;
             }
             eprintln!("tablero demo: the 23people example in {}", dir.display());
-            runtime.block_on(serve(&dir, addr, insecure_bind, 16))
+            runtime.block_on(serve(&dir, addr, insecure_bind, 16, signals))
         }
         Command::Compute {
             kpis,
@@ -276,7 +359,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("warning: {warning}");
             }
             let text = output::render(&results, engine.workspace(), format);
-            print!("{text}");
+            write_text(&text);
             Ok(())
         }),
         Command::Ingest {
@@ -296,18 +379,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 runtime.block_on(store::compact(&cli.workspace, &source))
             }
             StoreAction::Info { source } => runtime.block_on(store::info(&cli.workspace, &source)),
+            StoreAction::Repair { source } => {
+                runtime.block_on(store::repair(&cli.workspace, &source))
+            }
         },
         Command::Explain { kpi, range } => runtime.block_on(async {
             let (engine, _) = tablero_engine::open(&cli.workspace)?;
             let request = request(engine.calendar(), vec![kpi.clone()], &range)?;
             let explanation = engine.explain(&kpi, &request).await?;
-            println!("-- KPI {}", explanation.kpi);
+            out!("-- KPI {}", explanation.kpi);
             match &explanation.sql {
-                Ok(sql) => println!("-- SQL\n{sql}\n"),
-                Err(why) => println!("-- SQL: this plan has no SQL form ({why})\n"),
+                Ok(sql) => out!("-- SQL\n{sql}\n"),
+                Err(why) => out!("-- SQL: this plan has no SQL form ({why})\n"),
             }
-            println!("-- Logical plan\n{}", explanation.logical_plan);
-            println!("-- Optimized plan\n{}", explanation.optimized_plan);
+            out!("-- Logical plan\n{}", explanation.logical_plan);
+            out!("-- Optimized plan\n{}", explanation.optimized_plan);
             Ok(())
         }),
     }
@@ -328,7 +414,7 @@ fn init(
     match example {
         None => {
             tablero_example::write_empty(dir, force).map_err(fail)?;
-            println!(
+            out!(
                 "created {}: edit tablero.toml, sources/ and kpis/, then run `tablero -w {} compute`",
                 dir.display(),
                 dir.display()
@@ -355,12 +441,12 @@ fn init(
             };
             let summary = tablero_example::write_example(dir, &options, force).map_err(fail)?;
             let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
-            println!(
+            out!(
                 "created {}: the 23people example, {} data files, {rows} rows up to {today}",
                 dir.display(),
                 summary.files.len()
             );
-            println!("next: tablero -w {} compute", dir.display());
+            out!("next: tablero -w {} compute", dir.display());
         }
     }
     Ok(())
@@ -371,14 +457,17 @@ async fn serve(
     addr: std::net::SocketAddr,
     insecure_bind: bool,
     max_body_mib: usize,
+    signals: tablero_server::Signals,
 ) -> Result<(), Failure> {
-    let options = tablero_server::ServeOptions {
-        addr,
-        insecure_bind,
-        max_body_bytes: max_body_mib.saturating_mul(1 << 20),
-    };
-    tablero_server::serve(root, &options, |local| {
-        println!(
+    let mut options = tablero_server::ServeOptions::new(addr);
+    options.insecure_bind = insecure_bind;
+    options.max_body_bytes = max_body_mib.saturating_mul(1 << 20);
+    tablero_server::serve(root, &options, signals, |local| {
+        // Not `out!`: with the reader gone the server keeps serving, and a demo must still
+        // clean up its folder when it stops.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
             "Tablero is serving {} at http://{local}/  (Ctrl+C stops it)",
             root.display()
         );
@@ -414,7 +503,7 @@ fn check(root: &std::path::Path, smart: bool) -> Result<(), Failure> {
             ),
         });
     }
-    println!(
+    out!(
         "ok: {} sources, {} KPIs, {warnings} warning(s)",
         workspace.sources.len(),
         workspace.kpis.len()

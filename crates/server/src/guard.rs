@@ -1,0 +1,177 @@
+//! Which requests reach the application at all: the `Host` a request names and, for requests
+//! that change state, the `Origin` it comes from (SPEC §13).
+//!
+//! A server with no accounts trusts whoever can reach it, so it must be reachable only from
+//! this machine. Listening on loopback is not enough: a web page on `evil.example` whose name
+//! later resolves to 127.0.0.1 (DNS rebinding) makes the visitor's browser send requests with
+//! `Host: evil.example` to this server, as the same origin as the page. Such requests are
+//! answered `421 Misdirected Request`. A name can be rebound; an address cannot, so `Host`
+//! values that are IP literals are accepted when the server listens on that address (or on
+//! every address), and loopback names (`localhost`, `*.localhost`) always.
+//!
+//! Browsers send `Origin` with every cross-site POST; a state-changing request whose `Origin`
+//! (or `Sec-Fetch-Site: cross-site`) says it comes from another site is refused with 403, so a
+//! page elsewhere cannot push rows through the visitor's browser. Clients that are not
+//! browsers send neither header and are not affected.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The addresses a server answers for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostPolicy {
+    /// The address the server listens on; `None` in tests that drive the router directly,
+    /// where only loopback names and addresses are accepted.
+    pub bound: Option<SocketAddr>,
+}
+
+impl HostPolicy {
+    /// Whether a `Host` header value (with or without a port) names this server.
+    pub fn allows(&self, host: &str) -> bool {
+        let Some(name) = host_name(host) else {
+            return false;
+        };
+        match name.parse::<IpAddr>() {
+            Ok(ip) => {
+                ip.is_loopback()
+                    || self
+                        .bound
+                        .is_some_and(|b| b.ip() == ip || b.ip().is_unspecified())
+            }
+            Err(_) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                name == "localhost" || name.ends_with(".localhost")
+            }
+        }
+    }
+}
+
+/// The host part of a `Host` value: `[::1]:8080` → `::1`, `localhost:8080` → `localhost`.
+/// `None` when it is not a plausible host (empty, user info, a path).
+fn host_name(host: &str) -> Option<&str> {
+    let host = host.trim();
+    if host.is_empty() || host.contains(['@', '/', '\\', ' ']) {
+        return None;
+    }
+    if let Some(rest) = host.strip_prefix('[') {
+        let (inside, after) = rest.split_once(']')?;
+        if !(after.is_empty() || after.strip_prefix(':').is_some_and(is_port)) {
+            return None;
+        }
+        return Some(inside);
+    }
+    match host.rsplit_once(':') {
+        Some((name, port)) if is_port(port) && !name.contains(':') => Some(name),
+        Some(_) if host.matches(':').count() > 1 => Some(host), // a bare IPv6 address
+        Some(_) => None,
+        None => Some(host),
+    }
+}
+
+fn is_port(text: &str) -> bool {
+    !text.is_empty() && text.len() <= 5 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Middleware: 421 for a `Host` this server does not answer for, 403 for a state-changing
+/// request from another site.
+pub async fn check(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    // HTTP/1.1 requires Host; a request without one cannot come from a rebound name.
+    if let Some(host) = headers.get(header::HOST) {
+        let allowed = host.to_str().is_ok_and(|h| state.hosts.allows(h));
+        if !allowed {
+            return AppError {
+                status: StatusCode::MISDIRECTED_REQUEST,
+                code: "misdirected_request",
+                message: "this server does not answer for that Host; open it by its loopback address, e.g. http://127.0.0.1:PORT/".into(),
+            }
+            .into_response();
+        }
+    }
+    let changes_state = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if changes_state && from_another_site(&request) {
+        return AppError {
+            status: StatusCode::FORBIDDEN,
+            code: "cross_origin",
+            message: "requests from another site may not change anything here".into(),
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a browser says the request comes from a page of another origin.
+fn from_another_site(request: &Request) -> bool {
+    let headers = request.headers();
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site.eq_ignore_ascii_case("cross-site"))
+    {
+        return true;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    // `Origin: scheme://host[:port]`; "null" (sandboxed frames, file: pages) is another site.
+    let Some((_, authority)) = origin.split_once("://") else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    match host {
+        Some(host) => !authority.eq_ignore_ascii_case(host),
+        None => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_a_loopback_server_answers_for() {
+        let loopback = HostPolicy {
+            bound: Some("127.0.0.1:8080".parse().unwrap()),
+        };
+        let everywhere = HostPolicy {
+            bound: Some("0.0.0.0:8080".parse().unwrap()),
+        };
+        let cases = [
+            // (Host, on loopback, on 0.0.0.0)
+            ("127.0.0.1:8080", true, true),
+            ("127.0.0.1", true, true),
+            ("127.1.2.3:8080", true, true),
+            ("localhost:8080", true, true),
+            ("LOCALHOST.", true, true),
+            ("tablero.localhost:8080", true, true),
+            ("[::1]:8080", true, true),
+            ("::1", true, true),
+            ("192.168.1.20:8080", false, true),
+            ("evil.example:8080", false, false),
+            ("evil.example", false, false),
+            ("localhost.evil.example", false, false),
+            ("127.0.0.1.nip.io:8080", false, false),
+            ("", false, false),
+            ("user@127.0.0.1", false, false),
+            ("127.0.0.1:80:80", false, false),
+            ("[::1]x", false, false),
+        ];
+        for (host, on_loopback, on_all) in cases {
+            assert_eq!(loopback.allows(host), on_loopback, "{host} on loopback");
+            assert_eq!(everywhere.allows(host), on_all, "{host} on 0.0.0.0");
+        }
+    }
+}
