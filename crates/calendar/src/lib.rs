@@ -3,6 +3,15 @@
 //! Quarters and years may be fiscal (`fiscal_year_start` other than January), and a fiscal
 //! year is named by the calendar year in which it ends (`FY2026` = July 2025 – June 2026).
 //!
+//! Weeks are ISO weeks (Monday to Sunday) and keep their ISO labels (`2026-W53`). For
+//! year-to-date windows, a week belongs to the (fiscal) year that contains its Thursday, as
+//! ISO 8601 does for calendar years: the first week of a (fiscal) year is the week holding the
+//! first Thursday on or after the year's first day, and the year's weeks run from it to the
+//! week before the next year's first week (52 or 53 of them). With `fiscal_year_start = 7`,
+//! FY2027 starts on Wednesday 2026-07-01, its first Thursday is 2026-07-02, so its first week
+//! is Monday 2026-06-29 to Sunday 2026-07-05 (2026-W27), and 2026-06-29/30 count in FY2027's
+//! week-grain year to date although they are in FY2026's June.
+//!
 //! A [`Period`] is just a grain and an ordinal; turning it into instants needs a
 //! [`Calendar`], which owns the time zone and the fiscal year start. All time-zone work is
 //! done by `jiff` with its embedded time-zone database.
@@ -232,6 +241,39 @@ impl Calendar {
     pub fn year_start(&self, p: Period) -> Timestamp {
         let year = self.period_of_date(Grain::Year, self.first_date(p));
         self.start(year)
+    }
+
+    /// The (fiscal) year a period belongs to: for a week, the year that contains its Thursday
+    /// (ISO 8601's rule, applied to fiscal years too); for other grains, the year that contains
+    /// the period's first day.
+    pub fn year_of(&self, p: Period) -> Period {
+        let first = self.first_date(p);
+        let day = match p.grain {
+            Grain::Week => civil::date_of_day_number(civil::day_number(first).saturating_add(3)),
+            _ => first,
+        };
+        self.period_of_date(Grain::Year, day)
+    }
+
+    /// First instant of the year-to-date window that ends with `p` (SPEC §5). At week grain it
+    /// is the start of the first week of the week's own year ([`Calendar::year_of`]) — the week
+    /// holding the first Thursday on or after the year's first day — so the window is whole
+    /// weeks, never shrinks from one week to the next, and no row is in two years' windows.
+    /// At other grains it is the start of the (fiscal) year.
+    pub fn year_to_date_start(&self, p: Period) -> Timestamp {
+        if p.grain != Grain::Week {
+            return self.year_start(p);
+        }
+        let year = self.year_of(p);
+        let first_day = civil::day_number(self.first_date(year));
+        // 1970-01-01 (day 0) was a Thursday, so Thursdays are the multiples of 7; day numbers
+        // of civil dates are within ±4 million, so nothing overflows.
+        let first_thursday = first_day + (-first_day).rem_euclid(7);
+        let first_week = Period {
+            grain: Grain::Week,
+            ordinal: civil::week_of_day_number(first_thursday),
+        };
+        self.start(first_week)
     }
 
     /// Every period from `from` to `to`, both included. Empty if `to < from` or if the two are

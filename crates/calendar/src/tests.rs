@@ -343,10 +343,80 @@ fn fiscal_year_bounds_and_year_start() {
         cal.year_start(parse(&cal, Grain::Month, "2026-03")),
         cal.date_start(date(2026, 1, 1))
     );
-    // A week's year is the year of its Monday: 2026-W01 starts Mon 2025-12-29.
+    // `year_start` reads the year of a period's first day: 2026-W01 starts Mon 2025-12-29.
+    // The week's own year (of its Thursday, for year-to-date) is `year_of`, tested below.
     assert_eq!(
         cal.year_start(parse(&cal, Grain::Week, "2026-W01")),
         cal.date_start(date(2025, 1, 1))
+    );
+}
+
+// ---------------------------------------------------------------- weeks in (fiscal) years
+
+/// (week label, its year's label, first day of its year-to-date window).
+fn check_week_years(cal: &Calendar, cases: &[(&str, &str, Date)]) {
+    for (week, year, ytd_start) in cases {
+        let p = parse(cal, Grain::Week, week);
+        assert_eq!(cal.label(cal.year_of(p)), *year, "year of {week}");
+        assert_eq!(
+            cal.year_to_date_start(p),
+            cal.date_start(*ytd_start),
+            "ytd start of {week}"
+        );
+    }
+}
+
+#[test]
+fn a_week_belongs_to_the_calendar_year_of_its_thursday() {
+    let cal = santiago();
+    // 2026-01-01 is a Thursday: 2026-W01 = Mon 2025-12-29 .. Sun 2026-01-04 is 2026's first
+    // week, and 2026 has 53 weeks: W53 = 2026-12-28 .. 2027-01-03, Thursday 2026-12-31.
+    // 2027-01-01 is a Friday: 2027's first Thursday is Jan 7, in the week of Mon Jan 4.
+    // 2020-01-01 is a Wednesday: first Thursday Jan 2, week of Mon 2019-12-30; 2020-W53 =
+    // 2020-12-28 .. 2021-01-03 has its Thursday on Dec 31, so it is 2020's.
+    check_week_years(
+        &cal,
+        &[
+            ("2026-W01", "2026", date(2025, 12, 29)),
+            ("2026-W02", "2026", date(2025, 12, 29)),
+            ("2026-W52", "2026", date(2025, 12, 29)),
+            ("2026-W53", "2026", date(2025, 12, 29)),
+            ("2027-W01", "2027", date(2027, 1, 4)),
+            ("2027-W02", "2027", date(2027, 1, 4)),
+            ("2020-W53", "2020", date(2019, 12, 30)),
+            ("2021-W01", "2021", date(2021, 1, 4)),
+        ],
+    );
+    // Other grains keep the year of their first day.
+    let march = parse(&cal, Grain::Month, "2026-03");
+    assert_eq!(cal.label(cal.year_of(march)), "2026");
+    assert_eq!(
+        cal.year_to_date_start(march),
+        cal.date_start(date(2026, 1, 1))
+    );
+}
+
+#[test]
+fn a_week_belongs_to_the_fiscal_year_of_its_thursday() {
+    let cal = fiscal_july();
+    // FY2027 starts Wednesday 2026-07-01; its first Thursday is July 2, so its first week is
+    // Mon 2026-06-29 .. Sun 2026-07-05 = 2026-W27 (Jan 1 2026 is a Thursday, so W27's Monday
+    // is Dec 29 + 26 weeks = June 29). The week before, 2026-W26 (June 22–28, Thursday June
+    // 25), is FY2026's last. FY2026 starts Tuesday 2025-07-01; first Thursday July 3, week of
+    // Mon 2025-06-30 (2025-W27), so FY2026 has the 52 weeks from 2025-06-30 to 2026-06-28.
+    // FY2025 starts Monday 2024-07-01, whose Thursday is July 4: its first week starts on the
+    // fiscal year's first day itself; 2025-W26 (June 23–29, Thursday June 26) is its last.
+    check_week_years(
+        &cal,
+        &[
+            ("2026-W27", "FY2027", date(2026, 6, 29)),
+            ("2026-W28", "FY2027", date(2026, 6, 29)),
+            ("2027-W01", "FY2027", date(2026, 6, 29)),
+            ("2026-W26", "FY2026", date(2025, 6, 30)),
+            ("2026-W01", "FY2026", date(2025, 6, 30)),
+            ("2025-W27", "FY2026", date(2025, 6, 30)),
+            ("2025-W26", "FY2025", date(2024, 7, 1)),
+        ],
     );
 }
 
@@ -728,6 +798,29 @@ proptest! {
     ) {
         let cal = Calendar::new(ZONES[zone], fiscal_year_start).unwrap();
         check_instant(&cal, Timestamp::from_second(seconds).unwrap());
+    }
+
+    #[test]
+    fn every_week_is_in_exactly_one_year(day in -20_000i64..30_000, fiscal_year_start in 1u8..=12) {
+        let cal = Calendar::new("America/Santiago", fiscal_year_start).unwrap();
+        let p = cal.period_of(Grain::Week, cal.date_start(civil::date_of_day_number(day)));
+        let year = cal.year_of(p);
+        let first = cal.period_of(Grain::Week, cal.year_to_date_start(p));
+        // The window starts at a week of the same year, and the week before it is the
+        // previous year's: the years' weeks neither overlap nor leave gaps.
+        prop_assert!(first <= p);
+        prop_assert_eq!(cal.start(first), cal.year_to_date_start(p));
+        prop_assert_eq!(cal.year_of(first), year);
+        prop_assert_eq!(cal.year_of(cal.shift(first, -1)).ordinal, year.ordinal - 1);
+        prop_assert_eq!(cal.year_to_date_start(first), cal.start(first));
+        // A year has 52 or 53 weeks, and its first week holds its first day or starts after it
+        // by at most three days (Monday before a Thursday start, or up to Thursday itself).
+        let next_first = cal.period_of(Grain::Week, cal.year_to_date_start(cal.shift(first, 53)));
+        let weeks = if cal.year_of(cal.shift(first, 52)) == year { 53 } else { 52 };
+        prop_assert_eq!(next_first.ordinal - first.ordinal, weeks);
+        let year_first_day = civil::day_number(cal.first_date(year));
+        let monday = civil::monday_of_week(first.ordinal);
+        prop_assert!((-3..=3).contains(&(monday - year_first_day)));
     }
 
     #[test]
