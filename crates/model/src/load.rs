@@ -81,6 +81,7 @@ fn load_definitions<T>(
     let mut definitions: Vec<T> = Vec::new();
     for (rel, text) in yaml_files(root, folder, diagnostics) {
         let mut file = YamlFile {
+            root,
             rel,
             text: &text,
             diagnostics,
@@ -129,6 +130,18 @@ struct SettingsFile {
 fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
     let path = root.join("tablero.toml");
     let rel = PathBuf::from("tablero.toml");
+    if let Some(kind) = special_file(&path) {
+        let message = format!("tablero.toml is {kind}, not a regular file");
+        diagnostics.push(Diagnostic::error(
+            Some(Location {
+                file: rel,
+                line: 1,
+                column: 1,
+            }),
+            message,
+        ));
+        return Settings::default();
+    }
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(err) => {
@@ -230,6 +243,17 @@ fn yaml_files(
     let mut files = Vec::new();
     for path in paths {
         let rel = PathBuf::from(folder).join(path.file_name().unwrap_or_default());
+        // Opening a FIFO would wait forever, and a device could be endless.
+        if let Some(kind) = special_file(&path) {
+            let message = format!("{} is {kind}, not a regular file", rel.display());
+            let location = Location {
+                file: rel,
+                line: 1,
+                column: 1,
+            };
+            diagnostics.push(Diagnostic::error(Some(location), message));
+            continue;
+        }
         match std::fs::read_to_string(&path) {
             Ok(text) => files.push((rel, text)),
             Err(err) => diagnostics.push(Diagnostic::error(
@@ -246,6 +270,8 @@ fn yaml_files(
 }
 
 struct YamlFile<'a> {
+    /// The workspace folder, which a source's `file` must stay inside.
+    root: &'a Path,
     rel: PathBuf,
     text: &'a str,
     diagnostics: &'a mut Vec<Diagnostic>,
@@ -457,6 +483,15 @@ impl YamlFile<'_> {
             ],
         );
         let name = self.required(map, "name", "a source")?;
+        // The name becomes a folder (`data/store/NAME`) and part of URLs: a source whose
+        // name is not a plain identifier is left out, so nothing can write through it.
+        if !self.plain_name(
+            &name,
+            "a source name",
+            "it names the store folder data/store/NAME and the API path /api/v1/sources/NAME",
+        ) {
+            return None;
+        }
         let label = self.scalar(map, "label").map(|t| t.value);
         let file = self.scalar(map, "file");
         let store = self
@@ -478,6 +513,13 @@ impl YamlFile<'_> {
                         "`file` must end in .csv or .parquet, found `{}`",
                         file.value
                     );
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(file.location), message));
+                    return None;
+                }
+                // A file outside the workspace, or one that is not a regular file, is never
+                // opened: the source is left out.
+                if let Err(message) = data_file(self.root, &file.value) {
                     self.diagnostics
                         .push(Diagnostic::error(Some(file.location), message));
                     return None;
@@ -739,23 +781,11 @@ impl YamlFile<'_> {
             ],
         );
         let id = self.required(map, "id", "a KPI")?;
-        if !id
-            .value
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            || !id
-                .value
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            let message = format!(
-                "KPI id `{}` must be a name of letters, digits and `_` (it is used in formulas)",
-                id.value
-            );
-            self.diagnostics
-                .push(Diagnostic::error(Some(id.location.clone()), message));
-        }
+        self.plain_name(
+            &id,
+            "a KPI id",
+            "it is used in formulas and in the URLs /kpis/ID and /api/v1/kpis/ID",
+        );
         let name = self
             .scalar(map, "name")
             .map(|t| t.value)
@@ -913,6 +943,9 @@ impl YamlFile<'_> {
             &["id", "title", "description", "grain", "periods", "kpis"],
         );
         let id = self.required(map, "id", "a dashboard")?;
+        if !self.plain_name(&id, "a dashboard id", "it is used in the URL /tv/ID") {
+            return None;
+        }
         let title = self
             .scalar(map, "title")
             .map(|t| t.value)
@@ -944,6 +977,22 @@ impl YamlFile<'_> {
         })
     }
 
+    /// Whether `name` is a plain identifier — ASCII letters, digits and `_`, not starting with
+    /// a digit — reporting it at its position when not. `what` is "a source name"; `why` says
+    /// where the name ends up.
+    fn plain_name(&mut self, name: &Text, what: &str, why: &str) -> bool {
+        if is_plain_name(&name.value) {
+            return true;
+        }
+        let message = format!(
+            "{what} must be a plain name of letters, digits and `_`, starting with a letter or `_` ({why}), found `{}`",
+            name.value.escape_debug()
+        );
+        self.diagnostics
+            .push(Diagnostic::error(Some(name.location.clone()), message));
+        false
+    }
+
     fn threshold(&mut self, text: &Text) -> Option<Threshold> {
         let value = text.value.trim();
         if let Some(percent) = value.strip_suffix('%') {
@@ -965,4 +1014,80 @@ impl YamlFile<'_> {
             .push(Diagnostic::error(Some(text.location.clone()), message));
         None
     }
+}
+
+/// ASCII letters, digits and `_`, starting with a letter or `_`: a name that is safe as a
+/// path component, in a URL and in a formula.
+pub fn is_plain_name(name: &str) -> bool {
+    name.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// What kind of special file `path` is (following symbolic links), or `None` for a regular
+/// file or one that cannot be looked at (reading it then reports why).
+fn special_file(path: &Path) -> Option<&'static str> {
+    let file_type = std::fs::metadata(path).ok()?.file_type();
+    if file_type.is_file() {
+        return None;
+    }
+    if file_type.is_dir() {
+        return Some("a folder");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if file_type.is_fifo() {
+            return Some("a FIFO (named pipe)");
+        }
+        if file_type.is_socket() {
+            return Some("a socket");
+        }
+        if file_type.is_block_device() || file_type.is_char_device() {
+            return Some("a device");
+        }
+    }
+    Some("a special file")
+}
+
+/// Checks a source's `file` as written: relative, without `..`, not leading out of the
+/// workspace through a symbolic link, and — when it exists — a regular file. A file that does
+/// not exist yet passes here; reading it reports that. The error names the value; the caller
+/// adds the position.
+pub fn data_file(root: &Path, written: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let path = Path::new(written);
+    let inside = "a path inside the workspace, relative to it, like data/sales.csv";
+    if path.has_root() || written.starts_with('\\') {
+        return Err(format!("`file` must be {inside}, found `{written}`"));
+    }
+    for component in path.components() {
+        match component {
+            Component::Normal(_) | Component::CurDir => {}
+            Component::ParentDir => {
+                return Err(format!(
+                    "`file` must be {inside}; `..` is not allowed, found `{written}`"
+                ));
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!("`file` must be {inside}, found `{written}`"));
+            }
+        }
+    }
+    let full = root.join(path);
+    if let (Ok(real), Ok(real_root)) = (std::fs::canonicalize(&full), std::fs::canonicalize(root))
+        && !real.starts_with(&real_root)
+    {
+        return Err(format!(
+            "`file` {written} leads outside the workspace through a symbolic link (to {}); keep data files inside the workspace",
+            real.display()
+        ));
+    }
+    if let Some(kind) = special_file(&full) {
+        return Err(format!(
+            "`file` {written} is {kind}, not a regular file; a source reads a CSV or Parquet file"
+        ));
+    }
+    Ok(full)
 }
