@@ -16,7 +16,14 @@ pub enum StoreError {
     /// The table on disk cannot be used; the message says what is damaged.
     #[error("{0}")]
     Damaged(String),
-    /// A bug or an environment failure (disk full, permissions) inside Tablero or Delta Lake.
+    /// An idempotency key already committed with a different batch: nothing was stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// The disk refused a write or a flush (full, failing, read-only); the message says
+    /// whether the batch was stored.
+    #[error("{0}")]
+    Disk(String),
+    /// A bug or an unexpected failure inside Tablero or Delta Lake.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -24,7 +31,7 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the user (their input, request or files) is at fault.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, StoreError::Internal(_))
+        !matches!(self, StoreError::Internal(_) | StoreError::Disk(_))
     }
 }
 

@@ -1,16 +1,22 @@
 //! Store tables: one Delta Lake table per store source, under `data/store/NAME/`.
 //!
-//! A batch is appended as one Delta commit: its Parquet files are written first, then a single
-//! log entry names them, created atomically (a commit that lost a race to another writer is
-//! retried on top of the winner). Until that entry exists nothing of the batch is visible, so a
-//! crash at any moment leaves exactly the acknowledged batches. An idempotency key travels in
-//! the same commit as a Delta *transaction identifier* (`txn` action), so "this key is stored"
-//! and "these rows are stored" become true together. Before success is reported the new files
-//! and the log entry are flushed to disk.
+//! A batch is appended as one Delta commit: its Parquet files are written and flushed first,
+//! then a single log entry names them, its contents flushed before it is created atomically
+//! (a commit that lost a race to another writer is retried on top of the winner) — see
+//! [`crate::durable`]. Until that entry exists nothing of the batch is visible, so a crash at
+//! any moment leaves exactly the acknowledged batches (plus, at most, the one being
+//! acknowledged). An idempotency key travels in the same commit as a Delta *transaction
+//! identifier* (`txn` action) whose version holds the first 63 bits of the batch's SHA-256, so
+//! "this key is stored", "these rows are stored" and "this is the body the key was used for"
+//! become true together; the full hash is in the commit's `tablero.batchSha256`. A repeated
+//! key with the same body stores nothing (after flushing the commit that holds it); with
+//! another body it is a [`StoreError::Conflict`].
 //!
 //! Reading verifies what it reads: if the newest log entry cannot be parsed, or a data file it
 //! names is missing, truncated or not Parquet, the table is read at its last good version and
-//! the reader gets a message saying so.
+//! the reader gets a message saying so. Writing first sets such torn versions aside
+//! ([`crate::torn`]), so a new batch lands on the last intact version where readers see it;
+//! damage below an intact newest version makes the writer refuse.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,8 +31,10 @@ use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tablero_model::{ColumnType, Source, SourceData};
 
+use crate::durable::{self, DurableStore, UNFLUSHED_COMMIT};
 use crate::error::{Result, StoreError};
 use crate::rows::{self, Layout};
+use crate::torn::{self, SetAside, TornVersion};
 
 /// The application id prefix of idempotency keys in the Delta log.
 const KEY_APP_ID: &str = "tablero-ingest:";
@@ -38,6 +46,9 @@ const MAX_COMMIT_ATTEMPTS: usize = 1000;
 pub const COMPACT_AFTER_FILES: usize = 64;
 /// How many versions a reader walks back looking for an intact one.
 const MAX_WALK_BACK: u64 = 1000;
+/// The transaction version of keys committed before batch hashes were recorded: such a key
+/// matches any body.
+const UNHASHED_KEY_VERSION: i64 = 1;
 
 /// Where a source's store table lives in a workspace.
 pub fn table_dir(root: &Path, source: &Source) -> PathBuf {
@@ -53,6 +64,38 @@ pub struct Appended {
     pub version: Option<u64>,
     /// The batch's idempotency key had been committed before: nothing was stored.
     pub duplicate: bool,
+    /// Torn versions this write set aside before committing (never acknowledged).
+    pub set_aside: Vec<TornVersion>,
+}
+
+/// A batch's idempotency key and the hash of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    /// SHA-256 of the batch as sent (see [`crate::ingest`]).
+    pub body_sha256: [u8; 32],
+}
+
+impl Idempotency<'_> {
+    /// The `txn` version that records the body: its hash's first 63 bits (never the value of
+    /// keys written before hashes were recorded).
+    fn txn_version(&self) -> i64 {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&self.body_sha256[..8]);
+        let value = (u64::from_be_bytes(first) >> 1) as i64;
+        if value <= UNHASHED_KEY_VERSION {
+            value + 2
+        } else {
+            value
+        }
+    }
+
+    fn hex(&self) -> String {
+        self.body_sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
 }
 
 /// What `tablero store info` shows.
@@ -66,6 +109,21 @@ pub struct Info {
     /// Milliseconds since the epoch, and the operation, of the newest commit.
     pub last_commit: Option<(i64, String)>,
     pub warning: Option<String>,
+    /// Torn versions on disk now (newest first): the next write or a repair sets them aside.
+    pub torn: Vec<TornVersion>,
+    /// Versions set aside earlier, oldest first.
+    pub set_aside: Vec<SetAside>,
+}
+
+/// The outcome of `tablero store repair`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Repaired {
+    /// The versions set aside now, newest first (empty: nothing was torn).
+    pub set_aside: Vec<TornVersion>,
+    /// Where their log entries went.
+    pub folders: Vec<PathBuf>,
+    /// The version the table reads at afterwards.
+    pub version: Option<u64>,
 }
 
 /// The outcome of a compaction.
@@ -113,6 +171,12 @@ fn table_url(dir: &Path) -> Result<url::Url> {
         .map_err(|()| StoreError::Internal(format!("{} is not a valid path", dir.display())))
 }
 
+/// A builder for the table at `url` that writes through [`DurableStore`].
+fn builder(url: &url::Url) -> Result<DeltaTableBuilder> {
+    Ok(DeltaTableBuilder::from_url(url.clone())?
+        .with_storage_backend(DurableStore::new(), url.clone()))
+}
+
 fn has_log(dir: &Path) -> bool {
     dir.join("_delta_log").is_dir()
         && std::fs::read_dir(dir.join("_delta_log")).is_ok_and(|mut entries| {
@@ -157,8 +221,8 @@ async fn load_or_create(root: &Path, source: &Source) -> Result<DeltaTable> {
     let dir = table_dir(root, source);
     let url = table_url(&dir)?;
     if !has_log(&dir) {
-        let created = DeltaTable::try_from_url(url.clone())
-            .await?
+        let created = builder(&url)?
+            .build()?
             .create()
             .with_table_name(&source.name.value)
             .with_columns(delta_fields(source))
@@ -169,20 +233,98 @@ async fn load_or_create(root: &Path, source: &Source) -> Result<DeltaTable> {
                 // The new folders and version 0 must outlive a power cut like any commit.
                 flush_commits(&dir, 0, 0)?;
                 for folder in dir.ancestors().skip(1).take(2) {
-                    sync(folder)?;
+                    durable::sync_dir(folder)?;
                 }
                 return Ok(table);
             }
             // Another writer created it first: fall through and load theirs.
             Ok(_) | Err(DeltaTableError::Transaction { .. }) => {}
             Err(DeltaTableError::VersionAlreadyExists(_)) => {}
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(write_error(source, err)),
         }
     }
-    DeltaTableBuilder::from_url(url)?
+    builder(&url)?
         .load()
         .await
         .map_err(|err| damaged(source, err))
+}
+
+/// Makes a table ready for a write: torn versions on top are set aside, damage below an intact
+/// version refuses the write, and the columns must still match the declaration.
+async fn prepare_write(root: &Path, source: &Source) -> Result<(DeltaTable, Vec<TornVersion>)> {
+    let dir = table_dir(root, source);
+    let mut set_aside = Vec::new();
+    if has_log(&dir) {
+        let inspection = torn::inspect(&dir);
+        if !inspection.torn.is_empty() || inspection.too_deep {
+            set_aside = set_aside_torn(&dir, source).await?.0;
+        }
+    }
+    let table = load_or_create(root, source).await?;
+    if let Err(problem) = verify_files(&dir, &table) {
+        return Err(StoreError::Damaged(format!(
+            "the store table of source `{}` is damaged below its newest version: {problem}; \
+             a batch written on top would not be visible, so nothing is written. Restore the file \
+             from a backup (readers show the last version before the damage meanwhile)",
+            source.name.value
+        )));
+    }
+    check_schema(&table, source)?;
+    Ok((table, set_aside))
+}
+
+/// Sets the torn versions on top of the log aside, under the lock, after checking again that
+/// they are torn and that the version below them is intact as a whole.
+async fn set_aside_torn(dir: &Path, source: &Source) -> Result<(Vec<TornVersion>, Vec<PathBuf>)> {
+    let name = &source.name.value;
+    let _lock = torn::lock(dir).await.map_err(|err| {
+        StoreError::Disk(format!(
+            "cannot lock the store table of source `{name}` to set a torn version aside: {err}"
+        ))
+    })?;
+    let inspection = torn::inspect(dir);
+    if inspection.torn.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let problems = || {
+        inspection
+            .torn
+            .iter()
+            .map(|t| t.problem.as_str())
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    if inspection.too_deep {
+        return Err(StoreError::Damaged(format!(
+            "the store table of source `{name}` has more than {MAX_WALK_BACK} torn versions on top ({}…); nothing is written — look at data/store/{name}/_delta_log",
+            inspection.torn[0].problem
+        )));
+    }
+    if let Some(intact) = inspection.intact {
+        let url = table_url(dir)?;
+        let below = builder(&url)?
+            .with_version(intact)
+            .load()
+            .await
+            .map_err(|err| format!("version {intact} cannot be read ({err})"))
+            .and_then(|table| verify_files(dir, &table));
+        if let Err(problem) = below {
+            return Err(StoreError::Damaged(format!(
+                "the store table of source `{name}` is damaged: {}, and below it {problem}; setting the torn versions aside would not make it whole, so nothing is written or moved — restore the damaged files from a backup",
+                problems()
+            )));
+        }
+    }
+    let folders = torn::set_aside(dir, &inspection.torn).map_err(|err| {
+        StoreError::Disk(format!(
+            "cannot set the torn versions of source `{name}` aside ({}): {err}",
+            problems()
+        ))
+    })?;
+    for t in &inspection.torn {
+        tracing::warn!(source = %name, version = t.version, problem = %t.problem, "torn version set aside");
+    }
+    Ok((inspection.torn, folders))
 }
 
 /// Rejects a table whose columns no longer match the source's declaration.
@@ -251,28 +393,36 @@ pub async fn append(
     root: &Path,
     source: &Source,
     batches: Vec<RecordBatch>,
-    key: Option<&str>,
+    idempotency: Option<Idempotency<'_>>,
 ) -> Result<Appended> {
     require_store(source)?;
-    if let Some(key) = key {
-        check_key(key)?;
+    if let Some(id) = &idempotency {
+        check_key(id.key)?;
     }
+    let dir = table_dir(root, source);
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut table = load_or_create(root, source).await?;
-    check_schema(&table, source)?;
+    let (mut table, set_aside) = prepare_write(root, source).await?;
     for _ in 0..MAX_COMMIT_ATTEMPTS {
-        if let Some(key) = key
-            && key_version(&table, key).await?.is_some()
+        if let Some(id) = &idempotency
+            && let Some(stored) = key_version(&table, id.key).await?
         {
-            let version = table.version();
-            if let Some(version) = version {
-                // The commit holding the key may be another writer's, not yet flushed.
-                flush_commits(&table_dir(root, source), version, version)?;
+            if stored != UNHASHED_KEY_VERSION && stored != id.txn_version() {
+                return Err(StoreError::Conflict(format!(
+                    "idempotency key `{}` was already used for a different batch of source `{}`; nothing was stored. Send the same rows again to have them acknowledged, or use a new key for new rows",
+                    id.key, source.name.value
+                )));
             }
+            flush_key_commit(&dir, id.key).map_err(|err| {
+                StoreError::Disk(format!(
+                    "idempotency key `{}` is stored but its commit could not be flushed to disk ({err}); send the batch again with the same key",
+                    id.key
+                ))
+            })?;
             return Ok(Appended {
                 rows: 0,
-                version,
+                version: table.version(),
                 duplicate: true,
+                set_aside,
             });
         }
         if rows == 0 {
@@ -280,6 +430,7 @@ pub async fn append(
                 rows: 0,
                 version: table.version(),
                 duplicate: false,
+                set_aside,
             });
         }
         let mut properties = CommitProperties::default()
@@ -287,11 +438,20 @@ pub async fn append(
             .with_create_checkpoint(false)
             .with_metadata([
                 ("tablero.rows".to_string(), serde_json::json!(rows)),
-                ("tablero.idempotencyKey".to_string(), serde_json::json!(key)),
+                (
+                    "tablero.idempotencyKey".to_string(),
+                    serde_json::json!(idempotency.map(|id| id.key)),
+                ),
+                (
+                    "tablero.batchSha256".to_string(),
+                    serde_json::json!(idempotency.map(|id| id.hex())),
+                ),
             ]);
-        if let Some(key) = key {
-            properties = properties
-                .with_application_transaction(Transaction::new(format!("{KEY_APP_ID}{key}"), 1));
+        if let Some(id) = &idempotency {
+            properties = properties.with_application_transaction(Transaction::new(
+                format!("{KEY_APP_ID}{}", id.key),
+                id.txn_version(),
+            ));
         }
         let first_new = table.version().map(|v| v + 1).unwrap_or(0);
         let written = table
@@ -306,13 +466,16 @@ pub async fn append(
                 if let Some(version) = version {
                     // Also the commits of writers that won races meanwhile: ours names them
                     // as its past, so it is only as durable as they are.
-                    flush_commits(&table_dir(root, source), first_new, version)?;
+                    flush_commits(&dir, first_new, version)
+                        .map_err(|err| unflushed(source, Some(version), err))?;
                 }
                 compact_if_fragmented(root, source, new_table).await;
+                durable::phase("store::crash::before_ack");
                 return Ok(Appended {
                     rows,
                     version,
                     duplicate: false,
+                    set_aside,
                 });
             }
             // Another writer won the race (for the same key, or the version): nothing of this
@@ -324,9 +487,12 @@ pub async fn append(
                 }
                 | DeltaTableError::VersionAlreadyExists(_),
             ) => {
-                table.update_state().await?;
+                table
+                    .update_state()
+                    .await
+                    .map_err(|err| damaged(source, err))?;
             }
-            Err(err) => return Err(err.into()),
+            Err(err) => return Err(write_error(source, err)),
         }
     }
     Err(StoreError::Internal(format!(
@@ -335,38 +501,82 @@ pub async fn append(
     )))
 }
 
+/// The error of a commit that is visible but could not be flushed: not acknowledged, and the
+/// message says the batch may be there.
+fn unflushed(source: &Source, version: Option<u64>, err: impl std::fmt::Display) -> StoreError {
+    let version = version
+        .map(|v| format!(" as version {v}"))
+        .unwrap_or_default();
+    StoreError::Disk(format!(
+        "the batch for source `{}` was committed{version} but could not be flushed to disk ({err}); it is visible now but might not survive a power cut. Send it again with the same idempotency key: that stores nothing twice and flushes it before acknowledging",
+        source.name.value
+    ))
+}
+
+/// Maps a failed write: the disk's refusal (full, failing) as [`StoreError::Disk`], naming
+/// what happened to the batch; anything else as internal.
+fn write_error(source: &Source, err: DeltaTableError) -> StoreError {
+    let text = err.to_string();
+    if text.contains(UNFLUSHED_COMMIT) {
+        return unflushed(source, None, text);
+    }
+    let name = &source.name.value;
+    match io_error_kind(&err) {
+        Some(std::io::ErrorKind::StorageFull) => StoreError::Disk(format!(
+            "the disk holding data/store/{name} is full: the batch was not stored ({text}). Free some space and send it again"
+        )),
+        Some(_) => StoreError::Disk(format!(
+            "writing the store table of source `{name}` failed: the batch was not stored ({text})"
+        )),
+        None if text.contains("os error 28") => StoreError::Disk(format!(
+            "the disk holding data/store/{name} is full: the batch was not stored ({text}). Free some space and send it again"
+        )),
+        None => StoreError::Internal(text),
+    }
+}
+
+/// The kind of the first I/O error in an error's chain.
+fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        if let Some(deltalake::ObjectStoreError::Generic { source, .. }) =
+            e.downcast_ref::<deltalake::ObjectStoreError>()
+            && let Some(io) = source.downcast_ref::<std::io::Error>()
+        {
+            return Some(io.kind());
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Flushes the commit holding `key` (another writer's may not be flushed yet) and the log's
+/// folder.
+fn flush_key_commit(dir: &Path, key: &str) -> std::io::Result<()> {
+    if let Some(version) = torn::version_with_transaction(dir, &format!("{KEY_APP_ID}{key}")) {
+        flush_commits(dir, version, version)?;
+    } else {
+        // Older than every entry kept: a checkpoint holds it, flushed when it was written.
+        durable::sync_log_dir(&dir.join("_delta_log"))?;
+    }
+    Ok(())
+}
+
 /// Flushes the log entries of versions `from..=to`, the data files they add, and their folders
 /// to disk.
-fn flush_commits(dir: &Path, from: u64, to: u64) -> Result<()> {
+fn flush_commits(dir: &Path, from: u64, to: u64) -> std::io::Result<()> {
     for version in from..=to {
-        let log = dir.join("_delta_log").join(format!("{version:020}.json"));
-        let text = std::fs::read_to_string(&log)?;
-        for line in text.lines() {
-            let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else {
-                continue;
-            };
-            if let Some(path) = action.pointer("/add/path").and_then(|p| p.as_str()) {
-                let decoded = percent_decode(path);
-                sync(&dir.join(decoded))?;
-            }
+        for path in torn::added_files(dir, version) {
+            durable::sync_file(&dir.join(path))?;
         }
-        sync(&log)?;
+        durable::sync_file(&torn::log_entry(dir, version))?;
     }
-    sync(dir)?;
-    sync(&dir.join("_delta_log"))?;
+    durable::sync_dir(dir)?;
+    durable::sync_log_dir(&dir.join("_delta_log"))?;
     Ok(())
-}
-
-fn sync(path: &Path) -> Result<()> {
-    std::fs::File::open(path)?.sync_all()?;
-    Ok(())
-}
-
-fn percent_decode(path: &str) -> String {
-    url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| path.to_string())
 }
 
 /// Many small pushes leave many small files; past a threshold an append compacts them.
@@ -395,10 +605,7 @@ pub async fn compact(root: &Path, source: &Source) -> Result<Compacted> {
             version: None,
         });
     }
-    let table = DeltaTableBuilder::from_url(table_url(&dir)?)?
-        .load()
-        .await
-        .map_err(|err| damaged(source, err))?;
+    let (table, _) = prepare_write(root, source).await?;
     compact_table(root, source, table).await
 }
 
@@ -411,13 +618,16 @@ async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Resul
                 .with_max_retries(MAX_COMMIT_ATTEMPTS)
                 .with_create_checkpoint(false),
         )
-        .await?;
+        .await
+        .map_err(|err| write_error(source, err))?;
     let version = table.version();
     let dir = table_dir(root, source);
     if let Some(version) = version {
         flush_commits(&dir, version, version)?;
     }
-    deltalake::checkpoints::create_checkpoint(&table, None).await?;
+    deltalake::checkpoints::create_checkpoint(&table, None)
+        .await
+        .map_err(|err| write_error(source, err))?;
     // The checkpoint stands in for the entries before it: flush it like a commit.
     for entry in std::fs::read_dir(dir.join("_delta_log"))?.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
@@ -425,14 +635,40 @@ async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Resul
             .is_some_and(|v| name.starts_with(&format!("{v:020}.checkpoint")))
             || name == "_last_checkpoint";
         if is_checkpoint {
-            sync(&entry.path())?;
+            durable::sync_file(&entry.path())?;
         }
     }
-    sync(&dir.join("_delta_log"))?;
+    durable::sync_log_dir(&dir.join("_delta_log"))?;
     Ok(Compacted {
         files_before,
         files_after: table.snapshot()?.log_data().num_files(),
         version,
+    })
+}
+
+/// Sets the torn versions on top of a store table aside (what a write does first), and says
+/// what it did. Damage that setting aside cannot mend is an error naming it.
+pub async fn repair(root: &Path, source: &Source) -> Result<Repaired> {
+    require_store(source)?;
+    let dir = table_dir(root, source);
+    if !has_log(&dir) {
+        return Ok(Repaired {
+            set_aside: Vec::new(),
+            folders: Vec::new(),
+            version: None,
+        });
+    }
+    let (set_aside, folders) = set_aside_torn(&dir, source).await?;
+    let opened = open(root, source).await?;
+    if let Some(warning) = opened.warning {
+        return Err(StoreError::Damaged(format!(
+            "{warning}; the damage is below the newest version, which setting torn versions aside does not mend — restore the damaged files from a backup"
+        )));
+    }
+    Ok(Repaired {
+        set_aside,
+        folders,
+        version: opened.table.and_then(|t| t.version()),
     })
 }
 
@@ -447,20 +683,17 @@ pub async fn open(root: &Path, source: &Source) -> Result<Opened> {
         });
     }
     let url = table_url(&dir)?;
-    let newest = newest_log_version(&dir);
+    let newest = torn::newest_log_version(&dir);
     let mut first_problem: Option<String> = None;
     let mut version = newest;
     loop {
         let loaded = match version {
-            Some(v) => DeltaTableBuilder::from_url(url.clone())?
+            Some(v) => builder(&url)?
                 .with_version(v)
                 .load()
                 .await
                 .map_err(|err| err.to_string()),
-            None => DeltaTableBuilder::from_url(url.clone())?
-                .load()
-                .await
-                .map_err(|err| err.to_string()),
+            None => builder(&url)?.load().await.map_err(|err| err.to_string()),
         };
         let problem = match loaded {
             Ok(table) => match verify_files(&dir, &table) {
@@ -496,45 +729,14 @@ pub async fn open(root: &Path, source: &Source) -> Result<Opened> {
     }
 }
 
-/// The highest version with a log entry on disk.
-fn newest_log_version(dir: &Path) -> Option<u64> {
-    std::fs::read_dir(dir.join("_delta_log"))
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            name.strip_suffix(".json")?.parse::<u64>().ok()
-        })
-        .max()
-}
-
 /// Checks that every data file a version names exists, has the size the log recorded, and
 /// ends like a Parquet file.
 fn verify_files(dir: &Path, table: &DeltaTable) -> std::result::Result<(), String> {
-    use std::io::{Read, Seek, SeekFrom};
     let snapshot = table.snapshot().map_err(|err| err.to_string())?;
+    let version = table.version().unwrap_or(0);
     for file in snapshot.log_data().iter() {
-        let relative = percent_decode(&file.path());
-        let path = dir.join(&relative);
-        let version = table.version().unwrap_or(0);
-        let bad = |what: &str| format!("data file {relative} of version {version} is {what}");
-        let meta = std::fs::metadata(&path).map_err(|_| bad("missing"))?;
-        if meta.len() != file.size() as u64 {
-            return Err(bad(&format!(
-                "damaged ({} bytes on disk, {} recorded)",
-                meta.len(),
-                file.size()
-            )));
-        }
-        let mut tail = [0u8; 4];
-        let mut handle = std::fs::File::open(&path).map_err(|_| bad("unreadable"))?;
-        handle
-            .seek(SeekFrom::End(-4))
-            .and_then(|_| handle.read_exact(&mut tail))
-            .map_err(|_| bad("unreadable"))?;
-        if &tail != b"PAR1" {
-            return Err(bad("not a Parquet file"));
-        }
+        let relative = torn::percent_decode(&file.path());
+        torn::check_data_file(dir, &relative, file.size() as u64, version)?;
     }
     Ok(())
 }
@@ -548,10 +750,16 @@ pub async fn provider(ctx: &SessionContext, table: &DeltaTable) -> Result<Arc<dy
         .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
-/// Versions, files, rows and the newest commit of a store table.
+/// Versions, files, rows and the newest commit of a store table, with its torn and set-aside
+/// versions.
 pub async fn info(root: &Path, source: &Source) -> Result<Info> {
     let dir = table_dir(root, source);
     let opened = open(root, source).await?;
+    let (torn, set_aside) = if has_log(&dir) {
+        (torn::inspect(&dir).torn, torn::history(&dir))
+    } else {
+        (Vec::new(), torn::history(&dir))
+    };
     let Some(table) = opened.table else {
         return Ok(Info {
             path: dir,
@@ -561,6 +769,8 @@ pub async fn info(root: &Path, source: &Source) -> Result<Info> {
             bytes: 0,
             last_commit: None,
             warning: None,
+            torn,
+            set_aside,
         });
     };
     let snapshot = table.snapshot()?;
@@ -591,6 +801,8 @@ pub async fn info(root: &Path, source: &Source) -> Result<Info> {
         bytes,
         last_commit,
         warning: opened.warning,
+        torn,
+        set_aside,
     })
 }
 

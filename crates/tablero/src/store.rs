@@ -1,5 +1,5 @@
-//! `tablero ingest` and `tablero store compact|info`: pushing rows into store sources and
-//! looking after their tables.
+//! `tablero ingest` and `tablero store compact|info|repair`: pushing rows into store sources
+//! and looking after their tables.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +11,10 @@ use tablero_store::rows::{Format, Input};
 use crate::Failure;
 
 impl From<StoreError> for Failure {
+    /// The user's data, request or files at fault: 1; the machine or a bug: 3.
     fn from(err: StoreError) -> Failure {
         Failure {
-            code: 1,
+            code: if err.is_user_error() { 1 } else { 3 },
             message: err.to_string(),
         }
     }
@@ -107,6 +108,12 @@ pub async fn ingest(
         tablero_store::ingest(root, source, &calendar, &inputs, key, &mut progress).await;
     bar.finish_and_clear();
     let appended = appended?;
+    for torn in &appended.set_aside {
+        eprintln!(
+            "warning: set aside torn version {} of `{name}` before writing ({}); it was never acknowledged — see `tablero store info {name}`",
+            torn.version, torn.problem
+        );
+    }
     let version = appended
         .version
         .map(|v| v.to_string())
@@ -167,6 +174,21 @@ pub async fn info(root: &Path, name: &str) -> Result<(), Failure> {
     }
     println!("source:      {name}");
     println!("table:       {}", info.path.display());
+    for torn in &info.torn {
+        println!(
+            "torn:        version {} ({}); never acknowledged — the next ingest or `tablero store repair {name}` sets it aside",
+            torn.version, torn.problem
+        );
+    }
+    for set in &info.set_aside {
+        println!(
+            "set aside:   version {} on {} ({}); kept in {}",
+            set.version,
+            when(set.at),
+            set.problem,
+            set.folder.display()
+        );
+    }
     let Some(version) = info.version else {
         println!("version:     none (nothing ingested yet)");
         return Ok(());
@@ -176,10 +198,41 @@ pub async fn info(root: &Path, name: &str) -> Result<(), Failure> {
     println!("rows:        {}", info.rows);
     println!("bytes:       {}", info.bytes);
     if let Some((millis, operation)) = &info.last_commit {
-        let when = jiff::Timestamp::from_millisecond(*millis)
-            .map(|t| t.to_string())
-            .unwrap_or_else(|_| millis.to_string());
-        println!("last commit: {when} ({operation})");
+        println!("last commit: {} ({operation})", when(*millis));
     }
+    Ok(())
+}
+
+fn when(millis: i64) -> String {
+    jiff::Timestamp::from_millisecond(millis)
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| millis.to_string())
+}
+
+/// `tablero store repair SOURCE`
+pub async fn repair(root: &Path, name: &str) -> Result<(), Failure> {
+    let (workspace, _) = open(root)?;
+    let source = source(&workspace, name)?;
+    let repaired = tablero_store::table::repair(root, source).await?;
+    let version = repaired
+        .version
+        .map(|v| v.to_string())
+        .unwrap_or_else(|| "none yet".to_string());
+    if repaired.set_aside.is_empty() {
+        println!("`{name}` needs no repair: no torn version (table version {version})");
+        return Ok(());
+    }
+    for (torn, folder) in repaired.set_aside.iter().zip(&repaired.folders) {
+        println!(
+            "set aside torn version {} of `{name}` ({}); its log entry is kept in {}",
+            torn.version,
+            torn.problem,
+            folder.display()
+        );
+    }
+    println!(
+        "`{name}` now reads at table version {version}; the next ingest becomes version {}",
+        repaired.version.map(|v| v + 1).unwrap_or(0)
+    );
     Ok(())
 }
