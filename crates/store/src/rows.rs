@@ -11,9 +11,11 @@
 //! ([`Layout::Instants`]); the store keeps a `date` as a calendar date and a `timestamp` as a
 //! UTC instant ([`Layout::Stored`]), the Delta Lake types other readers understand.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Cursor;
 use std::sync::Arc;
+
+use calamine::Data;
 
 use deltalake::arrow::array::{
     Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Date32Builder, Float64Builder,
@@ -341,10 +343,10 @@ fn read_ndjson(rows: &mut Rows, bytes: &[u8], progress: &mut dyn FnMut(u64)) -> 
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_slice(line).map_err(|err| {
+        let row: JsonRow = serde_json::from_slice(line).map_err(|err| {
             rows.error(&where_, format!("expected one JSON object per line: {err}"))
         })?;
-        push_json_object(rows, &value, &where_)?;
+        push_json_row(rows, &row, &where_)?;
         if offset - reported >= 1 << 20 {
             progress(offset);
             reported = offset;
@@ -354,53 +356,292 @@ fn read_ndjson(rows: &mut Rows, bytes: &[u8], progress: &mut dyn FnMut(u64)) -> 
     Ok(())
 }
 
+/// A JSON array of objects, read one object at a time: no tree of the whole body is built,
+/// so a large body costs its rows' builders and one row, not a `serde_json::Value` per value.
 fn read_json_array(rows: &mut Rows, bytes: &[u8]) -> Result<()> {
+    use serde::Deserializer as _;
     let bytes = bytes
         .strip_prefix(b"\xEF\xBB\xBF".as_slice())
         .unwrap_or(bytes);
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|err| {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'[') {
+        return Err(rows.error("1", "expected a JSON array of objects, one per row"));
+    }
+    let mut rejected = None;
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let visitor = JsonArrayVisitor {
+        rows: &mut *rows,
+        rejected: &mut rejected,
+    };
+    let result = deserializer
+        .deserialize_any(visitor)
+        .and_then(|()| deserializer.end());
+    if let Some(err) = rejected {
+        return Err(err);
+    }
+    result.map_err(|err| {
         rows.error(
-            &err.line().to_string(),
+            &err.line().max(1).to_string(),
             format!("expected a JSON array of objects: {err}"),
         )
-    })?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(rows.error("1", "expected a JSON array of objects, one per row"));
-    };
-    for (i, item) in items.iter().enumerate() {
-        push_json_object(rows, item, &format!("row {}", i + 1))?;
-    }
-    Ok(())
+    })
 }
 
-fn push_json_object(rows: &mut Rows, value: &serde_json::Value, where_: &str) -> Result<()> {
-    let serde_json::Value::Object(object) = value else {
+/// Visits the top-level array, pushing each element as a row as soon as it is read. A row's
+/// error is kept in `rejected` and stops the reading.
+struct JsonArrayVisitor<'r, 'a> {
+    rows: &'r mut Rows<'a>,
+    rejected: &'r mut Option<StoreError>,
+}
+
+impl<'de> serde::de::Visitor<'de> for JsonArrayVisitor<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of objects, one per row")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<(), A::Error> {
+        let mut index = 0usize;
+        while let Some(row) = seq.next_element::<JsonRow>()? {
+            index += 1;
+            if let Err(err) = push_json_row(self.rows, &row, &format!("row {index}")) {
+                *self.rejected = Some(err);
+                return Err(serde::de::Error::custom("a row was rejected"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One JSON value where a row belongs: an object's entries as written, or anything else.
+enum JsonRow {
+    Object(Vec<(String, JsonCell)>),
+    NotObject,
+}
+
+/// One value of a row object. Arrays and objects are skipped over, not built: they are only
+/// ever an error, and one deep or huge value must not cost a tree.
+enum JsonCell {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    String(String),
+    Array,
+    Object,
+}
+
+impl<'de> serde::Deserialize<'de> for JsonRow {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<JsonRow, D::Error> {
+        struct RowVisitor;
+        impl<'de> serde::de::Visitor<'de> for RowVisitor {
+            type Value = JsonRow;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object with one key per column")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<JsonRow, M::Error> {
+                let mut entries = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, JsonCell>()? {
+                    entries.push((key, value));
+                }
+                Ok(JsonRow::Object(entries))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<JsonRow, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(JsonRow::NotObject)
+            }
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<JsonRow, E> {
+                Ok(JsonRow::NotObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<JsonRow, E> {
+                Ok(JsonRow::NotObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<JsonRow, E> {
+                Ok(JsonRow::NotObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<JsonRow, E> {
+                Ok(JsonRow::NotObject)
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<JsonRow, E> {
+                Ok(JsonRow::NotObject)
+            }
+            fn visit_unit<E>(self) -> std::result::Result<JsonRow, E> {
+                Ok(JsonRow::NotObject)
+            }
+        }
+        deserializer.deserialize_any(RowVisitor)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JsonCell {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<JsonCell, D::Error> {
+        struct CellVisitor;
+        impl<'de> serde::de::Visitor<'de> for CellVisitor {
+            type Value = JsonCell;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<JsonCell, E> {
+                Ok(JsonCell::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<JsonCell, E> {
+                Ok(JsonCell::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> std::result::Result<JsonCell, E> {
+                Ok(JsonCell::Int(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> std::result::Result<JsonCell, E> {
+                Ok(match i64::try_from(u) {
+                    Ok(i) => JsonCell::Int(i),
+                    Err(_) => JsonCell::Float(u as f64),
+                })
+            }
+            fn visit_f64<E>(self, f: f64) -> std::result::Result<JsonCell, E> {
+                Ok(JsonCell::Float(f))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<JsonCell, E> {
+                Ok(JsonCell::String(s.to_string()))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<JsonCell, E> {
+                Ok(JsonCell::String(s))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<JsonCell, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(JsonCell::Array)
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> std::result::Result<JsonCell, M::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(JsonCell::Object)
+            }
+        }
+        deserializer.deserialize_any(CellVisitor)
+    }
+}
+
+fn push_json_row(rows: &mut Rows, row: &JsonRow, where_: &str) -> Result<()> {
+    let JsonRow::Object(entries) = row else {
         return Err(rows.error(where_, "expected a JSON object with one key per column"));
     };
-    let entries: Vec<(&String, &serde_json::Value)> = object.iter().collect();
     let positions = rows.header_positions(entries.iter().map(|(k, _)| k.as_str()), true, where_)?;
     for (index, &at) in positions.iter().enumerate() {
         let column = &rows.columns()[index];
-        let cell = match entries[at].1 {
-            serde_json::Value::Null => Cell::Null,
-            serde_json::Value::Bool(b) => Cell::Bool(*b),
-            serde_json::Value::Number(n) => match n.as_i64() {
-                Some(i) => Cell::Int(i),
-                None => Cell::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
-            serde_json::Value::String(s) if column.ty.is_temporal() => Cell::Text(s),
+        let cell = match &entries[at].1 {
+            JsonCell::Null => Cell::Null,
+            JsonCell::Bool(b) => Cell::Bool(*b),
+            JsonCell::Int(i) => Cell::Int(*i),
+            JsonCell::Float(f) => Cell::Float(*f),
+            JsonCell::String(s) if column.ty.is_temporal() => Cell::Text(s),
             // JSON tells "" from null: an empty string stays a string.
-            serde_json::Value::String(s) if column.ty == ColumnType::String => Cell::Exact(s),
-            serde_json::Value::String(s) => Cell::JsonString(s),
-            other => Cell::Other(other.to_string()),
+            JsonCell::String(s) if column.ty == ColumnType::String => Cell::Exact(s),
+            JsonCell::String(s) => Cell::JsonString(s),
+            JsonCell::Array => Cell::Described("a JSON array"),
+            JsonCell::Object => Cell::Described("a JSON object"),
         };
         rows.push(index, cell, where_)?;
     }
     rows.end_row()
 }
 
+/// Spreadsheet limits. A sheet is read cell by cell as its XML arrives, never as a dense grid,
+/// so its memory is its rows' builders; these bound the rest before anything is allocated
+/// for the sheet: Excel's own maximum rows and columns, a cell budget for the area a sheet
+/// declares (`<dimension ref="A1:XFD1048576">` is refused), and how far the zip container may
+/// expand (a zip bomb is refused before calamine reads its shared strings).
+pub const MAX_SHEET_ROWS: u32 = 1_048_576;
+pub const MAX_SHEET_COLUMNS: u32 = 16_384;
+pub const MAX_SHEET_CELLS: u64 = 16 * 1024 * 1024;
+pub const MAX_UNZIPPED_BYTES: u64 = 256 * 1024 * 1024;
+const MAX_ZIP_ENTRIES: usize = 10_000;
+
 fn read_spreadsheet(rows: &mut Rows, bytes: &[u8], sheet: Option<&str>) -> Result<()> {
-    use calamine::{Data, Reader};
+    if bytes.starts_with(b"PK") {
+        check_zip(rows, bytes)?;
+    }
+    // calamine is third-party code reading hostile bytes (a reversed `<dimension>` overflows
+    // an unsigned subtraction in it): a panic there is a malformed file, not a crash.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        read_workbook(rows, bytes, sheet)
+    }));
+    outcome.unwrap_or_else(|_| {
+        Err(rows.error(
+            "1",
+            "cannot read the spreadsheet: it is malformed (the reader gave up on it)",
+        ))
+    })
+}
+
+/// Opens the zip a spreadsheet is and checks, without keeping anything, that every part
+/// really expands to no more than [`MAX_UNZIPPED_BYTES`] in all: the sizes a zip declares can
+/// lie, so each part is decompressed into nothing and counted.
+fn check_zip(rows: &Rows, bytes: &[u8]) -> Result<()> {
+    use std::io::Read;
+    let unreadable = |err: &dyn std::fmt::Display| {
+        rows.error("1", format!("cannot read the spreadsheet: {err}"))
+    };
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| unreadable(&e))?;
+    if archive.len() > MAX_ZIP_ENTRIES {
+        return Err(rows.error(
+            "1",
+            format!(
+                "the spreadsheet has {} parts; at most {MAX_ZIP_ENTRIES} are read",
+                archive.len()
+            ),
+        ));
+    }
+    let too_large = |part: &str| {
+        rows.error(
+            "1",
+            format!(
+                "the spreadsheet expands to more than {MAX_UNZIPPED_BYTES} bytes (at part {part}); save a table this large as CSV"
+            ),
+        )
+    };
+    let mut total = 0u64;
+    for index in 0..archive.len() {
+        let mut part = archive.by_index(index).map_err(|e| unreadable(&e))?;
+        let name = part
+            .name()
+            .map(|n| n.chars().take(QUOTE_CHARS).collect::<String>())
+            .unwrap_or_default();
+        let budget = MAX_UNZIPPED_BYTES - total;
+        if part.size() > budget {
+            return Err(too_large(&name));
+        }
+        let expanded = std::io::copy(&mut (&mut part).take(budget + 1), &mut std::io::sink())
+            .map_err(|e| unreadable(&e))?;
+        if expanded > budget {
+            return Err(too_large(&name));
+        }
+        total += expanded;
+    }
+    Ok(())
+}
+
+fn read_workbook(rows: &mut Rows, bytes: &[u8], sheet: Option<&str>) -> Result<()> {
+    use calamine::{Reader, Sheets};
     let mut workbook = calamine::open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|err| rows.error("1", format!("cannot read the spreadsheet: {err}")))?;
     let names = workbook.sheet_names();
@@ -420,53 +661,229 @@ fn read_spreadsheet(rows: &mut Rows, bytes: &[u8], sheet: Option<&str>) -> Resul
             .cloned()
             .ok_or_else(|| rows.error("1", "the workbook has no sheets"))?,
     };
-    let range = workbook
-        .worksheet_range(&name)
-        .map_err(|err| rows.error("1", format!("cannot read sheet '{name}': {err}")))?;
-    let first_row = range.start().map(|(r, _)| r as usize + 1).unwrap_or(1);
-    let mut sheet_rows = range.rows();
-    let Some(header) = sheet_rows.next() else {
+    let cannot = |err: &dyn std::fmt::Display| format!("cannot read sheet '{name}': {err}");
+    match &mut workbook {
+        // The formats with a cell reader are read as they stream.
+        Sheets::Xlsx(xlsx) => {
+            let mut reader = xlsx
+                .worksheet_cells_reader(&name)
+                .map_err(|e| rows.error("1", cannot(&e)))?;
+            let declared = reader.dimensions();
+            read_sheet_cells(rows, &name, Some(declared), &mut || {
+                let cell = reader.next_cell().map_err(|e| cannot(&e))?;
+                Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone()))))
+            })
+        }
+        Sheets::Xlsb(xlsb) => {
+            let mut reader = xlsb
+                .worksheet_cells_reader(&name)
+                .map_err(|e| rows.error("1", cannot(&e)))?;
+            let declared = reader.dimensions();
+            read_sheet_cells(rows, &name, Some(declared), &mut || {
+                let cell = reader.next_cell().map_err(|e| cannot(&e))?;
+                Ok(cell.map(|c| (c.get_position(), Data::from(c.get_value().clone()))))
+            })
+        }
+        // .xls holds at most 65,536 × 256 cells; calamine caps .ods at its own cell limit.
+        _ => {
+            let range = workbook
+                .worksheet_range(&name)
+                .map_err(|e| rows.error("1", cannot(&e)))?;
+            let (top, left) = range.start().unwrap_or((0, 0));
+            let mut cells = range.used_cells();
+            read_sheet_cells(rows, &name, None, &mut || {
+                Ok(cells.next().map(|(row, column, value)| {
+                    ((top + row as u32, left + column as u32), value.clone())
+                }))
+            })
+        }
+    }
+}
+
+/// Where a sheet's cell is, as a spreadsheet names it: `(0, 0)` is `A1`.
+fn cell_name((row, column): (u32, u32)) -> String {
+    let mut letters = Vec::new();
+    let mut n = column as u64 + 1;
+    while n > 0 {
+        let rest = (n - 1) % 26;
+        letters.push(b'A' + rest as u8);
+        n = (n - 1) / 26;
+    }
+    letters.reverse();
+    format!("{}{}", String::from_utf8_lossy(&letters), row as u64 + 1)
+}
+
+/// The first cell of a sheet whose position is past Excel's limits, as an error.
+fn outside_sheet_limits(position: (u32, u32)) -> bool {
+    position.0 >= MAX_SHEET_ROWS || position.1 >= MAX_SHEET_COLUMNS
+}
+
+/// A sheet cell's position (row, column, from 0) and value.
+type SheetCell = ((u32, u32), Data);
+
+/// Reads a sheet from its cells in order (row by row, as the XML has them): the first row
+/// with a value is the header, each later row with a value a row of data. Only the current
+/// row's declared columns are held.
+fn read_sheet_cells(
+    rows: &mut Rows,
+    sheet: &str,
+    declared: Option<calamine::Dimensions>,
+    next: &mut dyn FnMut() -> std::result::Result<Option<SheetCell>, String>,
+) -> Result<()> {
+    let at_sheet = format!("sheet '{sheet}' row 1");
+    if let Some(d) = declared {
+        let (start, end) = (d.start, d.end);
+        let area = format!("{}:{}", cell_name(start), cell_name(end));
+        if end.0 < start.0 || end.1 < start.1 {
+            return Err(rows.error(
+                &at_sheet,
+                format!("the sheet declares the reversed area {area}"),
+            ));
+        }
+        let cells = (end.0 - start.0) as u64 + 1;
+        let cells = cells * ((end.1 - start.1) as u64 + 1);
+        if outside_sheet_limits(end) || cells > MAX_SHEET_CELLS {
+            return Err(rows.error(
+                &at_sheet,
+                format!(
+                    "the sheet declares the area {area} ({cells} cells); at most {MAX_SHEET_CELLS} cells, none past {}, are read (save a table this large as CSV)",
+                    cell_name((MAX_SHEET_ROWS - 1, MAX_SHEET_COLUMNS - 1))
+                ),
+            ));
+        }
+    }
+    let mut seen = 0u64;
+    let mut next_cell = |rows: &Rows| -> Result<Option<SheetCell>> {
+        let Some((position, value)) = next().map_err(|message| rows.error("1", message))? else {
+            return Ok(None);
+        };
+        seen += 1;
+        if outside_sheet_limits(position) {
+            return Err(rows.error(
+                &format!("sheet '{sheet}' row {}", position.0 as u64 + 1),
+                format!(
+                    "cell {} is past the last row or column a spreadsheet may have",
+                    cell_name(position)
+                ),
+            ));
+        }
+        if seen > MAX_SHEET_CELLS {
+            return Err(rows.error(
+                &format!("sheet '{sheet}' row {}", position.0 as u64 + 1),
+                format!(
+                    "the sheet has more than {MAX_SHEET_CELLS} cells (save a table this large as CSV)"
+                ),
+            ));
+        }
+        Ok(Some((position, value)))
+    };
+
+    // The header: the cells of the first row that has a value.
+    let mut header: Vec<(u32, String)> = Vec::new();
+    let mut header_row = None;
+    let mut pending = None;
+    while let Some(((row, column), value)) = next_cell(rows)? {
+        if matches!(value, Data::Empty) {
+            continue;
+        }
+        match header_row {
+            None => header_row = Some(row),
+            Some(h) if h != row => {
+                pending = Some(((row, column), value));
+                break;
+            }
+            Some(_) => {}
+        }
+        header.push((column, value.to_string()));
+    }
+    let Some(header_row) = header_row else {
         return Err(rows.error(
-            &format!("sheet '{name}' row 1"),
+            &at_sheet,
             "the sheet is empty; expected a header row naming the columns",
         ));
     };
-    let header: Vec<String> = header.iter().map(|c| c.to_string()).collect();
-    let header_where = format!("sheet '{name}' row {first_row}");
-    let trimmed: Vec<&str> = header
+    let header_where = format!("sheet '{sheet}' row {}", header_row as u64 + 1);
+    let names = header
         .iter()
-        .map(String::as_str)
-        .filter(|h| !h.trim().is_empty())
-        .collect();
-    rows.header_positions(trimmed.iter().copied(), true, &header_where)?;
-    let positions: Vec<usize> = rows
-        .columns()
-        .iter()
-        .map(|c| header.iter().position(|h| h.trim() == c.name).unwrap_or(0))
-        .collect();
-    for (i, row) in sheet_rows.enumerate() {
-        if row.iter().all(|c| matches!(c, Data::Empty)) {
+        .map(|(_, h)| h.as_str())
+        .filter(|h| !h.trim().is_empty());
+    rows.header_positions(names, true, &header_where)?;
+    // Sheet column → declared column; every declared column is in the header (checked above).
+    let mut index_of: HashMap<u32, usize> = HashMap::new();
+    for (index, column) in rows.columns().iter().enumerate() {
+        if let Some((at, _)) = header.iter().find(|(_, h)| h.trim() == column.name) {
+            index_of.insert(*at, index);
+        }
+    }
+    drop(header);
+
+    let width = rows.columns().len();
+    let mut current: Option<u32> = None;
+    let mut values: Vec<Option<Data>> = vec![None; width];
+    let mut has_value = false;
+    let mut cell = pending;
+    loop {
+        if cell.is_none() {
+            cell = next_cell(rows)?;
+        }
+        let row_ends = match (&cell, current) {
+            (None, _) => true,
+            (Some(((row, _), _)), Some(c)) => *row != c,
+            (Some(_), None) => false,
+        };
+        if row_ends && let Some(row) = current {
+            if has_value {
+                let where_ = format!("sheet '{sheet}' row {}", row as u64 + 1);
+                for (index, value) in values.iter_mut().enumerate() {
+                    let value = value.take().unwrap_or(Data::Empty);
+                    rows.push(index, sheet_cell(&value), &where_)?;
+                }
+                rows.end_row()?;
+            }
+            values.iter_mut().for_each(|v| *v = None);
+            has_value = false;
+        }
+        let Some(((row, column), value)) = cell.take() else {
+            break;
+        };
+        if let Some(c) = current
+            && row < c
+        {
+            return Err(rows.error(
+                &format!("sheet '{sheet}' row {}", row as u64 + 1),
+                format!(
+                    "the sheet's rows are out of order (row {} after row {})",
+                    row as u64 + 1,
+                    c as u64 + 1
+                ),
+            ));
+        }
+        current = Some(row);
+        if matches!(value, Data::Empty) {
             continue;
         }
-        let where_ = format!("sheet '{name}' row {}", first_row + i + 1);
-        for (index, &at) in positions.iter().enumerate() {
-            let cell = match row.get(at).unwrap_or(&Data::Empty) {
-                Data::Empty => Cell::Null,
-                Data::Int(i) => Cell::Int(*i),
-                Data::Float(f) => Cell::Float(*f),
-                Data::Bool(b) => Cell::Bool(*b),
-                Data::String(s) | Data::DateTimeIso(s) => Cell::Text(s),
-                Data::DateTime(dt) => match excel_civil(dt.as_f64()) {
-                    Some(civil) => Cell::Civil(civil),
-                    None => Cell::Other(dt.as_f64().to_string()),
-                },
-                other => Cell::Other(other.to_string()),
-            };
-            rows.push(index, cell, &where_)?;
+        has_value = true;
+        if let Some(&index) = index_of.get(&column) {
+            values[index] = Some(value);
         }
-        rows.end_row()?;
     }
     Ok(())
+}
+
+/// A spreadsheet value as a cell.
+fn sheet_cell(value: &Data) -> Cell<'_> {
+    match value {
+        Data::Empty => Cell::Null,
+        Data::Int(i) => Cell::Int(*i),
+        Data::Float(f) => Cell::Float(*f),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::String(s) | Data::DateTimeIso(s) => Cell::Text(s),
+        Data::DateTime(dt) => match excel_civil(dt.as_f64()) {
+            Some(civil) => Cell::Civil(civil),
+            None => Cell::Other(dt.as_f64().to_string()),
+        },
+        other => Cell::Other(other.to_string()),
+    }
 }
 
 /// A spreadsheet serial date (days since 1899-12-30, fraction = time of day) as a civil time.
@@ -612,6 +1029,8 @@ enum Cell<'a> {
     Instant(jiff::Timestamp),
     /// Anything else, described.
     Other(String),
+    /// A value that is never right for a cell, said in words (a JSON array or object).
+    Described(&'static str),
 }
 
 impl Cell<'_> {
@@ -626,6 +1045,7 @@ impl Cell<'_> {
             Cell::Civil(dt) => dt.to_string(),
             Cell::Instant(ts) => ts.to_string(),
             Cell::Other(s) => s.clone(),
+            Cell::Described(what) => return what.to_string(),
         };
         quote_text(&text)
     }
