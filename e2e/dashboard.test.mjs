@@ -1,6 +1,7 @@
 // End-to-end tests of the dashboard in a real headless Chromium (Debian's), driven by
-// playwright-core. scripts/e2e.sh starts `tablero demo` and sets TABLERO_URL and
-// TABLERO_SCREENSHOTS (the folder where each page's screenshot is written).
+// playwright-core. scripts/e2e.sh starts `tablero demo --today DAY` and sets TABLERO_URL,
+// TABLERO_AS_OF (that day: pages are viewed as of it, so the data does not end before "now")
+// and TABLERO_SCREENSHOTS (the folder where each page's screenshot is written).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -9,6 +10,9 @@ import { chromium } from "playwright-core";
 
 const base = process.env.TABLERO_URL ?? "http://127.0.0.1:8080";
 const shots = process.env.TABLERO_SCREENSHOTS ?? "screenshots";
+const asOf = process.env.TABLERO_AS_OF;
+/** A page's address, viewed as of the demo's day. */
+const url = (path) => `${base}${path}${asOf ? `?as_of=${asOf}` : ""}`;
 mkdirSync(shots, { recursive: true });
 
 let browser;
@@ -33,7 +37,7 @@ async function shot(name) {
 }
 
 test("home shows every KPI with a value and a status", async () => {
-  await page.goto(`${base}/`);
+  await page.goto(url("/"));
   const cards = page.getByTestId("kpi-card");
   assert.equal(await cards.count(), 26);
   for (const card of await cards.all()) {
@@ -48,7 +52,7 @@ test("home shows every KPI with a value and a status", async () => {
 });
 
 test("a card opens its KPI page with a chart", async () => {
-  await page.goto(`${base}/`);
+  await page.goto(url("/"));
   await page.locator('[data-kpi="ventas_netas_totales"]').click();
   await page.waitForURL(/\/kpi\/ventas_netas_totales/);
   assert.equal((await page.getByTestId("kpi-title").innerText()).trim(), "Ventas Netas Totales");
@@ -61,7 +65,7 @@ test("a card opens its KPI page with a chart", async () => {
 });
 
 test("changing the period changes the numbers", async () => {
-  await page.goto(`${base}/kpi/ventas_netas_totales`);
+  await page.goto(url("/kpi/ventas_netas_totales"));
   const before = await page.getByTestId("period-value").allInnerTexts();
   await page.getByTestId("grain").selectOption("quarter");
   await page.getByTestId("apply").click();
@@ -74,7 +78,7 @@ test("changing the period changes the numbers", async () => {
 });
 
 test("switching to English changes the text", async () => {
-  await page.goto(`${base}/`);
+  await page.goto(url("/"));
   await page.getByTestId("lang-switch").click();
   await page.waitForURL(/lang=en/);
   assert.equal(await page.getAttribute("html", "lang"), "en");
@@ -85,11 +89,11 @@ test("switching to English changes the text", async () => {
 });
 
 test("a department scorecard and a phone-width home", async () => {
-  await page.goto(`${base}/dashboards/finances`);
+  await page.goto(url("/dashboards/finances"));
   assert.equal(await page.getByTestId("kpi-card").count(), 4);
   await shot("dashboard-finances");
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.goto(`${base}/`);
+  await page.goto(url("/"));
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   assert.ok(width <= 390, `no horizontal scroll at phone width (${width}px)`);
   await shot("home-phone");

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # End-to-end tests of the dashboard in headless Chromium: installs what they need (Debian's
-# chromium, playwright-core from npm), starts `tablero demo`, runs e2e/*.test.mjs, stops it.
+# chromium, playwright-core from npm, DuckDB's Python package), starts `tablero demo` on a fixed
+# day, recomputes its KPIs with DuckDB (tests/example_check.py), runs e2e/*.test.mjs, stops it.
 # Screenshots go to the folder printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,10 @@ shots="$PWD/target/e2e-screenshots/$run"
 mkdir -p "$shots"
 work="$(mktemp -d)"
 port=$(( 20000 + RANDOM % 20000 ))
-"$CARGO_TARGET_DIR/debug/tablero" demo --dir "$work/23people" --addr "127.0.0.1:$port" > "$work/demo.log" 2>&1 &
+# A fixed seed and day, so the numbers on the pages can be known in advance.
+today="2026-10-15"
+"$CARGO_TARGET_DIR/debug/tablero" demo --seed 23 --today "$today" --dir "$work/23people" \
+  --addr "127.0.0.1:$port" > "$work/demo.log" 2>&1 &
 demo=$!
 trap 'kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 120); do
@@ -34,7 +38,12 @@ for _ in $(seq 1 120); do
   if ! kill -0 $demo 2>/dev/null; then cat "$work/demo.log" >&2; exit 1; fi
   sleep 0.5
 done
-TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" node --test e2e/
+# What the pages must show, computed independently from the demo's files by DuckDB.
+python3 -c "import duckdb" >/dev/null 2>&1 || python3 -m pip install -q duckdb
+python3 tests/example_check.py "$work/23people" --from 2025-09 --to "${today:0:7}" --as-of "$today" \
+  > "$work/expected.jsonl"
+TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" TABLERO_AS_OF="$today" \
+  TABLERO_EXPECTED="$work/expected.jsonl" node --test e2e/
 
 # The OpenAPI document passes a real OpenAPI 3.1 validator.
 python3 -m pip show openapi-spec-validator >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
