@@ -297,13 +297,17 @@ class Calc:
         first instant of the next period (`end`), or the mean of both counts (`average`).
         Both columns are dates here: local days, compared as such."""
 
+        # As of `--as-of`, a row that starts later is not known yet (ignored), and an end later
+        # than it has not happened yet (the row is still open). This matters only when counting
+        # at the end of the period in progress.
+        known = self.before_as_of(table, start)
+        ended = f"({end} IS NOT NULL AND {self.before_as_of(table, end)})"
+
         def count_at(day):
-            # A row starting after `--as-of` is not known yet; every instant counted here is at
-            # or before it for the periods this script is asked about.
             return self.con.execute(
-                f"SELECT count(*) FROM {table} WHERE {start} IS NOT NULL "
+                f"SELECT count(*) FROM {table} WHERE {start} IS NOT NULL AND {known} "
                 f"AND {start} <= DATE '{day.isoformat()}' "
-                f"AND ({end} IS NULL OR {end} > DATE '{day.isoformat()}')"
+                f"AND NOT ({ended} AND {end} <= DATE '{day.isoformat()}')"
             ).fetchone()[0]
 
         out = {}
