@@ -3,7 +3,10 @@
 //! generated files by DuckDB (`tests/example_check.py`, written from SPEC.md and the example's
 //! YAML, not from the engine) and compared with `tablero compute --format json`: values and
 //! targets within a relative 1e-9 (sums of floats depend on the order of addition), statuses,
-//! the partial flag, pace targets and forecasts exactly as the contract defines them.
+//! the partial flag, pace targets and forecasts exactly as the contract defines them. Four
+//! check-only KPIs add the aggregations the catalog lacks (count_distinct, percentile, ytd,
+//! rolling); a second window ends on the day daylight saving time ends; two KPIs are also
+//! compared per dimension value (`--by`).
 //!
 //! Needs `python3` with the `duckdb` package (`scripts/test.sh` installs it); without them the
 //! test fails and says so — it never passes by skipping.
