@@ -12,9 +12,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, NullEquality, ScalarValue};
 use datafusion::functions::expr_fn::{abs, ceil, coalesce, floor, greatest, least, round};
 use datafusion::functions_aggregate::count::count_udaf;
-use datafusion::functions_aggregate::expr_fn::{
-    avg, count, count_distinct, first_value, last_value, max, median, min, sum,
-};
+use datafusion::functions_aggregate::expr_fn::{avg, count, count_distinct, max, median, min, sum};
+use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
 use datafusion::functions_window::expr_fn::row_number;
 use datafusion::logical_expr::expr::WindowFunction;
 use std::ops::Not;
@@ -38,6 +37,10 @@ const WE: &str = "__we";
 const T: &str = "__t";
 const G: &str = "__g";
 const V: &str = "__v";
+/// The `per:` entity of a `last`/`first` measure.
+const E: &str = "__e";
+/// The latest (earliest) time point of a `last` (`first`) measure's window, per entity.
+const POINT: &str = "__point";
 
 /// How periods move under a time function: applied to the output period in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,13 +97,18 @@ pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
                 Some(d) => d.union(b.build()?)?,
             });
         }
+        // Grouping rather than DISTINCT, and aliases, make the unparser write derived tables
+        // (`(SELECT … GROUP BY …) AS dims`, `… AS grid`) instead of folding them into the outer
+        // SELECT, where `grid.__dim` would name nothing.
         if let Some(dims) = dims {
-            grid = grid.cross_join(dims.distinct()?.build()?)?;
+            let dims = dims.aggregate(vec![col(DIM)], Vec::<Expr>::new())?;
+            grid = grid.cross_join(dims.alias("dims")?.build()?)?;
         } else {
             grid = grid.cross_join(
                 rows_table(vec![vec![lit(ScalarValue::Utf8(None)).alias(DIM)]])?.build()?,
             )?;
         }
+        grid = grid.aggregate(vec![col(IDX), col(DIM)], Vec::<Expr>::new())?;
     }
     let mut grid = grid.alias("grid")?;
     for (j, plan) in plans.into_iter().enumerate() {
@@ -331,22 +339,11 @@ fn window(calendar: &Calendar, leaf: &Leaf, p: Period) -> (Timestamp, Timestamp)
     let end = calendar.end(period);
     let start = match leaf.aggregate.window {
         Window::Period => calendar.start(period),
-        Window::YearToDate => year_to_date_start(calendar, period),
+        Window::YearToDate => calendar.year_to_date_start(period),
         Window::Rolling(n) => calendar.start(calendar.shift(period, -(i64::from(n) - 1))),
         Window::ToDate => dawn(),
     };
     (start, end)
-}
-
-/// Where a year-to-date window starts. A week belongs to the year of its Thursday (ISO 8601),
-/// and its window always covers the whole week.
-fn year_to_date_start(calendar: &Calendar, period: Period) -> Timestamp {
-    if period.grain != tablero_calendar::Grain::Week {
-        return calendar.year_start(period);
-    }
-    let start = calendar.start(period);
-    let thursday = calendar.shift(calendar.period_of(tablero_calendar::Grain::Day, start), 3);
-    calendar.year_start(thursday).min(start)
 }
 
 /// A column of the source by exact name (no parsing of dots).
@@ -538,6 +535,13 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         if let Some(v) = value {
             projection.push(v.alias("__x"));
         }
+        let entity = match &a.agg {
+            CheckedAgg::Last { per } | CheckedAgg::First { per } => per.as_deref(),
+            _ => None,
+        };
+        if let Some(per) = entity {
+            projection.push(cast(column(per), DataType::Utf8).alias(E));
+        }
         let scan = rows.filter(f)?.project(projection)?;
         let joined = match contiguous_index(&windows) {
             // Consecutive periods: each row's period index is the number of period starts it
@@ -556,17 +560,32 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         let x = || col("__x");
         let fx = || cast(col("__x"), DataType::Float64);
         match &a.agg {
-            CheckedAgg::Last | CheckedAgg::First => {
-                // Semi-additive: sum per time point, then the latest (earliest) point's sum.
-                let mut point_keys = keys.clone();
-                point_keys.push(col(T));
-                let per_point = joined.aggregate(point_keys, vec![sum(fx()).alias("__p")])?;
-                let by_time = vec![col(T).sort(true, true)];
-                let pick = match a.agg {
-                    CheckedAgg::First => first_value(col("__p"), by_time),
-                    _ => last_value(col("__p"), by_time),
+            CheckedAgg::Last { .. } | CheckedAgg::First { .. } => {
+                // Semi-additive: the sum of the rows at the latest (earliest) time point of the
+                // window — with `per`, at each entity's own latest (earliest) point, so an
+                // entity without a snapshot at the window's last point still counts. A window
+                // max (min) marks the point: plain SQL, no ordered aggregate. The projection and
+                // derived table keep the unparser from folding the window, the filter and the
+                // sum into one SELECT (it would filter with QUALIFY after grouping).
+                let mut partition = keys.clone();
+                if entity.is_some() {
+                    partition.push(col(E));
+                }
+                let extreme = match a.agg {
+                    CheckedAgg::First { .. } => min_udaf(),
+                    _ => max_udaf(),
                 };
-                per_point.aggregate(keys.clone(), vec![pick.alias(V)])?
+                let point = Expr::from(WindowFunction::new(extreme, vec![col(T)]))
+                    .partition_by(partition)
+                    .build()?
+                    .alias(POINT);
+                let marked = joined.window(vec![point])?;
+                let columns: Vec<Expr> = marked.schema().columns().into_iter().map(col).collect();
+                marked
+                    .project(columns)?
+                    .alias("__snapshots")?
+                    .filter(col(T).eq(col(POINT)))?
+                    .aggregate(keys.clone(), vec![sum(fx()).alias(V)])?
             }
             agg => {
                 let measure = match agg {
@@ -581,7 +600,9 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
                     CheckedAgg::Max => max(fx()),
                     CheckedAgg::Median => median(fx()),
                     CheckedAgg::Percentile(p) => return percentile(joined, keys, *p),
-                    CheckedAgg::Last | CheckedAgg::First | CheckedAgg::Active { .. } => {
+                    CheckedAgg::Last { .. }
+                    | CheckedAgg::First { .. }
+                    | CheckedAgg::Active { .. } => {
                         return Err(EngineError::Internal("unreachable aggregation".into()));
                     }
                 };

@@ -290,6 +290,20 @@ impl<'w> Checker<'w> {
     ) -> Option<MeasureInfo> {
         let agg = CheckedAgg::from_model(&measure.agg);
         let mut ok = true;
+        if let tablero_model::Agg::Last { per: Some(per) }
+        | tablero_model::Agg::First { per: Some(per) } = &measure.agg
+            && source.column(&per.value).is_none()
+        {
+            let message = format!(
+                "unknown column `{}` after `per:` in measure `{}`: source `{}` has columns {}",
+                per.value,
+                measure.name.value,
+                source.name.value,
+                column_list(source)
+            );
+            self.error(per.location.clone(), message);
+            ok = false;
+        }
         let time = match (&measure.agg, &measure.time, &source.time) {
             (tablero_model::Agg::Active { start, end, .. }, _, _) => {
                 let s = self.time_column(source, start);

@@ -170,8 +170,15 @@ pub enum CheckedAgg {
     Max,
     Median,
     Percentile(f64),
-    Last,
-    First,
+    /// The sum at the latest time point; with `per`, of each value of that column's own latest
+    /// time point in the window (rows with a null value are one entity, as under `--by`).
+    Last {
+        per: Option<String>,
+    },
+    /// Like `Last`, at the earliest time point.
+    First {
+        per: Option<String>,
+    },
     Active {
         start: String,
         end: String,
@@ -190,8 +197,12 @@ impl CheckedAgg {
             Agg::Max => CheckedAgg::Max,
             Agg::Median => CheckedAgg::Median,
             Agg::Percentile(p) => CheckedAgg::Percentile(*p),
-            Agg::Last => CheckedAgg::Last,
-            Agg::First => CheckedAgg::First,
+            Agg::Last { per } => CheckedAgg::Last {
+                per: per.as_ref().map(|p| p.value.clone()),
+            },
+            Agg::First { per } => CheckedAgg::First {
+                per: per.as_ref().map(|p| p.value.clone()),
+            },
             Agg::Active { start, end, at } => CheckedAgg::Active {
                 start: start.value.clone(),
                 end: end.value.clone(),

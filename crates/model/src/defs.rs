@@ -179,8 +179,15 @@ pub enum Agg {
     Median,
     /// Continuous percentile, `p` in 0..=1.
     Percentile(f64),
-    Last,
-    First,
+    /// Semi-additive snapshot: the rows at the latest time point of the period. With `per`,
+    /// each value of that column contributes its own latest snapshot.
+    Last {
+        per: Option<Text>,
+    },
+    /// Like `Last`, at the earliest time point.
+    First {
+        per: Option<Text>,
+    },
     /// Rows whose interval `[start, end)` contains an instant.
     Active {
         start: Text,
@@ -200,8 +207,8 @@ impl Agg {
             Agg::Max => "max",
             Agg::Median => "median",
             Agg::Percentile(_) => "percentile",
-            Agg::Last => "last",
-            Agg::First => "first",
+            Agg::Last { .. } => "last",
+            Agg::First { .. } => "first",
             Agg::Active { .. } => "active",
         }
     }

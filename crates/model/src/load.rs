@@ -681,10 +681,12 @@ impl YamlFile<'_> {
                 "start",
                 "end",
                 "at",
+                "per",
                 "description",
             ],
         );
         let agg_text = self.required(m, "agg", "a measure")?;
+        let per = self.scalar(m, "per");
         let agg = match agg_text.value.as_str() {
             "count" => Agg::Count,
             "count_distinct" => Agg::CountDistinct,
@@ -693,8 +695,8 @@ impl YamlFile<'_> {
             "min" => Agg::Min,
             "max" => Agg::Max,
             "median" => Agg::Median,
-            "last" => Agg::Last,
-            "first" => Agg::First,
+            "last" => Agg::Last { per: per.clone() },
+            "first" => Agg::First { per: per.clone() },
             "percentile" => {
                 let p_text = self.required(m, "p", "a percentile measure")?;
                 let p = self.number(&p_text, "`p`")?;
@@ -737,6 +739,16 @@ impl YamlFile<'_> {
                 return None;
             }
         };
+        if let Some(per) = per.filter(|_| !matches!(agg, Agg::Last { .. } | Agg::First { .. })) {
+            let message = format!(
+                "`per` is only for `last` and `first` measures (each value of the column keeps its own latest or earliest snapshot), not for `agg: {}`; to aggregate per group, use a group function in the KPI formula, like `max(source.{} per {})`",
+                agg.name(),
+                name.value,
+                per.value
+            );
+            self.diagnostics
+                .push(Diagnostic::error(Some(per.location), message));
+        }
         let expr = self.scalar(m, "expr");
         let needs_expr = !matches!(agg, Agg::Count | Agg::Active { .. });
         if needs_expr && expr.is_none() {
