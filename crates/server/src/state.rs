@@ -73,6 +73,9 @@ impl From<tablero_engine::EngineError> for ComputeError {
     }
 }
 
+/// Stack of each computation thread (address space; pages are touched only when used).
+const COMPUTE_STACK_BYTES: usize = 32 << 20;
+
 /// A runtime of its own for DataFusion's work, shut down without blocking when the server's
 /// state is dropped (dropping a runtime inside another one would panic).
 struct ComputePool {
@@ -86,6 +89,9 @@ impl ComputePool {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(cores)
             .thread_name("tablero-compute")
+            // DataFusion plans and optimizes recursively; a formula at the parser's depth limit
+            // needs more than tokio's default 2 MiB in a debug build.
+            .thread_stack_size(COMPUTE_STACK_BYTES)
             .enable_all()
             .build()?;
         Ok(ComputePool {
