@@ -1116,6 +1116,14 @@ fn surveys(c: &mut Company, data: &Path, summary: &mut Summary) -> Result<()> {
     )
 }
 
+/// Which networks a day's follower snapshot lacks.
+enum Missing {
+    None,
+    All,
+    /// The network at this index.
+    One(usize),
+}
+
 fn followers(c: &mut Company, data: &Path, summary: &mut Summary) -> Result<()> {
     let mut rows = Vec::new();
     let networks = [
@@ -1127,10 +1135,22 @@ fn followers(c: &mut Company, data: &Path, summary: &mut Summary) -> Result<()> 
     let days: Vec<Date> = c.days().collect();
     let mut counts: Vec<f64> = networks.iter().map(|n| n.1).collect();
     for d in days {
-        // The snapshot job sometimes does not run; months do not always end with one.
-        let skipped = c.chance(0.06);
+        // The snapshot job sometimes does not run at all (4 % of days), and sometimes one
+        // network's API fails (another 4 %, each network as likely): months do not always end
+        // with a snapshot of every network. One draw per day decides both.
+        let draw = c.uniform();
+        let missing = match draw {
+            u if u < 0.04 => Missing::All,
+            u if u < 0.08 => Missing::One(((u - 0.04) / 0.01) as usize),
+            _ => Missing::None,
+        };
         for (i, (name, _, monthly)) in networks.iter().enumerate() {
             counts[i] *= 1.0 + monthly / 30.0 + 0.001 * c.normal();
+            let skipped = match missing {
+                Missing::All => true,
+                Missing::One(n) => n == i,
+                Missing::None => false,
+            };
             if !skipped {
                 rows.push(format!("{d},{name},{}\n", counts[i].round()));
             }
