@@ -116,7 +116,8 @@ pub enum RowExpr {
 pub enum Window {
     /// The period itself.
     Period,
-    /// From the start of the (fiscal) year to the end of the period.
+    /// From the start of the (fiscal) year to the end of the period; at week grain, from the
+    /// start of the first week of the year that holds the week's Thursday.
     YearToDate,
     /// The `n` periods ending with this one.
     Rolling(u32),
