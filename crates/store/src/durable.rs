@@ -351,6 +351,29 @@ impl MultipartUpload for DurableUpload {
     }
 }
 
+/// Silences one panic that delta-rs provokes and catches itself: when a data file's upload
+/// fails as it completes (disk full), it aborts object_store's writer, which panics "Already
+/// shut down" by design; delta-rs catches that and returns the upload's error, but the panic
+/// hook would still print a panic and a backtrace for what is a reported I/O error. Every
+/// other panic goes to the hook that was there before.
+pub(crate) fn quiet_caught_abort_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let in_buffered_writer = info.location().is_some_and(|l| {
+                l.file().contains("object_store") && l.file().ends_with("buffered.rs")
+            });
+            let message = info.payload().downcast_ref::<&str>().copied();
+            if in_buffered_writer && message == Some("Already shut down") {
+                tracing::debug!("delta-rs aborted the upload of a data file that had failed");
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
+
 /// An I/O fault point: `Err` when `FAILPOINTS` makes `name` return.
 pub(crate) fn fault(name: &str) -> std::io::Result<()> {
     #[cfg(feature = "failpoints")]

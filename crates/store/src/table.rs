@@ -400,6 +400,7 @@ pub async fn append(
         check_key(id.key)?;
     }
     let dir = table_dir(root, source);
+    durable::quiet_caught_abort_panics();
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let (mut table, set_aside) = prepare_write(root, source).await?;
     for _ in 0..MAX_COMMIT_ATTEMPTS {
@@ -535,22 +536,29 @@ fn write_error(source: &Source, err: DeltaTableError) -> StoreError {
     }
 }
 
-/// The kind of the first I/O error in an error's chain.
+/// The kind of I/O error in an error's chain — disk full if any link says so.
 fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
+    let mut kinds = Vec::new();
     let mut current = Some(err);
     while let Some(e) = current {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
+            kinds.push(io.kind());
+            if let Some(inner) = io.get_ref() {
+                kinds.extend(io_error_kind(inner));
+            }
         }
         if let Some(deltalake::ObjectStoreError::Generic { source, .. }) =
             e.downcast_ref::<deltalake::ObjectStoreError>()
-            && let Some(io) = source.downcast_ref::<std::io::Error>()
         {
-            return Some(io.kind());
+            kinds.extend(io_error_kind(source.as_ref()));
         }
         current = e.source();
     }
-    None
+    kinds
+        .iter()
+        .find(|&&k| k == std::io::ErrorKind::StorageFull)
+        .or(kinds.first())
+        .copied()
 }
 
 /// Flushes the commit holding `key` (another writer's may not be flushed yet) and the log's
@@ -610,6 +618,7 @@ pub async fn compact(root: &Path, source: &Source) -> Result<Compacted> {
 }
 
 async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Result<Compacted> {
+    durable::quiet_caught_abort_panics();
     let files_before = table.snapshot()?.log_data().num_files();
     let (table, _metrics) = table
         .optimize()

@@ -2,67 +2,16 @@
 //! store tables (worked out by hand in `tests/store/README.md`), bad input, idempotency,
 //! damaged files, two writers at once, and SIGKILL at many moments of a batch.
 
+mod store_support;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Instant;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tablero_store::table;
-
-fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/store")
-}
-
-/// A fresh copy of the fixture workspace.
-fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&fixture().join("workspace"), dir.path());
-    dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create dir");
-    for entry in std::fs::read_dir(from).expect("read fixture") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-fn tablero(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_tablero"))
-        .arg("-w")
-        .arg(dir)
-        .args(args)
-        .output()
-        .expect("run tablero")
-}
-
-fn batch(name: &str) -> String {
-    fixture().join("batches").join(name).display().to_string()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-#[track_caller]
-fn ok(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        output.status.code(),
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-    text(&output.stdout)
-}
+use store_support::*;
 
 /// `period → value` of one KPI from `compute --format csv`.
 fn values(dir: &Path, kpi: &str, from: &str, to: &str) -> Vec<(String, String)> {
@@ -95,42 +44,6 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-fn source(dir: &Path) -> tablero_model::Source {
-    let (workspace, _) = tablero_model::load_workspace(dir);
-    workspace.source("encuestas").expect("source").clone()
-}
-
-/// Every stored `id`, with how many times it is stored.
-fn stored_ids(dir: &Path) -> HashMap<i64, usize> {
-    use deltalake::arrow::array::AsArray;
-    use deltalake::arrow::datatypes::Int64Type;
-    let batches = runtime()
-        .block_on(table::read_all(dir, &source(dir)))
-        .expect("store opens");
-    let mut ids = HashMap::new();
-    for batch in batches {
-        let column = batch.column_by_name("id").expect("id column");
-        for id in column.as_primitive::<Int64Type>().iter().flatten() {
-            *ids.entry(id).or_insert(0) += 1;
-        }
-    }
-    ids
-}
-
-fn table_version(dir: &Path) -> Option<u64> {
-    runtime()
-        .block_on(table::info(dir, &source(dir)))
-        .expect("info")
-        .version
 }
 
 #[test]
@@ -446,62 +359,77 @@ fn bad_input_is_rejected_whole_and_named() {
     );
 }
 
+type Damage = fn(&Path);
+
+/// The four kinds of damage a power cut (or a failing disk) leaves in the newest version
+/// (version 2 here): its data file cut short or overwritten, its log entry garbled or cut.
+const DAMAGES: [(&str, Damage); 4] = [
+    ("truncated data file", |table| {
+        let file = data_file_of(table, 2);
+        let len = std::fs::metadata(&file).expect("meta").len();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&file)
+            .expect("open");
+        file.set_len(len / 2).expect("truncate");
+    }),
+    ("garbage data file", |table| {
+        let file = data_file_of(table, 2);
+        let len = std::fs::metadata(&file).expect("meta").len() as usize;
+        std::fs::write(&file, vec![b'#'; len]).expect("overwrite");
+    }),
+    ("garbage log entry", |table| {
+        std::fs::write(log_entry(table, 2), "{\"add\": garbage").expect("overwrite");
+    }),
+    ("truncated log entry", |table| {
+        let path = log_entry(table, 2);
+        let content = std::fs::read(&path).expect("read");
+        std::fs::write(&path, &content[..content.len() / 3]).expect("truncate");
+    }),
+];
+
+/// August's and September's batches as versions 1 and 2, then version 2 damaged.
+fn damaged_workspace(damage: Damage) -> tempfile::TempDir {
+    let ws = workspace();
+    let dir = ws.path();
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("agosto.csv")],
+    ));
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("septiembre.ndjson")],
+    ));
+    damage(&dir.join("data/store/encuestas"));
+    ws
+}
+
+fn nota_total_aug_to_oct(dir: &Path) -> std::process::Output {
+    tablero(
+        dir,
+        &[
+            "compute",
+            "nota_total",
+            "--from",
+            "2026-08",
+            "--to",
+            "2026-10",
+            "--as-of",
+            "2026-11-15",
+            "--format",
+            "csv",
+        ],
+    )
+}
+
 /// Damage the newest version's data file or log entry: readers fall back to the last intact
-/// version and say so; nothing panics.
+/// version and say so, `store info` names the torn version; nothing panics.
 #[test]
 fn a_damaged_newest_version_is_skipped_with_a_message() {
-    type Damage = fn(&Path);
-    let damages: [(&str, Damage); 4] = [
-        ("truncated data file", |table| {
-            let file = newest_data_file(table);
-            let len = std::fs::metadata(&file).expect("meta").len();
-            let file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&file)
-                .expect("open");
-            file.set_len(len / 2).expect("truncate");
-        }),
-        ("garbage data file", |table| {
-            let file = newest_data_file(table);
-            let len = std::fs::metadata(&file).expect("meta").len() as usize;
-            std::fs::write(&file, vec![b'#'; len]).expect("overwrite");
-        }),
-        ("garbage log entry", |table| {
-            std::fs::write(log_entry(table, 2), "{\"add\": garbage").expect("overwrite");
-        }),
-        ("truncated log entry", |table| {
-            let path = log_entry(table, 2);
-            let content = std::fs::read(&path).expect("read");
-            std::fs::write(&path, &content[..content.len() / 3]).expect("truncate");
-        }),
-    ];
-    for (what, damage) in damages {
-        let ws = workspace();
+    for (what, damage) in DAMAGES {
+        let ws = damaged_workspace(damage);
         let dir = ws.path();
-        ok(&tablero(
-            dir,
-            &["ingest", "encuestas", &batch("agosto.csv")],
-        ));
-        ok(&tablero(
-            dir,
-            &["ingest", "encuestas", &batch("septiembre.ndjson")],
-        ));
-        damage(&dir.join("data/store/encuestas"));
-        let output = tablero(
-            dir,
-            &[
-                "compute",
-                "nota_total",
-                "--from",
-                "2026-08",
-                "--to",
-                "2026-09",
-                "--as-of",
-                "2026-11-15",
-                "--format",
-                "csv",
-            ],
-        );
+        let output = nota_total_aug_to_oct(dir);
         let stderr = text(&output.stderr);
         assert!(output.status.success(), "{what}: {stderr}");
         assert!(
@@ -515,43 +443,212 @@ fn a_damaged_newest_version_is_skipped_with_a_message() {
         let info = tablero(dir, &["store", "info", "encuestas"]);
         assert!(info.status.success(), "{what}");
         assert!(text(&info.stderr).contains("warning:"), "{what}");
-        assert!(text(&info.stdout).contains("version:     1"), "{what}");
+        let stdout = text(&info.stdout);
+        assert!(stdout.contains("version:     1"), "{what}: {stdout}");
+        assert!(
+            stdout.contains("torn:        version 2 ("),
+            "{what}: {stdout}"
+        );
     }
 }
 
-fn log_entry(table: &Path, version: u64) -> PathBuf {
-    table.join("_delta_log").join(format!("{version:020}.json"))
-}
-
-fn newest_data_file(table: &Path) -> PathBuf {
-    let log = std::fs::read_to_string(log_entry(table, 2)).expect("log entry");
-    let add = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|v| {
-            v.pointer("/add/path")
-                .and_then(|p| p.as_str())
-                .map(String::from)
-        })
-        .expect("an add action");
-    table.join(add)
-}
-
-/// A batch of `rows` generated rows with ids `first..first + rows`.
-fn generated_batch(path: &Path, first: i64, rows: usize, rng: &mut ChaCha8Rng) {
-    let mut text = String::from("id,respondida,dia,nota,cliente,recomienda\n");
-    for i in 0..rows as i64 {
-        let day = rng.random_range(1..=28);
-        let hour = rng.random_range(0..24);
-        let nota = rng.random_range(0..=10);
-        let cliente = ["Banco Sur", "Retail Norte", "Minera Andes"][rng.random_range(0..3)];
-        text.push_str(&format!(
-            "{},2026-07-{day:02} {hour:02}:15:00,2026-07-{day:02},{nota},{cliente},{}\n",
-            first + i,
-            nota >= 9
-        ));
+/// Regression (issue 9, item 4): a writer used to append on top of a torn newest version and
+/// answer success, so its batch — and every later one — sat behind the tear where no reader
+/// looks. Now the write sets the torn version aside and its batch is visible.
+#[test]
+fn an_ingest_after_a_torn_version_is_visible() {
+    for (what, damage) in DAMAGES {
+        let ws = damaged_workspace(damage);
+        let dir = ws.path();
+        let table = dir.join("data/store/encuestas");
+        let output = tablero(
+            dir,
+            &[
+                "ingest",
+                "encuestas",
+                &batch("octubre.xlsx"),
+                "--sheet",
+                "Respuestas",
+            ],
+        );
+        let stdout = ok(&output);
+        assert!(
+            stdout.contains("stored 2 rows into `encuestas` (table version 2)"),
+            "{what}: {stdout}"
+        );
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("warning: set aside torn version 2 of `encuestas`"),
+            "{what}: {stderr}"
+        );
+        // August (1–5) and October (9, 10) are visible; September's torn batch is not.
+        let mut ids: Vec<i64> = stored_ids(dir).into_keys().collect();
+        ids.sort();
+        assert_eq!(ids, vec![1, 2, 3, 4, 5, 9, 10], "{what}");
+        let output = nota_total_aug_to_oct(dir);
+        assert!(
+            text(&output.stderr).is_empty(),
+            "{what}: {}",
+            text(&output.stderr)
+        );
+        let out = ok(&output);
+        assert!(out.contains("nota_total,2026-10,18,"), "{what}: {out}");
+        // The torn entry is kept, with why, outside the log; `store info` says so.
+        let kept: Vec<_> = std::fs::read_dir(table.join("_tablero_torn"))
+            .expect("_tablero_torn")
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .collect();
+        assert_eq!(kept.len(), 1, "{what}");
+        assert!(
+            kept[0].path().join("00000000000000000002.json").exists(),
+            "{what}"
+        );
+        let info = tablero(dir, &["store", "info", "encuestas"]);
+        let stdout = ok(&info);
+        assert!(
+            text(&info.stderr).is_empty(),
+            "{what}: {}",
+            text(&info.stderr)
+        );
+        assert!(stdout.contains("version:     2"), "{what}: {stdout}");
+        assert!(stdout.contains("rows:        7"), "{what}: {stdout}");
+        assert!(
+            stdout.contains("set aside:   version 2 on "),
+            "{what}: {stdout}"
+        );
+        assert!(!stdout.contains("torn:"), "{what}: {stdout}");
+        // Another Delta reader sees the same: deltalake itself, without Tablero's walk-back.
+        let newest = runtime().block_on(async {
+            let url = deltalake::ensure_table_uri(table.display().to_string()).expect("url");
+            deltalake::open_table(url)
+                .await
+                .expect("deltalake loads the table")
+                .version()
+        });
+        assert_eq!(newest, Some(2), "{what}");
     }
-    std::fs::write(path, text).expect("write batch");
+}
+
+/// `tablero store repair` sets the torn version aside and says what it did; a second repair
+/// finds nothing to do; the next ingest is version 2.
+#[test]
+fn store_repair_sets_torn_versions_aside_and_reports_it() {
+    for (what, damage) in DAMAGES {
+        let ws = damaged_workspace(damage);
+        let dir = ws.path();
+        let out = ok(&tablero(dir, &["store", "repair", "encuestas"]));
+        assert!(
+            out.contains("set aside torn version 2 of `encuestas` ("),
+            "{what}: {out}"
+        );
+        assert!(out.contains("_tablero_torn/"), "{what}: {out}");
+        assert!(
+            out.contains("now reads at table version 1; the next ingest becomes version 2"),
+            "{what}: {out}"
+        );
+        let again = ok(&tablero(dir, &["store", "repair", "encuestas"]));
+        assert!(again.contains("needs no repair"), "{what}: {again}");
+        let output = tablero(dir, &["ingest", "encuestas", &batch("septiembre.ndjson")]);
+        assert!(ok(&output).contains("(table version 2)"), "{what}");
+        assert!(!text(&output.stderr).contains("warning"), "{what}");
+        assert_eq!(stored_ids(dir).len(), 8, "{what}");
+    }
+    // A table with nothing torn, and one with no table yet.
+    let ws = workspace();
+    let out = ok(&tablero(ws.path(), &["store", "repair", "encuestas"]));
+    assert!(out.contains("needs no repair"), "{out}");
+}
+
+/// Damage below an intact newest version is no tear: a batch written on top would be hidden,
+/// so the ingest is refused with a message naming the file, and repair moves nothing.
+#[test]
+fn damage_below_the_newest_version_refuses_writes() {
+    let ws = workspace();
+    let dir = ws.path();
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("agosto.csv")],
+    ));
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("septiembre.ndjson")],
+    ));
+    let table = dir.join("data/store/encuestas");
+    let file = data_file_of(&table, 1);
+    let len = std::fs::metadata(&file).expect("meta").len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .expect("open")
+        .set_len(len / 2)
+        .expect("truncate");
+    let output = tablero(dir, &["ingest", "encuestas", &batch("octubre.xlsx")]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("is damaged below its newest version: data file")
+            && stderr.contains("of version 2 is damaged")
+            && stderr.contains("nothing is written"),
+        "{stderr}"
+    );
+    let output = tablero(dir, &["store", "repair", "encuestas"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("restore the damaged files from a backup"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(log_entry(&table, 2).exists());
+    assert!(!log_entry(&table, 3).exists());
+}
+
+/// The same idempotency key with another body is a conflict: exit 1, a clear message, nothing
+/// stored; with the same body it stays "already stored".
+#[test]
+fn a_key_reused_for_another_body_is_a_conflict() {
+    let ws = workspace();
+    let dir = ws.path();
+    let key = ["--idempotency-key", "crm-2026-09"];
+    let first = ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("agosto.csv"), key[0], key[1]],
+    ));
+    assert!(first.contains("stored 5 rows"), "{first}");
+    let version = table_version(dir);
+    let other = tablero(
+        dir,
+        &[
+            "ingest",
+            "encuestas",
+            &batch("septiembre.ndjson"),
+            key[0],
+            key[1],
+        ],
+    );
+    assert_eq!(other.status.code(), Some(1), "{}", text(&other.stderr));
+    assert!(
+        text(&other.stderr).contains(
+            "idempotency key `crm-2026-09` was already used for a different batch of source `encuestas`; nothing was stored"
+        ),
+        "{}",
+        text(&other.stderr)
+    );
+    assert_eq!(table_version(dir), version);
+    assert_eq!(stored_ids(dir).len(), 5);
+    let same = ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("agosto.csv"), key[0], key[1]],
+    ));
+    assert!(same.contains("already stored"), "{same}");
+    // The hash is in the same commit as the key, for any Delta reader to see.
+    let entry = std::fs::read_to_string(log_entry(&dir.join("data/store/encuestas"), 1))
+        .expect("log entry");
+    assert!(entry.contains("\"tablero.batchSha256\":\""), "{entry}");
+    assert!(
+        entry.contains("\"appId\":\"tablero-ingest:crm-2026-09\""),
+        "{entry}"
+    );
 }
 
 /// Checks the store against the batches: each batch is stored whole or not at all, never
@@ -580,23 +677,22 @@ fn check_batches(dir: &Path, batches: &[(i64, usize)], acknowledged: &[bool]) {
     assert_eq!(ids.len(), expected, "rows from no known batch");
 }
 
-fn spawn_ingest(dir: &Path, file: &Path, key: &str) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_tablero"))
-        .arg("-w")
-        .arg(dir)
-        .args(["ingest", "encuestas"])
-        .arg(file)
-        .args(["--idempotency-key", key])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn tablero")
+/// The crash points, traced (each prints a line on stderr as the writer passes it).
+const TRACE_PHASES: &str = "store::crash::after_data=return;store::crash::after_log=return;store::crash::before_ack=return";
+
+/// The last phase a killed writer reported passing.
+fn last_phase(stderr: &str) -> &'static str {
+    ["before_ack", "after_log", "after_data"]
+        .into_iter()
+        .find(|phase| stderr.contains(&format!("failpoint store::crash::{phase} reached")))
+        .unwrap_or("before data durable")
 }
 
 /// SIGKILL at ≥ 50 seeded random moments of a batch. After each kill the store opens, every
-/// acknowledged batch is there exactly once, and a killed batch is absent or whole; the client
-/// then retries it with the same key (as any client of an idempotent API does) and it is
-/// stored exactly once.
+/// acknowledged batch is there exactly once, and a killed batch is absent or whole — present
+/// if the writer had passed the log entry, absent if it had not finished its data files; the
+/// client then retries it with the same key (as any client of an idempotent API does) and it
+/// is stored exactly once.
 #[test]
 fn sigkill_at_any_moment_loses_or_doubles_nothing() {
     let seed: u64 = std::env::var("TABLERO_CRASH_SEED")
@@ -630,6 +726,7 @@ fn sigkill_at_any_moment_loses_or_doubles_nothing() {
 
     let mut kills = 0;
     let mut outcomes: HashMap<&str, usize> = HashMap::new();
+    let mut phases: HashMap<&str, usize> = HashMap::new();
     let mut b = batches.len();
     while kills < 50 {
         assert!(b < 200, "too few kills landed inside a batch ({kills})");
@@ -641,7 +738,7 @@ fn sigkill_at_any_moment_loses_or_doubles_nothing() {
         batches.push((first, rows));
         acknowledged.push(false);
         let delay = window.mul_f64(rng.random_range(0.0..1.0));
-        let mut child = spawn_ingest(dir, &file, &key);
+        let mut child = spawn_ingest_with(dir, &file, &key, Some(TRACE_PHASES));
         std::thread::sleep(delay);
         let finished = child.try_wait().expect("try_wait").is_some();
         if !finished {
@@ -656,6 +753,23 @@ fn sigkill_at_any_moment_loses_or_doubles_nothing() {
         check_batches(dir, &batches, &acknowledged);
         if !acknowledged[b] {
             let present = stored_ids(dir).contains_key(&first);
+            let stderr = text(&out.stderr);
+            let phase = last_phase(&stderr);
+            match phase {
+                "after_log" | "before_ack" => {
+                    assert!(
+                        present,
+                        "killed {phase}: batch {b} missing; stderr: {stderr}"
+                    )
+                }
+                "before data durable" => {
+                    assert!(
+                        !present,
+                        "killed {phase}: batch {b} stored; stderr: {stderr}"
+                    )
+                }
+                _ => {}
+            }
             *outcomes
                 .entry(if present {
                     "killed after commit"
@@ -663,6 +777,7 @@ fn sigkill_at_any_moment_loses_or_doubles_nothing() {
                     "killed before commit"
                 })
                 .or_default() += 1;
+            *phases.entry(phase).or_default() += 1;
             // Retry with the same key: stored exactly once either way.
             let retry = spawn_ingest(dir, &file, &key)
                 .wait_with_output()
@@ -675,7 +790,9 @@ fn sigkill_at_any_moment_loses_or_doubles_nothing() {
         }
         b += 1;
     }
-    eprintln!("seed {seed}: {kills} kills, window {window:?}, outcomes {outcomes:?}");
+    eprintln!(
+        "seed {seed}: {kills} kills, window {window:?}, outcomes {outcomes:?}, last phase passed {phases:?}"
+    );
     assert!(
         outcomes.get("killed before commit").copied().unwrap_or(0) > 0,
         "no kill landed before a commit: {outcomes:?}"
@@ -683,6 +800,99 @@ fn sigkill_at_any_moment_loses_or_doubles_nothing() {
     // Leftovers of killed writers (files no commit names) do not disturb a compaction.
     ok(&tablero(dir, &["store", "compact", "encuestas"]));
     check_batches(dir, &batches, &acknowledged);
+}
+
+/// Waits until a writer stopped at a crash point says it is there (stderr line), at most two
+/// minutes; returns whether it did.
+fn wait_for_phase(child: &mut std::process::Child, phase: &str) -> bool {
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wanted = format!("tablero: failpoint {phase} reached");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match receiver.recv_timeout(left) {
+            Ok(line) if line == wanted => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Deterministic crashes: the writer stops at each phase of a batch — its data files durable,
+/// its log entry created and flushed, just before the acknowledgement — and is SIGKILLed there.
+/// The batch is absent after the first and whole after the others; a retry with the same key
+/// stores it exactly once. Each phase is proved hit by the writer's own report from it.
+#[test]
+fn sigkill_at_each_phase_of_a_batch() {
+    let ws = workspace();
+    let dir = ws.path();
+    let inputs = tempfile::tempdir().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("agosto.csv")],
+    ));
+    let phases = [
+        ("store::crash::after_data", false),
+        ("store::crash::after_log", true),
+        ("store::crash::before_ack", true),
+    ];
+    let mut hits: HashMap<&str, usize> = HashMap::new();
+    let mut batches = Vec::new();
+    for round in 0..2 {
+        for (phase, committed) in phases {
+            let b = batches.len() + 1;
+            let (first, rows) = (b as i64 * 100_000, 300 + 100 * round);
+            let file = inputs.path().join(format!("b{b}.csv"));
+            generated_batch(&file, first, rows, &mut rng);
+            let key = format!("fase-{b}");
+            let failpoints = format!("{phase}=return(stop)");
+            let mut child = spawn_ingest_with(dir, &file, &key, Some(&failpoints));
+            let reached = wait_for_phase(&mut child, phase);
+            child.kill().expect("SIGKILL");
+            let status = child.wait().expect("wait");
+            assert!(reached, "{phase} was not reached ({status:?})");
+            assert!(
+                !status.success(),
+                "{phase}: the writer finished before the kill"
+            );
+            *hits.entry(phase).or_default() += 1;
+            let ids = stored_ids(dir);
+            for &(earlier_first, earlier_rows) in &batches {
+                assert_eq!(present(&ids, earlier_first, earlier_rows), earlier_rows);
+            }
+            let expected = if committed { rows } else { 0 };
+            assert_eq!(present(&ids, first, rows), expected, "killed at {phase}");
+            let retry = ok(&spawn_ingest(dir, &file, &key)
+                .wait_with_output()
+                .expect("retry"));
+            if committed {
+                assert!(retry.contains("already stored"), "{phase}: {retry}");
+            } else {
+                assert!(
+                    retry.contains(&format!("stored {rows} rows")),
+                    "{phase}: {retry}"
+                );
+            }
+            assert_eq!(present(&stored_ids(dir), first, rows), rows, "{phase}");
+            batches.push((first, rows));
+        }
+    }
+    for (phase, _) in phases {
+        assert!(
+            hits.get(phase).copied().unwrap_or(0) >= 1,
+            "{phase} never hit: {hits:?}"
+        );
+    }
 }
 
 /// Two processes push batches at the same time, some with the same keys: every batch is
