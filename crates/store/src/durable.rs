@@ -18,6 +18,7 @@
 //! |---|---|
 //! | `store::data::write`, `store::data::fsync`, `store::data::dir_fsync` | a data file (or checkpoint) and its folder |
 //! | `store::log::write`, `store::log::fsync`, `store::log::dir_fsync` | a log entry and `_delta_log` |
+//! | `store::crash::before_data` | the batch is read and checked; nothing of it is written yet |
 //! | `store::crash::after_data` | all data files of a commit are durable; the log entry is next |
 //! | `store::crash::after_log` | the log entry is linked and flushed; nothing acknowledged yet |
 //! | `store::crash::before_ack` | everything is flushed; success is about to be reported |

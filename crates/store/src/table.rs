@@ -401,6 +401,7 @@ pub async fn append(
     }
     let dir = table_dir(root, source);
     durable::quiet_caught_abort_panics();
+    durable::phase("store::crash::before_data");
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let (mut table, set_aside) = prepare_write(root, source).await?;
     for _ in 0..MAX_COMMIT_ATTEMPTS {

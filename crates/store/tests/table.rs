@@ -1,5 +1,6 @@
 //! Store tables in-process: many small pushes stay few files, racing writers with one key
-//! store once, and a table whose columns no longer match its source is refused.
+//! store once, a table whose columns no longer match its source is refused, a log entry cut at
+//! a line boundary is found torn, and a key reused for another body is a conflict.
 
 use std::path::Path;
 
@@ -117,4 +118,72 @@ async fn a_changed_declaration_is_refused_with_both_column_lists() {
         err.contains("the store does not change a table's columns"),
         "{err}"
     );
+}
+
+/// A log entry cut exactly at a line boundary still parses; the row count Tablero records in
+/// the commit tells it is torn, and the next write sets it aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_entry_cut_at_a_line_boundary_is_torn() {
+    let (dir, source, calendar) = workspace();
+    push(dir.path(), &source, &calendar, 1, None).await;
+    push(dir.path(), &source, &calendar, 2, None).await;
+    let entry = dir
+        .path()
+        .join("data/store/encuestas/_delta_log/00000000000000000002.json");
+    let text = std::fs::read_to_string(&entry).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.contains("\"add\"")).collect();
+    assert!(kept.len() < text.lines().count(), "{text}");
+    std::fs::write(&entry, kept.join("\n") + "\n").unwrap();
+
+    let info = table::info(dir.path(), &source).await.unwrap();
+    assert_eq!(info.torn.len(), 1, "{info:?}");
+    assert_eq!(info.torn[0].version, 2);
+    assert!(
+        info.torn[0]
+            .problem
+            .contains("it names 0 rows of a batch of 1"),
+        "{info:?}"
+    );
+
+    let appended = push(dir.path(), &source, &calendar, 3, None).await;
+    assert_eq!(appended.version, Some(2));
+    assert_eq!(appended.set_aside.len(), 1);
+    let info = table::info(dir.path(), &source).await.unwrap();
+    assert!(info.torn.is_empty(), "{info:?}");
+    assert_eq!(info.set_aside.len(), 1);
+    assert_eq!(info.set_aside[0].version, 2);
+    assert_eq!(info.rows, 2);
+}
+
+/// The key's commit records the body's hash: another body under the same key is a typed
+/// conflict, and stores nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_with_another_body_is_a_conflict() {
+    let (dir, source, calendar) = workspace();
+    push(dir.path(), &source, &calendar, 1, Some("k")).await;
+    let again = push(dir.path(), &source, &calendar, 1, Some("k")).await;
+    assert!(again.duplicate);
+    let text = row(2);
+    let input = Input {
+        bytes: text.as_bytes(),
+        format: Format::Csv,
+        label: "push",
+        sheet: None,
+    };
+    let err = tablero_store::ingest(
+        dir.path(),
+        &source,
+        &calendar,
+        &[input],
+        Some("k"),
+        &mut |_| {},
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, tablero_store::StoreError::Conflict(_)),
+        "{err}"
+    );
+    assert!(err.is_user_error());
+    assert_eq!(table::info(dir.path(), &source).await.unwrap().rows, 1);
 }
