@@ -137,7 +137,7 @@ impl Lexer<'_> {
                     start,
                     end,
                     format!(
-                        "the formula has more than {MAX_TOKENS} tokens (names, numbers, operators); this is where the limit is passed"
+                        "the formula has more than {MAX_TOKENS} tokens (names, numbers, operators)"
                     ),
                 );
                 self.too_many_tokens = true;

@@ -63,7 +63,7 @@ pub fn parse(text: &str) -> Parsed {
             errors: vec![SyntaxError {
                 span: Span::new(at, text.len()),
                 message: format!(
-                    "the formula is too long: {} bytes, at most {MAX_LENGTH}; this is where the limit is passed",
+                    "the formula is too long: {} bytes, at most {MAX_LENGTH}",
                     text.len()
                 ),
             }],
