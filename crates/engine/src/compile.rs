@@ -10,7 +10,7 @@
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, NullEquality, ScalarValue};
-use datafusion::functions::expr_fn::{abs, ceil, coalesce, floor, greatest, least, round};
+use datafusion::functions::expr_fn::{abs, ceil, coalesce, floor, greatest, least, nullif, round};
 use datafusion::functions_aggregate::count::count_udaf;
 use datafusion::functions_aggregate::expr_fn::{avg, count, count_distinct, max, median, min, sum};
 use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
@@ -251,16 +251,15 @@ fn condition(
     })
 }
 
-/// Division by zero is null, never infinity or NaN (SPEC §3).
+/// Division by zero is null, never infinity or NaN (SPEC §3). The divisor appears once: a
+/// `CASE b WHEN 0 …` repeating it doubled the expression at each nested division, so a
+/// `where` of forty `1/(1/(…))` asked for 2⁴⁰ nodes.
 fn arith(op: ArithOp, a: Expr, b: Expr) -> Expr {
     match op {
         ArithOp::Add => a + b,
         ArithOp::Sub => a - b,
         ArithOp::Mul => a * b,
-        ArithOp::Div => case(b.clone())
-            .when(lit(0.0), lit(ScalarValue::Float64(None)))
-            .otherwise(a / b)
-            .unwrap_or_else(|_| lit(ScalarValue::Float64(None))),
+        ArithOp::Div => a / nullif(b, lit(0.0)),
     }
 }
 

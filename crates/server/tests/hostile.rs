@@ -219,3 +219,43 @@ async fn a_long_chain_of_kpis_computes_on_a_worker_stack() {
     assert_ne!(status, StatusCode::OK, "{body:.300}");
     assert!(body.contains("nested too deeply"), "{body:.300}");
 }
+
+/// Regression: division repeated its divisor (`CASE b WHEN 0 THEN NULL ELSE a / b END`), so
+/// each nested division doubled the plan — a `where` of forty `1/(1/(…))`, under 200 bytes,
+/// asked for 2⁴⁰ nodes, held the computation threads past every deadline and took the
+/// machine's memory. The plan now grows with the text: twice the nesting, about twice the SQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nested_division_grows_the_plan_linearly() {
+    let (workspace, _) = tablero_model::load_workspace(example());
+    let (catalog, _) = tablero_formula::check_workspace(&workspace);
+    let engine = tablero_engine::Engine::new(workspace, catalog).unwrap();
+    let nested = |n: usize| format!("{}1{} > 0", "1 / (".repeat(n), ")".repeat(n));
+    let mut sizes = Vec::new();
+    for n in [10, 20] {
+        let request = tablero_engine::Request {
+            from: Some("2026-09".into()),
+            to: Some("2026-09".into()),
+            filter: Some(nested(n)),
+            as_of: Some("2026-10-15T00:00:00Z".parse().unwrap()),
+            ..Default::default()
+        };
+        let explained = engine
+            .explain("ventas_netas_totales", &request)
+            .await
+            .unwrap();
+        sizes.push(explained.logical_plan.len());
+    }
+    assert!(
+        sizes[1] < 3 * sizes[0],
+        "plan sizes for 10 and 20 levels: {sizes:?}"
+    );
+    // And forty levels compute, to the same values as no filter at all (the filter is true).
+    let state = AppState::open(example());
+    let values =
+        "/api/v1/kpis/ventas_netas_totales/values?from=2026-09&to=2026-09&as_of=2026-10-15";
+    let (status, plain) = get(&state, values.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{plain:.300}");
+    let (status, filtered) = get(&state, format!("{values}&where={}", encode(&nested(40)))).await;
+    assert_eq!(status, StatusCode::OK, "{filtered:.300}");
+    assert_eq!(filtered, plain);
+}
