@@ -216,10 +216,6 @@ impl Engine {
         &self.calendar
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// Loads the named sources into the session if they are not there yet.
     async fn providers(&self, names: &[String]) -> Result<HashMap<String, Arc<dyn TableProvider>>> {
         let mut loaded = self.loaded.lock().await;

@@ -303,10 +303,6 @@ impl AppState {
         &self.inner.root
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.inner.limits
-    }
-
     /// A turn to store a batch, waiting at most the deadline for one.
     pub async fn ingest_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
         tokio::time::timeout(self.inner.limits.deadline, self.inner.ingests.acquire())

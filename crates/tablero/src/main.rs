@@ -323,18 +323,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 }
             };
             if !dir.join("tablero.toml").exists() {
-                let today = match today {
-                    Some(text) => text.parse::<jiff::civil::Date>().map_err(|e| Failure {
-                        code: 1,
-                        message: format!("--today {text}: expected a date like 2026-03-31 ({e})"),
-                    })?,
-                    None => jiff::Timestamp::now()
-                        .to_zoned(
-                            jiff::tz::TimeZone::get("America/Santiago")
-                                .unwrap_or(jiff::tz::TimeZone::UTC),
-                        )
-                        .date(),
-                };
+                let today = example_today(today.as_deref())?;
                 let options = tablero_example::GenerateOptions {
                     seed,
                     ..tablero_example::GenerateOptions::new(today)
@@ -421,18 +410,7 @@ fn init(
             );
         }
         Some(Example::People23) => {
-            let today = match today {
-                Some(text) => text.parse::<jiff::civil::Date>().map_err(|e| Failure {
-                    code: 1,
-                    message: format!("--today {text}: expected a date like 2026-03-31 ({e})"),
-                })?,
-                None => jiff::Timestamp::now()
-                    .to_zoned(
-                        jiff::tz::TimeZone::get("America/Santiago")
-                            .unwrap_or(jiff::tz::TimeZone::UTC),
-                    )
-                    .date(),
-            };
+            let today = example_today(today.as_deref())?;
             let options = tablero_example::GenerateOptions {
                 seed,
                 today,
@@ -450,6 +428,21 @@ fn init(
         }
     }
     Ok(())
+}
+
+/// The example's last day of data: `--today`, or today in the example's time zone.
+fn example_today(today: Option<&str>) -> Result<jiff::civil::Date, Failure> {
+    match today {
+        Some(text) => text.parse::<jiff::civil::Date>().map_err(|e| Failure {
+            code: EXIT_USER,
+            message: format!("--today {text}: expected a date like 2026-03-31 ({e})"),
+        }),
+        None => Ok(jiff::Timestamp::now()
+            .to_zoned(
+                jiff::tz::TimeZone::get("America/Santiago").unwrap_or(jiff::tz::TimeZone::UTC),
+            )
+            .date()),
+    }
 }
 
 async fn serve(
