@@ -32,10 +32,25 @@ today="2026-10-15"
 "$CARGO_TARGET_DIR/debug/tablero" demo --seed 23 --today "$today" --dir "$work/23people" \
   --addr "127.0.0.1:$port" > "$work/demo.log" 2>&1 &
 demo=$!
-trap 'kill $demo 2>/dev/null || true; wait $demo 2>/dev/null || true; rm -rf "$work"' EXIT
+# The example again with accounts: a viewer limited to People Growth (the sign-in test).
+tablero="$CARGO_TARGET_DIR/debug/tablero"
+"$tablero" init "$work/acme" --example 23people --seed 23 --today "$today" >/dev/null
+viewer_email="lucia@acme.cl"
+viewer_password="viewer-password-$RANDOM$RANDOM"
+echo "$viewer_password" | "$tablero" -w "$work/acme" users add "$viewer_email" --role viewer \
+  --owners "People Growth" --password-stdin >/dev/null
+accounts_port=$(( port + 1 ))
+"$tablero" -w "$work/acme" serve --addr "127.0.0.1:$accounts_port" > "$work/accounts.log" 2>&1 &
+accounts=$!
+trap 'kill $demo $accounts 2>/dev/null || true; wait $demo $accounts 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 1 120); do
   if curl -fs "http://127.0.0.1:$port/api/v1/health" >/dev/null 2>&1; then break; fi
   if ! kill -0 $demo 2>/dev/null; then cat "$work/demo.log" >&2; exit 1; fi
+  sleep 0.5
+done
+for _ in $(seq 1 120); do
+  if curl -fs "http://127.0.0.1:$accounts_port/api/v1/health" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $accounts 2>/dev/null; then cat "$work/accounts.log" >&2; exit 1; fi
   sleep 0.5
 done
 # What the pages must show, computed independently from the demo's files by DuckDB.
@@ -43,7 +58,8 @@ python3 -c "import duckdb" >/dev/null 2>&1 || python3 -m pip install -q duckdb
 python3 tests/example_check.py "$work/23people" --from 2025-09 --to "${today:0:7}" --as-of "$today" \
   > "$work/expected.jsonl"
 TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" TABLERO_AS_OF="$today" \
-  TABLERO_EXPECTED="$work/expected.jsonl" node --test e2e/
+  TABLERO_EXPECTED="$work/expected.jsonl" TABLERO_ACCOUNTS_URL="http://127.0.0.1:$accounts_port" \
+  TABLERO_VIEWER_EMAIL="$viewer_email" TABLERO_VIEWER_PASSWORD="$viewer_password" node --test e2e/
 
 # The OpenAPI document passes a real OpenAPI 3.1 validator.
 python3 -m pip show openapi-spec-validator >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
@@ -51,6 +67,7 @@ curl -fs "http://127.0.0.1:$port/api/v1/openapi.json" > "$work/openapi.json"
 python3 -m openapi_spec_validator "$work/openapi.json"
 
 # SIGTERM stops the server gracefully (exit status 0).
+kill -TERM $accounts; wait $accounts || true
 kill -TERM $demo
 if wait $demo; then echo "graceful shutdown: ok"; else echo "tablero demo did not exit cleanly on SIGTERM" >&2; exit 1; fi
 echo "screenshots: $shots"

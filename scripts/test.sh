@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test of the project: unit, property, end-to-end KPI cases, and a benchmark smoke run.
+# Runs every test of the project: unit, property, end-to-end KPI cases, the state database on
+# SQLite and PostgreSQL, and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablero-target}"
@@ -14,6 +15,9 @@ if ! command -v python3 >/dev/null 2>&1; then
   exit 1
 fi
 python3 -c "import duckdb" >/dev/null 2>&1 || python3 -m pip install -q duckdb
+# The state database's tests run against SQLite and a real PostgreSQL server started here.
+source scripts/postgres.sh
+trap postgres_stop EXIT
 cargo test --workspace --all-targets --locked
 # The dashboard in a real headless Chromium (installs chromium and playwright-core if missing).
 ./scripts/e2e.sh

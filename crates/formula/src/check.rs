@@ -46,6 +46,37 @@ impl Catalog {
         sources
     }
 
+    /// The KPIs a KPI builds on, through its formula and target, transitively (itself
+    /// excluded), sorted.
+    pub fn kpis_of(&self, id: &str) -> Vec<String> {
+        let mut seen = vec![id.to_string()];
+        let mut pending = vec![id.to_string()];
+        while let Some(next) = pending.pop() {
+            let Some(kpi) = self.kpis.get(&next) else {
+                continue;
+            };
+            let mut refs = Vec::new();
+            let mut note = |f: &Formula| {
+                if let Formula::Kpi(k) = f {
+                    refs.push(k.clone());
+                }
+            };
+            kpi.formula.visit(&mut note);
+            if let Some(CheckedTarget::Formula(target)) = &kpi.target {
+                target.visit(&mut note);
+            }
+            for r in refs {
+                if !seen.contains(&r) {
+                    seen.push(r.clone());
+                    pending.push(r);
+                }
+            }
+        }
+        seen.remove(0);
+        seen.sort();
+        seen
+    }
+
     fn collect_sources(&self, id: &str, sources: &mut Vec<String>, seen: &mut Vec<String>) {
         if seen.iter().any(|s| s == id) {
             return;

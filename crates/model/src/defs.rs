@@ -70,6 +70,9 @@ pub struct Settings {
     pub timezone: String,
     pub currency: String,
     pub fiscal_year_start: u8,
+    /// `state`: where Tablero keeps what it writes itself (SPEC §14); `None` is
+    /// `data/tablero.db`.
+    pub state: Option<String>,
 }
 
 impl Default for Settings {
@@ -80,6 +83,7 @@ impl Default for Settings {
             timezone: "UTC".into(),
             currency: "USD".into(),
             fiscal_year_start: 1,
+            state: None,
         }
     }
 }

@@ -118,6 +118,7 @@ struct SettingsFile {
     currency: Option<String>,
     week_start: Option<String>,
     fiscal_year_start: Option<i64>,
+    state: Option<String>,
     /// Read by later features (database connections, engines); accepted here.
     #[serde(default)]
     #[allow(dead_code)]
@@ -214,7 +215,40 @@ fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
             )),
         }
     }
+    if let Some(state) = file.state {
+        let scheme = state.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql" | "sqlite") => settings.state = Some(state),
+            _ => diagnostics.push(Diagnostic::error(
+                find("state"),
+                "state must be a \"postgres://…\" or \"sqlite:…\" URL (without it, data/tablero.db is used)".to_string(),
+            )),
+        }
+    }
     settings
+}
+
+/// `tablero.toml`'s `state` alone (SPEC §14), for commands that need the state database
+/// whatever else the workspace holds: `None` means `data/tablero.db`. An unreadable file or
+/// an invalid `state` is an error, never a silent fall back to the default.
+pub fn state_setting(root: &Path) -> Result<Option<String>, Diagnostic> {
+    let mut diagnostics = Vec::new();
+    let settings = load_settings(root, &mut diagnostics);
+    let text = std::fs::read_to_string(root.join("tablero.toml")).unwrap_or_default();
+    #[derive(Deserialize)]
+    struct StateOnly {
+        state: Option<toml::Value>,
+    }
+    let written = toml::from_str::<StateOnly>(&text)
+        .ok()
+        .and_then(|f| f.state)
+        .is_some();
+    if settings.state.is_none() && (written || text.is_empty())
+        && let Some(first) = diagnostics.into_iter().next()
+    {
+        return Err(first);
+    }
+    Ok(settings.state)
 }
 
 /// 1-based line and character column of a byte offset.

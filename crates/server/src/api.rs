@@ -1,8 +1,8 @@
 //! The JSON API under `/api/v1` (SPEC §7), documented by an OpenAPI 3.1 document generated
 //! from these handlers, so routes and document cannot drift apart.
 
-use axum::Json;
 use axum::body::Bytes;
+use axum::{Extension, Json};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
 use crate::state::{AppState, Loaded};
 use crate::wire::{KpiValues, kpi_values};
@@ -151,6 +152,30 @@ pub async fn loaded(state: &AppState) -> Result<std::sync::Arc<Loaded>, AppError
     })
 }
 
+/// Whether a KPI builds on a KPI the caller may not see: then its value is shown but not
+/// its query, which would spell out the hidden KPI's definition.
+pub fn hides_a_dependency(loaded: &Loaded, caller: &Caller, id: &str) -> bool {
+    let workspace = loaded.engine.workspace();
+    loaded
+        .engine
+        .catalog()
+        .kpis_of(id)
+        .iter()
+        .any(|k| !caller.sees_id(workspace, k))
+}
+
+/// The KPI of this id if the caller may see it; a hidden KPI is answered as unknown.
+fn visible<'w>(
+    workspace: &'w tablero_model::Workspace,
+    caller: &Caller,
+    id: &str,
+) -> Result<&'w tablero_model::Kpi, AppError> {
+    workspace
+        .kpi(id)
+        .filter(|k| caller.sees(k))
+        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))
+}
+
 pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
     let workspace = loaded.engine.workspace();
     let sources = loaded.engine.catalog().sources_of(&kpi.id.value);
@@ -192,16 +217,21 @@ pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
     }
 }
 
-/// Every KPI of the catalog.
+/// Every KPI of the catalog the caller may see.
 #[utoipa::path(get, path = "/kpis", tag = "kpis",
-    responses((status = 200, body = KpiList), (status = 503, body = ErrorBody, description = "The workspace does not check")))]
-async fn list_kpis(State(state): State<AppState>) -> Result<Json<KpiList>, AppError> {
+    responses((status = 200, body = KpiList), (status = 401, body = ErrorBody, description = "Accounts exist and no valid token was sent"),
+        (status = 503, body = ErrorBody, description = "The workspace does not check")))]
+async fn list_kpis(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<KpiList>, AppError> {
     let loaded = loaded(&state).await?;
     let kpis = loaded
         .engine
         .workspace()
         .kpis
         .iter()
+        .filter(|k| caller.sees(k))
         .map(|k| definition(&loaded, k))
         .collect();
     Ok(Json(KpiList { kpis }))
@@ -213,21 +243,24 @@ async fn list_kpis(State(state): State<AppState>) -> Result<Json<KpiList>, AppEr
     responses((status = 200, body = KpiDetail), (status = 404, body = ErrorBody)))]
 async fn get_kpi(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<KpiDetail>, AppError> {
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let kpi = workspace
-        .kpi(&id)
-        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
+    let kpi = visible(workspace, &caller, &id)?;
     let lint = crate::pages::lint_for(&loaded, &id);
-    let engine = loaded.engine.clone();
-    let explained = id.clone();
-    let sql = state
-        .run(async move { engine.explain(&explained, &Request::default()).await })
-        .await
-        .ok()
-        .and_then(|e| e.sql.ok());
+    let sql = if hides_a_dependency(&loaded, &caller, &id) {
+        None
+    } else {
+        let engine = loaded.engine.clone();
+        let explained = id.clone();
+        state
+            .run(async move { engine.explain(&explained, &Request::default()).await })
+            .await
+            .ok()
+            .and_then(|e| e.sql.ok())
+    };
     Ok(Json(KpiDetail {
         definition: definition(&loaded, kpi),
         lint,
@@ -244,13 +277,12 @@ async fn get_kpi(
         (status = 504, body = ErrorBody, description = "The computation ran past the server's deadline and was stopped")))]
 async fn kpi_values_handler(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<ValuesQuery>,
 ) -> Result<Json<KpiValues>, AppError> {
     let loaded = loaded(&state).await?;
-    if loaded.engine.workspace().kpi(&id).is_none() {
-        return Err(AppError::not_found(format!("unknown KPI `{id}`")));
-    }
+    visible(loaded.engine.workspace(), &caller, &id)?;
     let request = query.request(&loaded, vec![id])?;
     let results = state
         .compute(&loaded, &request)
@@ -264,8 +296,20 @@ async fn kpi_values_handler(
 
 /// Whether the server and its workspace are well.
 #[utoipa::path(get, path = "/health", tag = "server", responses((status = 200, body = Health)))]
-async fn health(State(state): State<AppState>) -> Json<Health> {
+async fn health(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Json<Health> {
     let snapshot = state.snapshot().await;
+    if caller.visitor.is_anonymous() {
+        // Nobody signed in: whether the server is up, and nothing about the catalog.
+        let status = if snapshot.errors.is_empty() { "ok" } else { "degraded" };
+        return Json(Health {
+            status: status.into(),
+            kpis: 0,
+            errors: Vec::new(),
+        });
+    }
     let kpis = snapshot
         .loaded
         .as_ref()
@@ -313,6 +357,8 @@ pub struct Ingested {
         (status = 200, body = Ingested, description = "The idempotency key was committed before, or the batch had no rows: nothing stored"),
         (status = 400, body = ErrorBody, description = "A row does not fit the source; the message names row and column"),
         (status = 404, body = ErrorBody, description = "No store source of that name"),
+        (status = 401, body = ErrorBody, description = "Accounts exist and no valid token was sent"),
+        (status = 403, body = ErrorBody, description = "The account is a viewer (`forbidden`), or a session cookie came without its X-CSRF-Token (`csrf`)"),
         (status = 413, description = "The body is larger than the server accepts"),
         (status = 409, body = ErrorBody, description = "The source's declared columns no longer match its stored table (`table_mismatch`), or the Idempotency-Key was used before for a different body (`idempotency_conflict`): nothing stored"),
         (status = 503, body = ErrorBody, description = "The disk refused the write (`storage_failure`, e.g. full; the message says whether the batch was stored) or the table is damaged"),
@@ -321,10 +367,18 @@ pub struct Ingested {
     ))]
 async fn ingest_rows(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Ingested>), AppError> {
+    if !caller.visitor.may_push_rows() {
+        return Err(AppError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "pushing rows needs an editor's or an admin's token".into(),
+        });
+    }
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let source = workspace

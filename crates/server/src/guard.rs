@@ -30,6 +30,9 @@ pub struct HostPolicy {
     /// The address the server listens on; `None` in tests that drive the router directly,
     /// where only loopback names and addresses are accepted.
     pub bound: Option<SocketAddr>,
+    /// Any host name is answered: accounts exist, so reaching the server does not give
+    /// access to it (people use the company's own names for it).
+    pub any: bool,
 }
 
 impl HostPolicy {
@@ -38,6 +41,9 @@ impl HostPolicy {
         let Some(name) = host_name(host) else {
             return false;
         };
+        if self.any {
+            return true;
+        }
         match name.parse::<IpAddr>() {
             Ok(ip) => {
                 ip.is_loopback()
@@ -145,9 +151,11 @@ mod tests {
     fn hosts_a_loopback_server_answers_for() {
         let loopback = HostPolicy {
             bound: Some("127.0.0.1:8080".parse().unwrap()),
+            any: false,
         };
         let everywhere = HostPolicy {
             bound: Some("0.0.0.0:8080".parse().unwrap()),
+            any: false,
         };
         let cases = [
             // (Host, on loopback, on 0.0.0.0)

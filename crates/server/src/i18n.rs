@@ -45,6 +45,10 @@ pub struct Texts {
     pub all: &'static str,
     pub grains: [(&'static str, &'static str); 5],
     pub no_kpis: &'static str,
+    pub signed_in_as: &'static str,
+    pub sign_out: &'static str,
+    pub edits: &'static str,
+    pub hidden_dependency: &'static str,
 }
 
 pub const ES: Texts = Texts {
@@ -68,6 +72,10 @@ pub const ES: Texts = Texts {
     to: "Hasta",
     filter: "Filtro",
     filter_hint: "p. ej. linea_servicio = 'Cloud'",
+    signed_in_as: "Sesión de",
+    sign_out: "Cerrar sesión",
+    edits: "Edita",
+    hidden_dependency: "Este KPI se calcula a partir de KPIs que no puedes ver; su consulta no se muestra.",
     apply: "Aplicar",
     definition: "Definición",
     formula: "Fórmula",
@@ -118,6 +126,10 @@ pub const EN: Texts = Texts {
     to: "To",
     filter: "Filter",
     filter_hint: "e.g. region = 'North'",
+    signed_in_as: "Signed in as",
+    sign_out: "Sign out",
+    edits: "Edits",
+    hidden_dependency: "This KPI is computed from KPIs you cannot see; its query is not shown.",
     apply: "Apply",
     definition: "Definition",
     formula: "Formula",
@@ -156,4 +168,49 @@ pub fn texts(lang: Option<&str>, default: Locale) -> (&'static Texts, Locale) {
             Locale::En => (&EN, Locale::En),
         },
     }
+}
+
+/// The sign-in page's texts.
+pub struct LoginTexts {
+    pub lang: &'static str,
+    pub other_lang: &'static str,
+    pub other_lang_name: &'static str,
+    pub title: &'static str,
+    pub email: &'static str,
+    pub password: &'static str,
+    pub submit: &'static str,
+    pub wrong: &'static str,
+    pub too_many: &'static str,
+    pub expired_form: &'static str,
+}
+
+const LOGIN_ES: LoginTexts = LoginTexts {
+    lang: "es",
+    other_lang: "en",
+    other_lang_name: "English",
+    title: "Iniciar sesión",
+    email: "Correo electrónico",
+    password: "Contraseña",
+    submit: "Entrar",
+    wrong: "Correo o contraseña incorrectos.",
+    too_many: "Demasiados intentos. Espera un momento antes de volver a intentarlo.",
+    expired_form: "El formulario expiró. Vuelve a intentarlo.",
+};
+
+const LOGIN_EN: LoginTexts = LoginTexts {
+    lang: "en",
+    other_lang: "es",
+    other_lang_name: "Español",
+    title: "Sign in",
+    email: "E-mail",
+    password: "Password",
+    submit: "Sign in",
+    wrong: "Wrong e-mail or password.",
+    too_many: "Too many attempts. Wait a moment before trying again.",
+    expired_form: "The form expired. Please try again.",
+};
+
+/// The sign-in texts for a language code (`es` or `en`).
+pub fn login_texts(lang: &str) -> &'static LoginTexts {
+    if lang == "es" { &LOGIN_ES } else { &LOGIN_EN }
 }

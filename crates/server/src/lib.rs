@@ -5,6 +5,7 @@
 //! workspace version, and renders them. It never changes state on a GET.
 
 mod api;
+pub mod auth;
 mod chart;
 mod error;
 pub mod guard;
@@ -26,7 +27,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::AppError;
-pub use listen::Timeouts;
+pub use listen::{Timeouts, Tls};
 pub use state::{AppState, ComputeError, Limits};
 
 /// Content-Security-Policy: everything from this origin, no inline scripts, no framing.
@@ -38,6 +39,8 @@ pub fn app(state: AppState) -> Router {
     let openapi_json = serde_json::to_string_pretty(&nested_paths(openapi)).unwrap_or_default();
     Router::new()
         .route("/", get(pages::home))
+        .route("/login", get(auth::login_page).post(auth::login_submit))
+        .route("/logout", axum::routing::post(auth::logout))
         .route("/kpi/{id}", get(pages::kpi_page))
         .route("/dashboards/{id}", get(pages::dashboard_page))
         .route("/assets/{name}", get(pages::asset))
@@ -55,6 +58,13 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async { AppError::not_found("no such page") })
         .layer(RequestBodyLimitLayer::new(state.body_limit))
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ))
+        .layer(tower::util::option_layer(
+            state.auth.as_ref().map(|auth| auth.session_layer()),
+        ))
         .layer(axum::middleware::map_response(json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -129,7 +139,10 @@ fn nested_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 }
 
 /// `/metrics`: each KPI's latest complete value, target and status, then request metrics.
-async fn metrics_handler(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+async fn metrics_handler(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<auth::Caller>,
+) -> Result<impl IntoResponse, AppError> {
     let loaded = api::loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let results = state
@@ -138,7 +151,7 @@ async fn metrics_handler(State(state): State<AppState>) -> Result<impl IntoRespo
         .map_err(AppError::from_compute)?;
     let mut gauges = Vec::new();
     for result in results.iter() {
-        let Some(kpi) = workspace.kpi(&result.kpi) else {
+        let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
             continue;
         };
         let last = result
@@ -179,6 +192,11 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     pub limits: Limits,
     pub timeouts: Timeouts,
+    /// Serve HTTPS with this certificate and key.
+    pub tls: Option<Tls>,
+    /// A reverse proxy whose `X-Forwarded-For`/`-Proto` are believed (it serves HTTPS, so
+    /// cookies are `Secure`).
+    pub trusted_proxy: Option<std::net::IpAddr>,
 }
 
 impl ServeOptions {
@@ -190,6 +208,8 @@ impl ServeOptions {
             max_body_bytes: 16 << 20,
             limits: Limits::default(),
             timeouts: Timeouts::default(),
+            tls: None,
+            trusted_proxy: None,
         }
     }
 }
@@ -202,10 +222,15 @@ pub async fn serve(
     signals: Signals,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
-    if !options.addr.ip().is_loopback() {
+    let db = open_state(root).await?;
+    let has_accounts = db
+        .has_active_accounts()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !options.addr.ip().is_loopback() && !has_accounts {
         if !options.insecure_bind {
             return Err(format!(
-                "{} is not a loopback address and this workspace has no accounts: anyone on the network could read it. Use 127.0.0.1, or --insecure-bind to serve anyway",
+                "{} is not a loopback address and this workspace has no accounts: anyone on the network could read it. Add one first (tablero users add EMAIL --role admin), or serve on 127.0.0.1",
                 options.addr
             ));
         }
@@ -217,13 +242,23 @@ pub async fn serve(
     }
     let mut state = AppState::open_with(root, options.limits)
         .map_err(|e| format!("cannot start the computation threads: {e}"))?;
+    let mut auth = auth::Auth::new(db.clone());
+    auth.secure_cookies = options.tls.is_some() || options.trusted_proxy.is_some();
+    auth.trusted_proxy = options.trusted_proxy;
+    auth.open_when_empty = options.addr.ip().is_loopback() || options.insecure_bind;
+    state.auth = Some(std::sync::Arc::new(auth));
     state.body_limit = options.max_body_bytes;
     state.body_read = options.timeouts.body_read;
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    state.hosts = guard::HostPolicy { bound: Some(local) };
+    // With accounts, people reach the server by the company's own host names; without, only
+    // loopback names are answered (DNS rebinding).
+    state.hosts = guard::HostPolicy {
+        bound: Some(local),
+        any: has_accounts,
+    };
     // Warm the cache so the first page answers at once.
     if let Some(loaded) = state.snapshot().await.loaded {
         let _ = state
@@ -234,15 +269,35 @@ pub async fn serve(
         return Ok(()); // stopped while loading
     }
     on_ready(local);
+    let sweeper = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+            if let Err(err) = db.delete_expired_sessions().await {
+                tracing::warn!(%err, "cannot remove expired sessions");
+            }
+        }
+    });
     listen::run(
         listener,
         app(state),
         options.timeouts,
+        options.tls.clone(),
         signals.reached(1),
         signals.reached(2),
     )
     .await;
+    sweeper.abort();
     Ok(())
+}
+
+/// The workspace's state database (SPEC §14), opened and migrated.
+pub async fn open_state(root: &std::path::Path) -> Result<tablero_state::StateDb, String> {
+    let setting = tablero_model::load::state_setting(root).map_err(|d| d.to_string())?;
+    let location = tablero_state::Location::for_workspace(root, setting.as_deref())
+        .map_err(|e| e.to_string())?;
+    tablero_state::StateDb::open(&location)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Shutdown signals (SIGINT, SIGTERM, SIGHUP) counted from [`Signals::install`] on: the

@@ -8,6 +8,9 @@
 //! request as for the next one on a kept-alive connection. Bodies are read within
 //! [`Timeouts::body_read`] by the handlers that read them. At most [`MAX_CONNECTIONS`] are
 //! served at once; more are closed as they arrive.
+//!
+//! With a [`Tls`] configuration every connection is TLS (rustls): the handshake must finish
+//! within the header timeout too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,12 +50,55 @@ impl Default for Timeouts {
     }
 }
 
+/// A certificate chain and its private key, ready to serve HTTPS.
+#[derive(Clone)]
+pub struct Tls {
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tls")
+    }
+}
+
+impl Tls {
+    /// Reads PEM files: the certificate chain (leaf first) and its private key.
+    pub fn from_pem_files(cert: &std::path::Path, key: &std::path::Path) -> Result<Tls, String> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_file_iter(cert)
+            .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| format!("--tls-cert {}: {e}", cert.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--tls-cert {}: no certificate in the file",
+                cert.display()
+            ));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| format!("--tls-key {}: {e}", key.display()))?;
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| format!("--tls-cert/--tls-key do not make a usable pair: {e}"))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Tls {
+            acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        })
+    }
+}
+
 /// Serves `app` on `listener` until `stop` completes, then lets requests in flight finish
 /// within `timeouts.shutdown`, or until `stop_now` completes (a second interrupt).
 pub async fn run(
     listener: TcpListener,
     app: Router,
     timeouts: Timeouts,
+    tls: Option<Tls>,
     stop: impl Future<Output = ()>,
     stop_now: impl Future<Output = ()>,
 ) {
@@ -83,14 +129,31 @@ pub async fn run(
                     request.extensions_mut().insert(ConnectInfo(peer));
                     router.clone().oneshot(request.map(axum::body::Body::new))
                 });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
+                let mut http = hyper::server::conn::http1::Builder::new();
+                http.timer(TokioTimer::new())
                     .header_read_timeout(timeouts.header_read)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                    .keep_alive(true);
+                let watcher = graceful.watcher();
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    if let Err(err) = connection.await {
+                    let outcome = match tls {
+                        None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                        Some(tls) => {
+                            let handshake = tokio::time::timeout(timeouts.header_read, tls.acceptor.accept(stream)).await;
+                            match handshake {
+                                Ok(Ok(stream)) => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                                Ok(Err(err)) => {
+                                    tracing::debug!(%peer, %err, "TLS handshake failed");
+                                    Ok(())
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%peer, "TLS handshake took too long");
+                                    Ok(())
+                                }
+                            }
+                        }
+                    };
+                    if let Err(err) = outcome {
                         tracing::debug!(%peer, %err, "connection ended with an error");
                     }
                     drop(slot);

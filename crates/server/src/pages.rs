@@ -2,6 +2,7 @@
 //! and the department scorecards of `dashboards/*.yaml`. Rendered from typed askama templates.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -11,6 +12,7 @@ use tablero_model::display::{format_value, status_label};
 use tablero_model::{Diagnostic, Kpi, Locale};
 
 use crate::api::{ValuesQuery, loaded};
+use crate::auth::Caller;
 use crate::chart::{self, Point};
 use crate::error::AppError;
 use crate::i18n::{Texts, texts};
@@ -64,7 +66,7 @@ impl PageQuery {
             .iter()
             .filter_map(|(k, v)| {
                 v.as_ref()
-                    .filter(|v| !v.is_empty())
+                    .filter(|v| !v.is_empty() && v.len() <= MAX_CARRIED)
                     .map(|v| format!("{k}={}", encode(v)))
             })
             .collect();
@@ -75,6 +77,10 @@ impl PageQuery {
         }
     }
 }
+
+/// Longest parameter value carried into the page's links: a longer one (a hostile `where`)
+/// would be repeated in every link and multiply the page's size.
+const MAX_CARRIED: usize = 1_000;
 
 fn encode(s: &str) -> String {
     let mut out = String::new();
@@ -101,11 +107,23 @@ pub struct Frame {
     pub dashboards: Vec<(String, String)>,
     pub grain_options: Vec<(String, String, bool)>,
     pub problem: Option<String>,
+    /// The signed-in account, for the header (none when the workspace has no accounts).
+    pub account: Option<AccountBar>,
+}
+
+/// Who is signed in: shown in the header with the sign-out button.
+pub struct AccountBar {
+    pub email: String,
+    pub role: &'static str,
+    /// For an editor limited to some owners: those owners.
+    pub edits: String,
+    pub csrf: String,
 }
 
 fn frame(
     state_errors: &[Diagnostic],
     loaded: &Loaded,
+    caller: &Caller,
     query: &PageQuery,
     title: String,
 ) -> (Frame, Locale) {
@@ -129,10 +147,22 @@ fn frame(
         dashboards: workspace
             .dashboards
             .iter()
+            .filter(|d| d.kpis.iter().any(|k| caller.sees_id(workspace, &k.value)))
             .map(|d| (d.id.clone(), d.title.clone()))
             .collect(),
         grain_options,
         problem: None,
+        account: caller.visitor.principal().map(|p| AccountBar {
+            email: p.email.clone(),
+            role: p.role.as_str(),
+            edits: match (p.role, p.owners()) {
+                (tablero_access::Role::Editor, Some(owners)) => {
+                    owners.iter().cloned().collect::<Vec<_>>().join(", ")
+                }
+                _ => String::new(),
+            },
+            csrf: caller.csrf.clone().unwrap_or_default(),
+        }),
     };
     (frame, locale)
 }
@@ -273,12 +303,13 @@ fn render(status: StatusCode, template: impl Template) -> Result<Response, AppEr
 /// The home page: every KPI as a card, grouped by owner.
 pub async fn home(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, String::new());
+    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &caller, &query, String::new());
     frame.title = format!("{} — {}", frame.company, frame.t.kpis);
     let fmt = Fmt {
         locale,
@@ -289,7 +320,7 @@ pub async fn home(
     match compute_all(&state, &loaded, &query, Vec::new()).await {
         Ok(results) => {
             for result in results.iter() {
-                let Some(kpi) = workspace.kpi(&result.kpi) else {
+                let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
                     continue;
                 };
                 let owner = kpi
@@ -374,16 +405,19 @@ pub fn lint_for(loaded: &Loaded, id: &str) -> Vec<String> {
 /// One KPI: its series against target, periods, breakdowns, definition, lint and query.
 pub async fn kpi_page(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
+    // A KPI this account may not see is answered exactly like one that does not exist.
     let kpi = workspace
         .kpi(&id)
+        .filter(|k| caller.sees(k))
         .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
-    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, kpi.name.clone());
+    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &caller, &query, kpi.name.clone());
     let t = frame.t;
     let fmt = Fmt {
         locale,
@@ -483,20 +517,10 @@ pub async fn kpi_page(
     }
     let chart = chart::series(&points, &format!("{} {}", t.chart_label, kpi.name));
     let lint = lint_for(&loaded, &id);
-    // The plan's shape for the page's grain, dimension and filter over the default range:
-    // the SQL lists every period, so a hostile range must not make the page grow with it.
-    let mut shape = query.values();
-    shape.from = None;
-    shape.to = None;
-    let request = shape.request(&loaded, vec![id.clone()]).unwrap_or_default();
-    let engine = loaded.engine.clone();
-    let explained = id.clone();
-    let sql = match state
-        .run(async move { engine.explain(&explained, &request).await })
-        .await
-    {
-        Ok(e) => e.sql.unwrap_or(e.logical_plan),
-        Err(e) => AppError::from_compute(e).message,
+    let sql = if crate::api::hides_a_dependency(&loaded, &caller, &id) {
+        t.hidden_dependency.to_string()
+    } else {
+        page_sql(&state, &loaded, &query, &id).await
     };
     let definition = crate::api::definition(&loaded, kpi);
     render(
@@ -528,6 +552,25 @@ pub async fn kpi_page(
     )
 }
 
+/// The KPI page's SQL: the plan's shape for the page's grain, dimension and filter over the
+/// default range — the SQL lists every period, so a hostile range must not make the page grow
+/// with it.
+async fn page_sql(state: &AppState, loaded: &Loaded, query: &PageQuery, id: &str) -> String {
+    let mut shape = query.values();
+    shape.from = None;
+    shape.to = None;
+    let request = shape.request(loaded, vec![id.to_string()]).unwrap_or_default();
+    let engine = loaded.engine.clone();
+    let explained = id.to_string();
+    match state
+        .run(async move { engine.explain(&explained, &request).await })
+        .await
+    {
+        Ok(e) => e.sql.unwrap_or(e.logical_plan),
+        Err(e) => AppError::from_compute(e).message,
+    }
+}
+
 pub struct ScoreRow {
     pub card: Card,
 }
@@ -542,6 +585,7 @@ struct DashboardPage {
 /// A department's scorecard.
 pub async fn dashboard_page(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(mut query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
@@ -556,18 +600,33 @@ pub async fn dashboard_page(
     {
         query.grain = Some(g.as_str().to_string());
     }
-    let (mut frame, locale) = frame(&snapshot.errors, &loaded, &query, dashboard.title.clone());
+    let (mut frame, locale) = frame(
+        &snapshot.errors,
+        &loaded,
+        &caller,
+        &query,
+        dashboard.title.clone(),
+    );
     let fmt = Fmt {
         locale,
         currency: &workspace.settings.currency,
     };
-    let ids: Vec<String> = dashboard.kpis.iter().map(|k| k.value.clone()).collect();
+    let ids: Vec<String> = dashboard
+        .kpis
+        .iter()
+        .map(|k| k.value.clone())
+        .filter(|k| caller.sees_id(workspace, k))
+        .collect();
+    if ids.is_empty() && !dashboard.kpis.is_empty() {
+        // Every KPI of it is hidden from this account: the dashboard is too.
+        return Err(AppError::not_found(format!("unknown dashboard `{id}`")));
+    }
     let mut rows = Vec::new();
     let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, ids).await {
         Ok(results) => {
             for result in results.iter() {
-                if let Some(kpi) = workspace.kpi(&result.kpi) {
+                if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
                     rows.push(ScoreRow {
                         card: card(kpi, result, &fmt, frame.t),
                     });

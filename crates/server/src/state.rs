@@ -209,6 +209,8 @@ pub struct AppState {
     pub hosts: HostPolicy,
     /// How long a request body may take to arrive.
     pub body_read: Duration,
+    /// Accounts and sessions; `None` serves everyone everything (tests of other parts).
+    pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -294,8 +296,12 @@ impl AppState {
             }),
             metrics: Arc::new(HttpMetrics::default()),
             body_limit: 1 << 20,
-            hosts: HostPolicy { bound: None },
+            hosts: HostPolicy {
+                bound: None,
+                any: false,
+            },
             body_read: crate::listen::Timeouts::default().body_read,
+            auth: None,
         })
     }
 

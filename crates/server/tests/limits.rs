@@ -33,6 +33,7 @@ fn loopback_state() -> AppState {
     let mut state = AppState::open(example());
     state.hosts = HostPolicy {
         bound: Some("127.0.0.1:8080".parse().unwrap()),
+        any: false,
     };
     state
 }
@@ -145,6 +146,7 @@ async fn a_push_from_another_site_is_refused() {
     let mut state = AppState::open(dir.path());
     state.hosts = HostPolicy {
         bound: Some("127.0.0.1:8080".parse().unwrap()),
+        any: false,
     };
     let push = |origin: Option<&str>, site: Option<&str>| {
         let mut request = Request::builder()
@@ -279,7 +281,10 @@ async fn a_computation_past_its_deadline_is_stopped_with_504() {
         ..Limits::default()
     };
     let mut state = AppState::open_with(example(), limits).unwrap();
-    state.hosts = HostPolicy { bound: None };
+    state.hosts = HostPolicy {
+        bound: None,
+        any: false,
+    };
     let answer = get(
         &state,
         "/api/v1/kpis/ventas_netas_totales/values?as_of=2026-10-15",

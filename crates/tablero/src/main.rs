@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod output;
+mod people;
 mod store;
 
 use std::path::PathBuf;
@@ -58,12 +59,23 @@ enum Command {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: std::net::SocketAddr,
-        /// Listen on a non-loopback address although no accounts are configured.
+        /// Listen on a non-loopback address although no accounts are configured (everyone
+        /// who reaches it reads every KPI: a loud warning is printed).
         #[arg(long)]
         insecure_bind: bool,
         /// Largest request body accepted (rows pushed to the store), in MiB.
         #[arg(long, default_value_t = 16)]
         max_body_mib: usize,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The private key (PEM) of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// A reverse proxy (its address) whose X-Forwarded-For and X-Forwarded-Proto are
+        /// believed; it is expected to serve HTTPS, so cookies are Secure.
+        #[arg(long)]
+        trusted_proxy: Option<std::net::IpAddr>,
     },
     /// The example company in a temporary folder, served: the whole product in one command.
     Demo {
@@ -124,6 +136,16 @@ enum Command {
     Store {
         #[command(subcommand)]
         action: StoreAction,
+    },
+    /// Accounts: add, list, disable, set a password.
+    Users {
+        #[command(subcommand)]
+        action: people::UsersAction,
+    },
+    /// API tokens: create (shown once), list, revoke.
+    Tokens {
+        #[command(subcommand)]
+        action: people::TokensAction,
     },
 }
 
@@ -282,21 +304,32 @@ fn run(cli: Cli) -> Result<(), Failure> {
             today,
             scale,
         } => init(&dir, example, force, seed, today, scale),
-        Command::Check { smart } => check(&cli.workspace, smart),
+        Command::Check { smart } => check(&runtime, &cli.workspace, smart),
+        Command::Users { action } => runtime.block_on(people::users(&cli.workspace, action)),
+        Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Serve {
             addr,
             insecure_bind,
             max_body_mib,
+            tls_cert,
+            tls_key,
+            trusted_proxy,
         } => {
             let _entered = runtime.enter();
             let signals = tablero_server::Signals::install();
-            runtime.block_on(serve(
-                &cli.workspace,
-                addr,
-                insecure_bind,
-                max_body_mib,
-                signals,
-            ))
+            let mut options = tablero_server::ServeOptions::new(addr);
+            options.insecure_bind = insecure_bind;
+            options.max_body_bytes = max_body_mib.saturating_mul(1 << 20);
+            options.trusted_proxy = trusted_proxy;
+            if let (Some(cert), Some(key)) = (tls_cert, tls_key) {
+                options.tls = Some(tablero_server::Tls::from_pem_files(&cert, &key).map_err(
+                    |message| Failure {
+                        code: EXIT_USER,
+                        message,
+                    },
+                )?);
+            }
+            runtime.block_on(serve(&cli.workspace, options, signals))
         }
         Command::Demo {
             addr,
@@ -334,7 +367,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 })?;
             }
             eprintln!("tablero demo: the 23people example in {}", dir.display());
-            runtime.block_on(serve(&dir, addr, insecure_bind, 16, signals))
+            let mut options = tablero_server::ServeOptions::new(addr);
+            options.insecure_bind = insecure_bind;
+            runtime.block_on(serve(&dir, options, signals))
         }
         Command::Compute {
             kpis,
@@ -447,21 +482,17 @@ fn example_today(today: Option<&str>) -> Result<jiff::civil::Date, Failure> {
 
 async fn serve(
     root: &std::path::Path,
-    addr: std::net::SocketAddr,
-    insecure_bind: bool,
-    max_body_mib: usize,
+    options: tablero_server::ServeOptions,
     signals: tablero_server::Signals,
 ) -> Result<(), Failure> {
-    let mut options = tablero_server::ServeOptions::new(addr);
-    options.insecure_bind = insecure_bind;
-    options.max_body_bytes = max_body_mib.saturating_mul(1 << 20);
+    let scheme = if options.tls.is_some() { "https" } else { "http" };
     tablero_server::serve(root, &options, signals, |local| {
         // Not `out!`: with the reader gone the server keeps serving, and a demo must still
         // clean up its folder when it stops.
         use std::io::Write;
         let _ = writeln!(
             std::io::stdout(),
-            "Tablero is serving {} at http://{local}/  (Ctrl+C stops it)",
+            "Tablero is serving {} at {scheme}://{local}/  (Ctrl+C stops it)",
             root.display()
         );
     })
@@ -469,8 +500,13 @@ async fn serve(
     .map_err(|message| Failure { code: 1, message })
 }
 
-fn check(root: &std::path::Path, smart: bool) -> Result<(), Failure> {
+fn check(
+    runtime: &tokio::runtime::Runtime,
+    root: &std::path::Path,
+    smart: bool,
+) -> Result<(), Failure> {
     let (workspace, mut diagnostics) = tablero_model::load_workspace(root);
+    diagnostics.extend(runtime.block_on(people::owner_warnings(root, &workspace)));
     let (catalog, problems) = tablero_formula::check_workspace(&workspace);
     diagnostics.extend(problems);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();

@@ -1,0 +1,634 @@
+//! Who is asking, and the sign-in pages (SPEC §13).
+//!
+//! `identify` runs before every handler: an `Authorization: Bearer` token, or the session
+//! cookie of a signed-in browser, becomes a [`Caller`] in the request's extensions; nobody
+//! signed in while accounts exist may reach only the sign-in page, the assets and the health
+//! check (pages redirect to `/login`, the API and `/metrics` answer 401). Handlers then filter
+//! what they show through `Caller::visitor` (tablero-access's rules) — this module decides
+//! *who*, never *what*.
+//!
+//! Sessions are tower-sessions records kept in the state database (keyed by a hash of the
+//! cookie's id); the cookie is `HttpOnly`, `SameSite=Lax`, and `Secure` with the `__Host-`
+//! prefix when served over TLS. Each session carries an anti-CSRF token that every
+//! state-changing form (and any cookie-authenticated API call, as `X-CSRF-Token`) must echo.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{ConnectInfo, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tablero_access::{Principal, SignInThrottle, Visitor};
+use tablero_state::{StateDb, StoredSession};
+use tower_sessions::cookie::time::{Duration as CookieDuration, OffsetDateTime};
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{self, SessionStore};
+use tower_sessions::{Expiry, Session, SessionManagerLayer};
+
+use crate::error::AppError;
+use crate::i18n::{LoginTexts, login_texts, texts};
+use crate::state::AppState;
+
+/// Session keys.
+const ACCOUNT: &str = "account";
+const CSRF: &str = "csrf";
+
+/// The cookie's name: with the `__Host-` prefix when it is `Secure` (browsers then refuse it
+/// from any other host or path, or over plain HTTP).
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-tablero_session"
+    } else {
+        "tablero_session"
+    }
+}
+
+/// A session ends after this long without a request.
+const IDLE: CookieDuration = CookieDuration::hours(8);
+
+/// Accounts, sessions and the sign-in throttle of one server.
+pub struct Auth {
+    pub db: StateDb,
+    pub throttle: SignInThrottle,
+    /// Cookies get `Secure` and `__Host-` (served over TLS, or behind a proxy that is).
+    pub secure_cookies: bool,
+    /// The reverse proxy whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed.
+    pub trusted_proxy: Option<IpAddr>,
+    /// With no account, whoever reaches the server sees everything; allowed only when it
+    /// listens on loopback (or was told `--insecure-bind`).
+    pub open_when_empty: bool,
+    /// When accounts were last seen to exist (Unix seconds), so most requests skip the query.
+    accounts_seen: AtomicI64,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("db", self.db.location())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    pub fn new(db: StateDb) -> Auth {
+        Auth {
+            db,
+            throttle: SignInThrottle::default(),
+            secure_cookies: false,
+            trusted_proxy: None,
+            open_when_empty: true,
+            accounts_seen: AtomicI64::new(i64::MIN),
+        }
+    }
+
+    /// Whether any enabled account exists. A yes is remembered for two seconds (the answer
+    /// only matters for switching to the open, single-person mode, which a stale yes refuses).
+    pub async fn accounts_exist(&self) -> Result<bool, AppError> {
+        let now = tablero_state::now();
+        if now - self.accounts_seen.load(Ordering::Relaxed) < 2 {
+            return Ok(true);
+        }
+        let exist = self
+            .db
+            .has_active_accounts()
+            .await
+            .map_err(state_failure)?;
+        if exist {
+            self.accounts_seen.store(now, Ordering::Relaxed);
+        }
+        Ok(exist)
+    }
+
+    /// The client's address: the peer's, or the one a trusted proxy forwarded.
+    pub fn client_address(&self, request_headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+        let peer = peer?.ip();
+        if self.trusted_proxy != Some(peer) {
+            return Some(peer);
+        }
+        request_headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+            .next_back()
+            .or(Some(peer))
+    }
+
+    /// The session layer for this server's cookies and store.
+    pub fn session_layer(self: &Arc<Self>) -> SessionManagerLayer<StateSessions> {
+        SessionManagerLayer::new(StateSessions {
+            db: self.db.clone(),
+        })
+        .with_name(cookie_name(self.secure_cookies))
+        .with_secure(self.secure_cookies)
+        .with_http_only(true)
+        .with_same_site(tower_sessions::cookie::SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(IDLE))
+    }
+}
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Nothing (no accounts, or not signed in).
+    Nothing,
+    /// `Authorization: Bearer`.
+    Token,
+    /// The session cookie.
+    Session,
+}
+
+/// Who is asking, put in every request's extensions by [`identify`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub visitor: Visitor,
+    pub via: Via,
+    /// The session's anti-CSRF token, for forms.
+    pub csrf: Option<String>,
+}
+
+impl Caller {
+    /// Whether this caller sees a KPI (through its owner).
+    pub fn sees(&self, kpi: &tablero_model::Kpi) -> bool {
+        self.visitor
+            .sees_owner(kpi.owner.as_ref().map(|o| o.value.as_str()))
+    }
+
+    /// Whether this caller sees the KPI with this id (false for unknown ids).
+    pub fn sees_id(&self, workspace: &tablero_model::Workspace, id: &str) -> bool {
+        workspace.kpi(id).is_some_and(|k| self.sees(k))
+    }
+
+    pub fn everyone() -> Caller {
+        Caller {
+            visitor: Visitor::Everyone,
+            via: Via::Nothing,
+            csrf: None,
+        }
+    }
+}
+
+/// Paths anyone may reach.
+fn is_public(path: &str) -> bool {
+    path == "/login"
+        || path.starts_with("/assets/")
+        || path == "/api/v1/health"
+        || path == "/api/v1/openapi.json"
+}
+
+fn is_api(path: &str) -> bool {
+    path.starts_with("/api/") || path == "/metrics"
+}
+
+/// Middleware: decides the [`Caller`] and turns away those who may not go further.
+pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let Some(auth) = state.auth.clone() else {
+        request.extensions_mut().insert(Caller::everyone());
+        return next.run(request).await;
+    };
+    let caller = match caller(&auth, &request).await {
+        Ok(caller) => caller,
+        Err(err) => return err.into_response(),
+    };
+    let path = request.uri().path().to_string();
+    if !is_public(&path) {
+        if caller.visitor.is_anonymous() {
+            return if is_api(&path) {
+                unauthorized("sign in first: send Authorization: Bearer TOKEN (tablero tokens create)")
+            } else {
+                let next = request
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.as_str())
+                    .unwrap_or("/");
+                Redirect::to(&format!("/login?next={}", encode(next))).into_response()
+            };
+        }
+        // /metrics is for machines: a token once accounts exist.
+        if path == "/metrics" && caller.via == Via::Session {
+            return unauthorized("/metrics needs Authorization: Bearer TOKEN");
+        }
+        // A cookie rides along on cross-site requests; an API change made with one must
+        // prove it comes from our own page.
+        let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        if changes && is_api(&path) && caller.via == Via::Session {
+            let sent = request
+                .headers()
+                .get("x-csrf-token")
+                .and_then(|v| v.to_str().ok());
+            if !csrf_matches(caller.csrf.as_deref(), sent) {
+                return AppError {
+                    status: StatusCode::FORBIDDEN,
+                    code: "csrf",
+                    message: "a change made with the session cookie needs the page's X-CSRF-Token"
+                        .into(),
+                }
+                .into_response();
+            }
+        }
+    }
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
+async fn caller(auth: &Auth, request: &Request) -> Result<Caller, AppError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(token) = token else {
+            return Err(unauthorized_error(
+                "Authorization must be `Bearer TOKEN`",
+            ));
+        };
+        return match tablero_access::account_for_token(&auth.db, token).await {
+            Ok(Some(account)) => Ok(Caller {
+                visitor: Visitor::Signed(Principal::new(&account)),
+                via: Via::Token,
+                csrf: None,
+            }),
+            Ok(None) => Err(unauthorized_error(
+                "the token is not valid: unknown, revoked, or its account is disabled",
+            )),
+            Err(err) => Err(access_failure(err)),
+        };
+    }
+    if let Some(session) = request.extensions().get::<Session>() {
+        let email = session.get::<String>(ACCOUNT).await.ok().flatten();
+        let csrf = session.get::<String>(CSRF).await.ok().flatten();
+        if let Some(email) = email {
+            match auth.db.account(&email).await.map_err(state_failure)? {
+                Some(account) if !account.is_disabled() => {
+                    return Ok(Caller {
+                        visitor: Visitor::Signed(Principal::new(&account)),
+                        via: Via::Session,
+                        csrf,
+                    });
+                }
+                // Disabled or removed since it signed in: the session ends now.
+                _ => {
+                    let _ = session.flush().await;
+                }
+            }
+        }
+    }
+    let open = !auth.accounts_exist().await? && auth.open_when_empty;
+    Ok(Caller {
+        visitor: if open {
+            Visitor::Everyone
+        } else {
+            Visitor::Anonymous
+        },
+        via: Via::Nothing,
+        csrf: None,
+    })
+}
+
+fn unauthorized_error(message: &str) -> AppError {
+    AppError {
+        status: StatusCode::UNAUTHORIZED,
+        code: "unauthorized",
+        message: message.into(),
+    }
+}
+
+fn unauthorized(message: &str) -> Response {
+    let mut response = unauthorized_error(message).into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"tablero\""),
+    );
+    response
+}
+
+fn state_failure(err: tablero_state::StateError) -> AppError {
+    tracing::error!(%err, "state database");
+    AppError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "state_unavailable",
+        message: "the state database does not answer; try again shortly".into(),
+    }
+}
+
+fn access_failure(err: tablero_access::AccessError) -> AppError {
+    match err {
+        tablero_access::AccessError::State(err) => state_failure(err),
+        other => AppError::internal(other),
+    }
+}
+
+/// Constant-time comparison of the session's CSRF token with the one sent.
+fn csrf_matches(expected: Option<&str>, sent: Option<&str>) -> bool {
+    let (Some(expected), Some(sent)) = (expected, sent) else {
+        return false;
+    };
+    expected.len() == sent.len()
+        && expected
+            .bytes()
+            .zip(sent.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+fn new_csrf() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 24];
+    rand::rng().fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// Where to go after signing in: a path on this server, never another site.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.starts_with("/login")
+                && n.len() <= 2048
+                && !n.chars().any(char::is_control) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    t: &'static LoginTexts,
+    company: String,
+    lang_link: String,
+    csrf: String,
+    next: String,
+    email: String,
+    problem: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+/// The company's name and language for the sign-in page (no KPI is named on it).
+async fn login_frame(state: &AppState, lang: Option<&str>) -> (&'static LoginTexts, String, String) {
+    let snapshot = state.snapshot().await;
+    let (locale, company) = match &snapshot.loaded {
+        Some(l) => (
+            l.engine.workspace().settings.locale,
+            l.engine.workspace().settings.name.clone(),
+        ),
+        None => (tablero_model::Locale::En, "Tablero".to_string()),
+    };
+    let (t, _) = texts(lang, locale);
+    (login_texts(t.lang), company, t.other_lang.to_string())
+}
+
+fn render_login(status: StatusCode, page: LoginPage) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(err) => AppError::internal(err).into_response(),
+    }
+}
+
+/// GET /login: the sign-in form (or on to the page asked for, when signed in already).
+pub async fn login_page(
+    State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    session: Option<axum::Extension<Session>>,
+    Query(query): Query<LoginQuery>,
+) -> Response {
+    let next = safe_next(query.next.as_deref());
+    if !caller.visitor.is_anonymous() {
+        return Redirect::to(&next).into_response();
+    }
+    let Some(axum::Extension(session)) = session else {
+        return Redirect::to("/").into_response();
+    };
+    let csrf = match session.get::<String>(CSRF).await.ok().flatten() {
+        Some(token) => token,
+        None => {
+            let token = new_csrf();
+            if session.insert(CSRF, &token).await.is_err() {
+                return AppError::internal("cannot start a session").into_response();
+            }
+            token
+        }
+    };
+    let (t, company, other) = login_frame(&state, query.lang.as_deref()).await;
+    render_login(
+        StatusCode::OK,
+        LoginPage {
+            t,
+            company,
+            lang_link: format!("/login?lang={other}&next={}", encode(&next)),
+            csrf,
+            next,
+            email: String::new(),
+            problem: None,
+        },
+    )
+}
+
+/// POST /login: checks the anti-CSRF token, the throttle and the password; on success a new
+/// session id (so a planted cookie is worthless) and a new CSRF token.
+pub async fn login_submit(
+    State(state): State<AppState>,
+    session: Option<axum::Extension<Session>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let (Some(auth), Some(axum::Extension(session))) = (state.auth.clone(), session) else {
+        return Redirect::to("/").into_response();
+    };
+    let next = safe_next(form.next.as_deref());
+    let (t, company, other) = login_frame(&state, form.lang.as_deref()).await;
+    let expected = session.get::<String>(CSRF).await.ok().flatten();
+    let page = |problem: &str, csrf: String| LoginPage {
+        t,
+        company: company.clone(),
+        lang_link: format!("/login?lang={other}&next={}", encode(&next)),
+        csrf,
+        next: next.clone(),
+        email: form.email.chars().take(254).collect(),
+        problem: Some(problem.to_string()),
+    };
+    if !csrf_matches(expected.as_deref(), Some(&form.csrf)) {
+        let token = new_csrf();
+        let _ = session.insert(CSRF, &token).await;
+        return render_login(StatusCode::FORBIDDEN, page(t.expired_form, token));
+    }
+    let csrf = expected.unwrap_or_default();
+    let address = auth
+        .client_address(&headers, Some(peer))
+        .unwrap_or(peer.ip());
+    if let Err(throttled) = auth.throttle.attempt(&form.email, address) {
+        let mut response = render_login(StatusCode::TOO_MANY_REQUESTS, page(t.too_many, csrf));
+        let seconds = throttled.retry_after.as_secs().max(1).to_string();
+        if let Ok(value) = HeaderValue::from_str(&seconds) {
+            response.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    let account = match tablero_access::sign_in(&auth.db, &form.email, form.password).await {
+        Ok(account) => account,
+        Err(err) => return access_failure(err).into_response(),
+    };
+    let Some(account) = account else {
+        tracing::info!(%address, "failed sign-in");
+        return render_login(StatusCode::UNAUTHORIZED, page(t.wrong, csrf));
+    };
+    let started = async {
+        session.cycle_id().await?;
+        session.insert(ACCOUNT, &account.email).await?;
+        session.insert(CSRF, new_csrf()).await
+    };
+    if let Err(err) = started.await {
+        return AppError::internal(err).into_response();
+    }
+    tracing::info!(email = %account.email, %address, "signed in");
+    Redirect::to(&next).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// POST /logout: ends the session (its record is deleted, the cookie removed).
+pub async fn logout(
+    axum::Extension(caller): axum::Extension<Caller>,
+    session: Option<axum::Extension<Session>>,
+    Form(form): Form<LogoutForm>,
+) -> Response {
+    if caller.via == Via::Session && !csrf_matches(caller.csrf.as_deref(), Some(&form.csrf)) {
+        return AppError {
+            status: StatusCode::FORBIDDEN,
+            code: "csrf",
+            message: "the form is not from this server's page (anti-CSRF token missing or wrong)"
+                .into(),
+        }
+        .into_response();
+    }
+    if let Some(axum::Extension(session)) = session
+        && let Err(err) = session.flush().await
+    {
+        return AppError::internal(err).into_response();
+    }
+    Redirect::to("/login").into_response()
+}
+
+/// tower-sessions' records in the state database.
+#[derive(Debug, Clone)]
+pub struct StateSessions {
+    db: StateDb,
+}
+
+fn id_hash(id: &Id) -> String {
+    hex(&Sha256::digest(id.to_string().as_bytes()))
+}
+
+fn stored(record: &Record) -> session_store::Result<StoredSession> {
+    Ok(StoredSession {
+        id_hash: id_hash(&record.id),
+        email: record
+            .data
+            .get(ACCOUNT)
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        data: serde_json::to_string(&record.data)
+            .map_err(|e| session_store::Error::Encode(e.to_string()))?,
+        expires_at: record.expiry_date.unix_timestamp(),
+    })
+}
+
+fn backend(err: tablero_state::StateError) -> session_store::Error {
+    session_store::Error::Backend(err.to_string())
+}
+
+#[async_trait::async_trait]
+impl SessionStore for StateSessions {
+    async fn create(&self, record: &mut Record) -> session_store::Result<()> {
+        loop {
+            if self
+                .db
+                .insert_session(&stored(record)?)
+                .await
+                .map_err(backend)?
+            {
+                return Ok(());
+            }
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> session_store::Result<()> {
+        self.db.put_session(&stored(record)?).await.map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        let Some(found) = self.db.session(&id_hash(id)).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        let data = serde_json::from_str(&found.data)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        let expiry_date = OffsetDateTime::from_unix_timestamp(found.expires_at)
+            .map_err(|e| session_store::Error::Decode(e.to_string()))?;
+        Ok(Some(Record {
+            id: *id,
+            data,
+            expiry_date,
+        }))
+    }
+
+    async fn delete(&self, id: &Id) -> session_store::Result<()> {
+        self.db.delete_session(&id_hash(id)).await.map_err(backend)
+    }
+}

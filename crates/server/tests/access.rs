@@ -1,0 +1,636 @@
+//! Accounts and access through the router (SPEC §13), each test run on SQLite and on a real
+//! PostgreSQL server (`scripts/test.sh` starts one and sets `TABLERO_TEST_POSTGRES`):
+//! the authorization matrix, KPI-of-KPIs, sign-in with its cookie and CSRF token, tokens
+//! and passwords never stored in clear, disabled accounts and revoked tokens, and the
+//! sign-in throttle.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use sqlx::Connection;
+use tablero_access::Role;
+use tablero_server::auth::Auth;
+use tablero_server::{AppState, app};
+use tablero_state::{Location, StateDb};
+use tower::ServiceExt;
+
+/// The example company, generated once (a fixed day, so its numbers hold still).
+fn example() -> &'static std::path::Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let options = tablero_example::GenerateOptions::new("2026-10-15".parse().unwrap());
+        tablero_example::write_example(&dir.path().join("acme"), &options, false).unwrap();
+        dir
+    })
+    .path()
+    .join("acme")
+    .leak()
+}
+
+const FINANCES: [&str; 4] = [
+    "concentracion_ventas_cliente",
+    "margen_ebitda",
+    "rentabilidad_ventas",
+    "ventas_netas_totales",
+];
+const PEOPLE_GROWTH: [&str; 2] = ["tasa_absentismo", "tasa_rotacion_profesionales"];
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh state database: a SQLite file in `dir`, or a new database on the PostgreSQL
+/// server the test script started.
+async fn fresh_db(backend: Backend, dir: &std::path::Path) -> (StateDb, Option<String>) {
+    let (location, url) = match backend {
+        Backend::Sqlite => (Location::sqlite_file(&dir.join("state.db")).unwrap(), None),
+        Backend::Postgres => {
+            let admin = std::env::var("TABLERO_TEST_POSTGRES").expect(
+                "TABLERO_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a PostgreSQL server for these tests",
+            );
+            sqlx::any::install_default_drivers();
+            let name = format!("tablero_t{:016x}", rand::random::<u64>());
+            let mut conn = sqlx::AnyConnection::connect(&admin)
+                .await
+                .expect("the test PostgreSQL server answers");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            let mut url = url::Url::parse(&admin).unwrap();
+            url.set_path(&name);
+            (Location::parse(url.as_str()).unwrap(), Some(url.to_string()))
+        }
+    };
+    let db = StateDb::open(&location).await.expect("state database opens");
+    (db, url)
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    db: StateDb,
+    pg_url: Option<String>,
+    state: AppState,
+    admin: String,
+    finance_editor: String,
+    people_viewer: String,
+}
+
+const PASSWORD: &str = "correct horse battery";
+
+async fn world(backend: Backend, root: &std::path::Path) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, pg_url) = fresh_db(backend, dir.path()).await;
+    let finances = vec!["Finances".to_string()];
+    let people = vec!["People Growth".to_string()];
+    for (email, role, owners) in [
+        ("admin@acme.cl", Role::Admin, &Vec::new()),
+        ("fin@acme.cl", Role::Editor, &finances),
+        ("pg@acme.cl", Role::Viewer, &people),
+    ] {
+        tablero_access::add_account(&db, email, role, owners, PASSWORD.into())
+            .await
+            .unwrap();
+    }
+    let token = |email: &'static str| {
+        let db = db.clone();
+        async move {
+            tablero_access::create_token(&db, email, "test")
+                .await
+                .unwrap()
+                .secret
+        }
+    };
+    let (admin, finance_editor, people_viewer) = (
+        token("admin@acme.cl").await,
+        token("fin@acme.cl").await,
+        token("pg@acme.cl").await,
+    );
+    let mut state = AppState::open(root);
+    state.auth = Some(Arc::new(Auth::new(db.clone())));
+    World {
+        _dir: dir,
+        db,
+        pg_url,
+        state,
+        admin,
+        finance_editor,
+        people_viewer,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+async fn send(state: &AppState, request: Request<Body>) -> Answer {
+    let mut request = request;
+    if request.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    }
+    let response = app(state.clone()).oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn get(uri: &str, token: Option<&str>, cookie: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder().uri(uri).header(header::HOST, "localhost");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    builder.body(Body::empty()).unwrap()
+}
+
+fn form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)], from: [u8; 4]) -> Request<Body> {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(cookie) = cookie {
+        builder = builder.header(header::COOKIE, cookie);
+    }
+    let mut request = builder.body(Body::from(body)).unwrap();
+    request
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from((from, 40000))));
+    request
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The KPI ids a page links to (`/kpi/ID`).
+fn linked_kpis(html: &str) -> BTreeSet<String> {
+    html.split("href=\"/kpi/")
+        .skip(1)
+        .map(|rest| {
+            rest.split(['"', '?'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn api_kpis(body: &str) -> BTreeSet<String> {
+    let json: serde_json::Value = serde_json::from_str(body).unwrap();
+    json["kpis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn metric_kpis(body: &str) -> BTreeSet<String> {
+    body.lines()
+        .filter(|l| l.starts_with("tablero_kpi_value{"))
+        .filter_map(|l| l.split("kpi=\"").nth(1))
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+fn set(ids: &[&str]) -> BTreeSet<String> {
+    ids.iter().map(|s| s.to_string()).collect()
+}
+
+async fn authorization_matrix(backend: Backend) {
+    let w = world(backend, example()).await;
+    let all: BTreeSet<String> = api_kpis(&send(&w.state, get("/api/v1/kpis", Some(&w.admin), None)).await.body);
+    assert_eq!(all.len(), 26, "the admin sees the whole catalog");
+    let callers: [(&str, Option<&str>); 4] = [
+        ("admin", Some(&w.admin)),
+        ("editor of Finances", Some(&w.finance_editor)),
+        ("viewer of People Growth", Some(&w.people_viewer)),
+        ("nobody", None),
+    ];
+    // route → expected status per caller (admin, finance editor, people viewer, nobody)
+    let matrix: &[(&str, [u16; 4])] = &[
+        ("/", [200, 200, 200, 303]),
+        ("/kpi/ventas_netas_totales", [200, 200, 404, 303]),
+        ("/kpi/tasa_rotacion_profesionales", [200, 404, 200, 303]),
+        ("/kpi/tiempo_promedio_espera", [200, 404, 404, 303]),
+        ("/dashboards/finances", [200, 200, 404, 303]),
+        ("/dashboards/people_growth", [200, 404, 200, 303]),
+        ("/dashboards/direccion", [200, 200, 200, 303]),
+        ("/api/v1/kpis", [200, 200, 200, 401]),
+        ("/api/v1/kpis/ventas_netas_totales", [200, 200, 404, 401]),
+        ("/api/v1/kpis/tasa_absentismo", [200, 404, 200, 401]),
+        ("/api/v1/kpis/ventas_netas_totales/values?as_of=2026-10-15", [200, 200, 404, 401]),
+        ("/api/v1/kpis/tasa_absentismo/values?as_of=2026-10-15", [200, 404, 200, 401]),
+        ("/metrics", [200, 200, 200, 401]),
+        ("/api/v1/health", [200, 200, 200, 200]),
+        ("/api/v1/openapi.json", [200, 200, 200, 200]),
+        ("/assets/app.css", [200, 200, 200, 200]),
+        ("/login", [303, 303, 303, 200]),
+    ];
+    for (route, expected) in matrix {
+        for ((who, token), status) in callers.iter().zip(expected) {
+            let answer = send(&w.state, get(route, *token, None)).await;
+            assert_eq!(
+                answer.status.as_u16(),
+                *status,
+                "{backend:?}: {who} GET {route}: {}",
+                answer.body.chars().take(300).collect::<String>()
+            );
+            if answer.status == StatusCode::SEE_OTHER && *who == "nobody" {
+                let location = answer.headers[header::LOCATION].to_str().unwrap();
+                assert!(location.starts_with("/login?next="), "{location}");
+            }
+            if answer.status == StatusCode::UNAUTHORIZED {
+                assert!(answer.headers.contains_key(header::WWW_AUTHENTICATE));
+                assert!(answer.body.contains("\"unauthorized\""), "{}", answer.body);
+            }
+        }
+    }
+    // Exactly which KPIs each one sees, on every listing surface.
+    let visible: [(&str, &str, BTreeSet<String>); 3] = [
+        ("admin", &w.admin, all.clone()),
+        ("editor of Finances", &w.finance_editor, set(&FINANCES)),
+        ("viewer of People Growth", &w.people_viewer, set(&PEOPLE_GROWTH)),
+    ];
+    for (who, token, expected) in &visible {
+        let api = api_kpis(&send(&w.state, get("/api/v1/kpis", Some(token), None)).await.body);
+        assert_eq!(&api, expected, "{backend:?}: {who} /api/v1/kpis");
+        let home = send(&w.state, get("/?as_of=2026-10-15", Some(token), None)).await;
+        assert_eq!(&linked_kpis(&home.body), expected, "{backend:?}: {who} home page");
+        let metrics = send(&w.state, get("/metrics", Some(token), None)).await;
+        assert_eq!(&metric_kpis(&metrics.body), expected, "{backend:?}: {who} /metrics");
+        let board = send(&w.state, get("/dashboards/direccion", Some(token), None)).await;
+        let on_board = linked_kpis(&board.body);
+        assert!(on_board.is_subset(expected), "{backend:?}: {who} dashboard: {on_board:?}");
+    }
+    // The viewer's pages never name a Finances KPI, not even in the navigation.
+    let home = send(&w.state, get("/", Some(&w.people_viewer), None)).await;
+    for id in FINANCES {
+        assert!(!home.body.contains(id), "{backend:?}: viewer's home names {id}");
+    }
+    assert!(!home.body.contains("/dashboards/finances"));
+    // Health says nothing of the catalog to nobody.
+    let health = send(&w.state, get("/api/v1/health", None, None)).await;
+    assert!(health.body.contains("\"kpis\":0"), "{}", health.body);
+}
+
+#[tokio::test]
+async fn authorization_matrix_sqlite() {
+    authorization_matrix(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn authorization_matrix_postgres() {
+    authorization_matrix(Backend::Postgres).await;
+}
+
+/// A tiny workspace: sales owned by Finances, headcount and sales per person by People
+/// Growth, and a store source for pushed rows.
+fn kpi_of_kpis_workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for folder in ["sources", "kpis", "data"] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+    }
+    let files = [
+        ("tablero.toml", "name = \"tiny\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\n"),
+        (
+            "sources/ventas.yaml",
+            "name: ventas\nfile: data/ventas.csv\ntime: fecha\ncolumns:\n  fecha: { type: date }\n  monto: { type: number }\n  persona: { type: string }\nmeasures:\n  total: { agg: sum, expr: monto }\n  personas: { agg: count_distinct, expr: persona }\n",
+        ),
+        (
+            "sources/pedidos.yaml",
+            "name: pedidos\nstore: true\ntime: fecha\ncolumns:\n  fecha: { type: date }\n  monto: { type: number }\nmeasures:\n  total: { agg: sum, expr: monto }\n",
+        ),
+        (
+            "kpis/kpis.yaml",
+            "- id: ventas\n  name: Sales\n  owner: Finances\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas.total\n- id: personas\n  name: People\n  owner: People Growth\n  unit: count\n  direction: up\n  grain: month\n  formula: ventas.personas\n- id: ventas_por_persona\n  name: Sales per person\n  owner: People Growth\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas / personas\n",
+        ),
+        // January: 100 + 200 by two people = 150 per person.
+        ("data/ventas.csv", "fecha,monto,persona\n2026-01-05,100,ana\n2026-01-20,200,beto\n"),
+    ];
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    dir
+}
+
+async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
+    let workspace = kpi_of_kpis_workspace();
+    let w = world(backend, workspace.path()).await;
+    let viewer = Some(w.people_viewer.as_str());
+    // The viewer sees the value built on the hidden KPI…
+    let values = send(
+        &w.state,
+        get("/api/v1/kpis/ventas_por_persona/values?from=2026-01&to=2026-01&as_of=2026-03-01", viewer, None),
+    )
+    .await;
+    assert_eq!(values.status, StatusCode::OK, "{}", values.body);
+    let json: serde_json::Value = serde_json::from_str(&values.body).unwrap();
+    // (100 + 200) / 2 people = 150
+    assert_eq!(json["values"][0]["value"].as_f64(), Some(150.0), "{}", values.body);
+    // …but not the hidden one's definition: no SQL (it would spell out `ventas`), no page.
+    let detail = send(&w.state, get("/api/v1/kpis/ventas_por_persona", viewer, None)).await;
+    let json: serde_json::Value = serde_json::from_str(&detail.body).unwrap();
+    assert!(json["sql"].is_null(), "{}", detail.body);
+    let page = send(&w.state, get("/kpi/ventas_por_persona?as_of=2026-03-01", viewer, None)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.body.contains("SELECT"), "the page shows the hidden KPI's query");
+    assert_eq!(send(&w.state, get("/kpi/ventas", viewer, None)).await.status, StatusCode::NOT_FOUND);
+    // The admin sees the query.
+    let detail = send(&w.state, get("/api/v1/kpis/ventas_por_persona", Some(&w.admin), None)).await;
+    assert!(detail.body.contains("SELECT"), "{}", detail.body);
+
+    // Pushing rows: editors and admins, by token; a viewer is refused, nobody is asked to sign in.
+    let push = |token: Option<&str>, cookie: Option<&str>, csrf: Option<&str>| {
+        let mut builder = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/sources/pedidos/rows")
+            .header(header::HOST, "localhost")
+            .header(header::CONTENT_TYPE, "text/csv");
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if let Some(cookie) = cookie {
+            builder = builder.header(header::COOKIE, cookie);
+        }
+        if let Some(csrf) = csrf {
+            builder = builder.header("x-csrf-token", csrf);
+        }
+        builder
+            .body(Body::from("fecha,monto\n2026-01-07,5\n"))
+            .unwrap()
+    };
+    let table = [
+        (Some(w.people_viewer.as_str()), 403),
+        (None, 401),
+        (Some("tbl_not_a_token"), 401),
+        (Some(w.finance_editor.as_str()), 201),
+        (Some(w.admin.as_str()), 201),
+    ];
+    for (token, status) in table {
+        let answer = send(&w.state, push(token, None, None)).await;
+        assert_eq!(answer.status.as_u16(), status, "{backend:?} push with {token:?}: {}", answer.body);
+    }
+    // With the editor's session cookie: only with the page's CSRF token.
+    let (cookie, csrf) = sign_in(&w.state, "fin@acme.cl", [10, 1, 1, 1]).await;
+    let answer = send(&w.state, push(None, Some(&cookie), None)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(answer.body.contains("\"csrf\""));
+    let answer = send(&w.state, push(None, Some(&cookie), Some("wrong"))).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let answer = send(&w.state, push(None, Some(&cookie), Some(&csrf))).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    drop(w.db);
+}
+
+#[tokio::test]
+async fn kpi_of_kpis_and_pushing_rows_sqlite() {
+    kpi_of_kpis_and_pushing_rows(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn kpi_of_kpis_and_pushing_rows_postgres() {
+    kpi_of_kpis_and_pushing_rows(Backend::Postgres).await;
+}
+
+/// The session cookie's `name=value`.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("tablero_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page has an anti-CSRF field")
+        .to_string()
+}
+
+/// Signs in through the login page; returns the session cookie and the session's CSRF token.
+async fn sign_in(state: &AppState, email: &str, from: [u8; 4]) -> (String, String) {
+    let page = send(state, get("/login", None, None)).await;
+    let cookie = session_cookie(&page.headers).expect("the login page starts a session");
+    let csrf = csrf_in(&page.body);
+    let answer = send(
+        state,
+        form(
+            "/login",
+            Some(&cookie),
+            &[("email", email), ("password", PASSWORD), ("csrf", &csrf), ("next", "/")],
+            from,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    let signed = session_cookie(&answer.headers).expect("a new session id at sign-in");
+    assert_ne!(signed, cookie, "the session id changes at sign-in");
+    let home = send(state, get("/", None, Some(&signed))).await;
+    (signed, csrf_in(&home.body))
+}
+
+async fn sign_in_sessions_and_csrf(backend: Backend) {
+    let w = world(backend, example()).await;
+    // The cookie's flags.
+    let page = send(&w.state, get("/login?lang=es", None, None)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Iniciar sesión"), "the page speaks Spanish");
+    let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(set_cookie.starts_with("tablero_session="), "{set_cookie}");
+    for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
+    }
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let before = session_cookie(&page.headers).unwrap();
+    let csrf = csrf_in(&page.body);
+    // A login form without the token, or with another one, is refused.
+    for token in ["", "0000"] {
+        let answer = send(
+            &w.state,
+            form("/login", Some(&before), &[("email", "pg@acme.cl"), ("password", PASSWORD), ("csrf", token)], [10, 0, 0, 9]),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "token {token:?}");
+    }
+    let wrong = send(
+        &w.state,
+        form("/login", Some(&before), &[("email", "pg@acme.cl"), ("password", "not it at all"), ("csrf", &csrf)], [10, 0, 0, 9]),
+    )
+    .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let (cookie, csrf) = sign_in(&w.state, "pg@acme.cl", [10, 0, 0, 8]).await;
+    let home = send(&w.state, get("/", None, Some(&cookie))).await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("pg@acme.cl"), "the header names the account");
+    assert_eq!(linked_kpis(&home.body), set(&PEOPLE_GROWTH));
+    // The session cookie is not a token for /metrics.
+    assert_eq!(send(&w.state, get("/metrics", None, Some(&cookie))).await.status, StatusCode::UNAUTHORIZED);
+    // The cookie from before signing in is worth nothing.
+    assert_eq!(send(&w.state, get("/", None, Some(&before))).await.status, StatusCode::SEE_OTHER);
+    // Signing out needs the token too.
+    for token in ["", "0000"] {
+        let answer = send(&w.state, form("/logout", Some(&cookie), &[("csrf", token)], [10, 0, 0, 8])).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    }
+    let out = send(&w.state, form("/logout", Some(&cookie), &[("csrf", &csrf)], [10, 0, 0, 8])).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&w.state, get("/", None, Some(&cookie))).await.status, StatusCode::SEE_OTHER);
+    // Disabling an account ends its sessions and its tokens at once.
+    let (cookie, _) = sign_in(&w.state, "fin@acme.cl", [10, 0, 0, 7]).await;
+    assert_eq!(send(&w.state, get("/", None, Some(&cookie))).await.status, StatusCode::OK);
+    assert_eq!(send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None)).await.status, StatusCode::OK);
+    w.db.disable_account("fin@acme.cl").await.unwrap();
+    assert_eq!(send(&w.state, get("/", None, Some(&cookie))).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None)).await.status, StatusCode::UNAUTHORIZED);
+    // A revoked token at once.
+    w.db.revoke_token("pg@acme.cl", "test").await.unwrap();
+    assert_eq!(send(&w.state, get("/api/v1/kpis", Some(&w.people_viewer), None)).await.status, StatusCode::UNAUTHORIZED);
+    // Neither passwords nor tokens are kept in clear.
+    let stored = stored_text(backend, &w).await;
+    assert!(!stored.is_empty());
+    for secret in [PASSWORD, w.admin.as_str(), w.admin.rsplit('_').next().unwrap(), w.people_viewer.as_str()] {
+        assert!(!stored.contains(secret), "{backend:?}: `{secret}` is stored in clear");
+    }
+}
+
+/// Everything the state database holds, as text: the SQLite file's raw bytes, or every
+/// column of the PostgreSQL tables.
+async fn stored_text(backend: Backend, w: &World) -> String {
+    match backend {
+        Backend::Sqlite => {
+            w.db.close().await;
+            let mut text = String::new();
+            for entry in std::fs::read_dir(w._dir.path()).unwrap() {
+                let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+                text.push_str(&String::from_utf8_lossy(&bytes));
+            }
+            text
+        }
+        Backend::Postgres => {
+            let url = w.pg_url.as_deref().unwrap();
+            let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+            let mut text = String::new();
+            for query in [
+                "SELECT email || role || password_hash FROM accounts",
+                "SELECT email || owner FROM account_owners",
+                "SELECT id || email || name || secret_hash FROM tokens",
+                "SELECT id_hash || data FROM sessions",
+            ] {
+                use sqlx::Row;
+                for row in sqlx::query(query).fetch_all(&mut conn).await.unwrap() {
+                    text.push_str(&row.get::<String, _>(0));
+                }
+            }
+            text
+        }
+    }
+}
+
+#[tokio::test]
+async fn sign_in_sessions_and_csrf_sqlite() {
+    sign_in_sessions_and_csrf(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sign_in_sessions_and_csrf_postgres() {
+    sign_in_sessions_and_csrf(Backend::Postgres).await;
+}
+
+async fn repeated_failures_are_slowed(backend: Backend) {
+    let w = world(backend, example()).await;
+    let page = send(&w.state, get("/login", None, None)).await;
+    let cookie = session_cookie(&page.headers).unwrap();
+    let csrf = csrf_in(&page.body);
+    let attempt = |password: &'static str, from: [u8; 4]| {
+        form("/login", Some(&cookie), &[("email", "pg@acme.cl"), ("password", password), ("csrf", &csrf)], from)
+    };
+    for n in 0..5 {
+        let answer = send(&w.state, attempt("wrong password!", [192, 0, 2, 1])).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    let refused = send(&w.state, attempt(PASSWORD, [192, 0, 2, 1])).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = refused.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "Retry-After {retry}");
+    // The right password from another address still signs in.
+    let elsewhere = send(&w.state, attempt(PASSWORD, [192, 0, 2, 2])).await;
+    assert_eq!(elsewhere.status, StatusCode::SEE_OTHER, "{}", elsewhere.body);
+}
+
+#[tokio::test]
+async fn repeated_failures_are_slowed_sqlite() {
+    repeated_failures_are_slowed(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn repeated_failures_are_slowed_postgres() {
+    repeated_failures_are_slowed(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn over_tls_the_cookie_is_secure_and_host_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fresh_db(Backend::Sqlite, dir.path()).await;
+    tablero_access::add_account(&db, "a@acme.cl", Role::Admin, &[], PASSWORD.into())
+        .await
+        .unwrap();
+    let mut auth = Auth::new(db);
+    auth.secure_cookies = true;
+    let mut state = AppState::open(example());
+    state.auth = Some(Arc::new(auth));
+    let page = send(&state, get("/login", None, None)).await;
+    let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
+    assert!(set_cookie.starts_with("__Host-tablero_session="), "{set_cookie}");
+    assert!(set_cookie.contains("Secure") && set_cookie.contains("Path=/"), "{set_cookie}");
+    assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+}
+
+#[tokio::test]
+async fn with_no_accounts_everyone_sees_everything_on_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fresh_db(Backend::Sqlite, dir.path()).await;
+    let mut state = AppState::open(example());
+    state.auth = Some(Arc::new(Auth::new(db.clone())));
+    let answer = send(&state, get("/api/v1/kpis", None, None)).await;
+    assert_eq!(api_kpis(&answer.body).len(), 26);
+    // Served beyond loopback by mistake (all accounts disabled): nobody sees anything.
+    let mut closed = Auth::new(db);
+    closed.open_when_empty = false;
+    state.auth = Some(Arc::new(closed));
+    assert_eq!(send(&state, get("/api/v1/kpis", None, None)).await.status, StatusCode::UNAUTHORIZED);
+}
