@@ -57,9 +57,9 @@ pub fn normalize_email(text: &str) -> Result<String> {
     let email = text.trim().to_lowercase();
     let well_formed = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+        });
     if well_formed {
         Ok(email)
     } else {

@@ -17,11 +17,20 @@ async fn db() -> (tempfile::TempDir, StateDb) {
 #[tokio::test]
 async fn a_password_signs_in_only_its_own_account() {
     let (_dir, db) = db().await;
-    add_account(&db, " Ana@Example.com ", Role::Viewer, &[], "correct horse battery".into())
-        .await
-        .unwrap();
+    add_account(
+        &db,
+        " Ana@Example.com ",
+        Role::Viewer,
+        &[],
+        "correct horse battery".into(),
+    )
+    .await
+    .unwrap();
     let stored = db.password_hash("ana@example.com").await.unwrap().unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
     assert!(!stored.contains("correct horse"));
     let signed = sign_in(&db, "ANA@example.com", "correct horse battery".into()).await;
     assert_eq!(signed.unwrap().unwrap().email, "ana@example.com");
@@ -32,22 +41,29 @@ async fn a_password_signs_in_only_its_own_account() {
         ("not an email", "correct horse battery"),
     ] {
         assert!(
-            sign_in(&db, email, password.into()).await.unwrap().is_none(),
+            sign_in(&db, email, password.into())
+                .await
+                .unwrap()
+                .is_none(),
             "{email} / {password}"
         );
     }
     set_password(&db, "ana@example.com", "another long secret".into())
         .await
         .unwrap();
-    assert!(sign_in(&db, "ana@example.com", "correct horse battery".into())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sign_in(&db, "ana@example.com", "correct horse battery".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
     db.disable_account("ana@example.com").await.unwrap();
-    assert!(sign_in(&db, "ana@example.com", "another long secret".into())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(
+        sign_in(&db, "ana@example.com", "another long secret".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -73,9 +89,15 @@ fn emails_are_normalized_or_refused() {
 #[tokio::test]
 async fn a_token_is_stored_only_as_its_hash() {
     let (dir, db) = db().await;
-    add_account(&db, "bot@x.org", Role::Editor, &[], "a long enough one".into())
-        .await
-        .unwrap();
+    add_account(
+        &db,
+        "bot@x.org",
+        Role::Editor,
+        &[],
+        "a long enough one".into(),
+    )
+    .await
+    .unwrap();
     let issued = create_token(&db, "bot@x.org", "ingest").await.unwrap();
     assert!(issued.secret.starts_with("tbl_"));
     assert_eq!(
@@ -86,7 +108,12 @@ async fn a_token_is_stored_only_as_its_hash() {
             .email,
         "bot@x.org"
     );
-    assert!(account_for_token(&db, "tbl_forged").await.unwrap().is_none());
+    assert!(
+        account_for_token(&db, "tbl_forged")
+            .await
+            .unwrap()
+            .is_none()
+    );
     db.close().await;
     let secret_part = issued.secret.rsplit('_').next().unwrap();
     for file in std::fs::read_dir(dir.path().join("data")).unwrap() {
@@ -124,8 +151,16 @@ fn roles_decide_what_is_seen_and_changed() {
         (&Visitor::Anonymous, Some("Finances"), false, false),
     ];
     for (visitor, owner, sees, edits) in table {
-        assert_eq!(visitor.sees_owner(owner), sees, "{visitor:?} sees {owner:?}");
-        assert_eq!(visitor.edits_owner(owner), edits, "{visitor:?} edits {owner:?}");
+        assert_eq!(
+            visitor.sees_owner(owner),
+            sees,
+            "{visitor:?} sees {owner:?}"
+        );
+        assert_eq!(
+            visitor.edits_owner(owner),
+            edits,
+            "{visitor:?} edits {owner:?}"
+        );
     }
     assert!(finance_editor.may_push_rows());
     assert!(!people_viewer.may_push_rows());
@@ -146,7 +181,9 @@ fn the_throttle_slows_one_pair_but_not_the_account_elsewhere() {
     // One address trying many accounts: 30 attempts pass, the 31st waits.
     let scanner = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3));
     for n in 0..30 {
-        throttle.attempt(&format!("user{n}@x.org"), scanner).unwrap();
+        throttle
+            .attempt(&format!("user{n}@x.org"), scanner)
+            .unwrap();
     }
     assert!(throttle.attempt("user99@x.org", scanner).is_err());
 }

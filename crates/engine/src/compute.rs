@@ -372,14 +372,23 @@ impl Engine {
                 continue;
             };
             let expr = check_condition(&self.workspace, source, &text).map_err(|diagnostics| {
-                let messages: Vec<String> = diagnostics
+                // A hostile filter may be long and wrong in many places: quote its start and
+                // the first few problems, so the answer does not grow with it.
+                const SHOWN: usize = 5;
+                let mut messages: Vec<String> = diagnostics
                     .iter()
+                    .take(SHOWN)
                     .map(|d| format!("{} (in source `{name}`)", d.message))
                     .collect();
-                EngineError::bad_parameter(
-                    "where",
-                    format!("{}: {}", text.value, messages.join("; ")),
-                )
+                if diagnostics.len() > SHOWN {
+                    messages.push(format!("and {} more", diagnostics.len() - SHOWN));
+                }
+                let quoted: String = if text.value.chars().count() > 80 {
+                    text.value.chars().take(77).chain("…".chars()).collect()
+                } else {
+                    text.value.clone()
+                };
+                EngineError::bad_parameter("where", format!("{quoted}: {}", messages.join("; ")))
             })?;
             filters.insert(name.clone(), expr);
         }

@@ -243,7 +243,8 @@ pub fn state_setting(root: &Path) -> Result<Option<String>, Diagnostic> {
         .ok()
         .and_then(|f| f.state)
         .is_some();
-    if settings.state.is_none() && (written || text.is_empty())
+    if settings.state.is_none()
+        && (written || text.is_empty())
         && let Some(first) = diagnostics.into_iter().next()
     {
         return Err(first);

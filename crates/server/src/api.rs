@@ -2,9 +2,9 @@
 //! from these handlers, so routes and document cannot drift apart.
 
 use axum::body::Bytes;
-use axum::{Extension, Json};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use tablero_calendar::Grain;
 use tablero_engine::Request;
@@ -303,7 +303,11 @@ async fn health(
     let snapshot = state.snapshot().await;
     if caller.visitor.is_anonymous() {
         // Nobody signed in: whether the server is up, and nothing about the catalog.
-        let status = if snapshot.errors.is_empty() { "ok" } else { "degraded" };
+        let status = if snapshot.errors.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        };
         return Json(Health {
             status: status.into(),
             kpis: 0,

@@ -91,14 +91,10 @@ impl Auth {
     /// only matters for switching to the open, single-person mode, which a stale yes refuses).
     pub async fn accounts_exist(&self) -> Result<bool, AppError> {
         let now = tablero_state::now();
-        if now - self.accounts_seen.load(Ordering::Relaxed) < 2 {
+        if now.saturating_sub(self.accounts_seen.load(Ordering::Relaxed)) < 2 {
             return Ok(true);
         }
-        let exist = self
-            .db
-            .has_active_accounts()
-            .await
-            .map_err(state_failure)?;
+        let exist = self.db.has_active_accounts().await.map_err(state_failure)?;
         if exist {
             self.accounts_seen.store(now, Ordering::Relaxed);
         }
@@ -106,7 +102,11 @@ impl Auth {
     }
 
     /// The client's address: the peer's, or the one a trusted proxy forwarded.
-    pub fn client_address(&self, request_headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    pub fn client_address(
+        &self,
+        request_headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Option<IpAddr> {
         let peer = peer?.ip();
         if self.trusted_proxy != Some(peer) {
             return Some(peer);
@@ -194,7 +194,8 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
         request.extensions_mut().insert(Caller::everyone());
         return next.run(request).await;
     };
-    let caller = match caller(&auth, &request).await {
+    let session = request.extensions().get::<Session>().cloned();
+    let caller = match caller(&auth, request.headers(), session).await {
         Ok(caller) => caller,
         Err(err) => return err.into_response(),
     };
@@ -202,7 +203,9 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     if !is_public(&path) {
         if caller.visitor.is_anonymous() {
             return if is_api(&path) {
-                unauthorized("sign in first: send Authorization: Bearer TOKEN (tablero tokens create)")
+                unauthorized(
+                    "sign in first: send Authorization: Bearer TOKEN (tablero tokens create)",
+                )
             } else {
                 let next = request
                     .uri()
@@ -218,7 +221,10 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
         }
         // A cookie rides along on cross-site requests; an API change made with one must
         // prove it comes from our own page.
-        let changes = !matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        let changes = !matches!(
+            *request.method(),
+            Method::GET | Method::HEAD | Method::OPTIONS
+        );
         if changes && is_api(&path) && caller.via == Via::Session {
             let sent = request
                 .headers()
@@ -239,17 +245,19 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     next.run(request).await
 }
 
-async fn caller(auth: &Auth, request: &Request) -> Result<Caller, AppError> {
-    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+async fn caller(
+    auth: &Auth,
+    headers: &HeaderMap,
+    session: Option<Session>,
+) -> Result<Caller, AppError> {
+    if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim);
         let Some(token) = token else {
-            return Err(unauthorized_error(
-                "Authorization must be `Bearer TOKEN`",
-            ));
+            return Err(unauthorized_error("Authorization must be `Bearer TOKEN`"));
         };
         return match tablero_access::account_for_token(&auth.db, token).await {
             Ok(Some(account)) => Ok(Caller {
@@ -263,7 +271,7 @@ async fn caller(auth: &Auth, request: &Request) -> Result<Caller, AppError> {
             Err(err) => Err(access_failure(err)),
         };
     }
-    if let Some(session) = request.extensions().get::<Session>() {
+    if let Some(session) = session {
         let email = session.get::<String>(ACCOUNT).await.ok().flatten();
         let csrf = session.get::<String>(CSRF).await.ok().flatten();
         if let Some(email) = email {
@@ -416,7 +424,10 @@ pub struct LoginForm {
 }
 
 /// The company's name and language for the sign-in page (no KPI is named on it).
-async fn login_frame(state: &AppState, lang: Option<&str>) -> (&'static LoginTexts, String, String) {
+async fn login_frame(
+    state: &AppState,
+    lang: Option<&str>,
+) -> (&'static LoginTexts, String, String) {
     let snapshot = state.snapshot().await;
     let (locale, company) = match &snapshot.loaded {
         Some(l) => (
@@ -500,8 +511,15 @@ pub async fn login_submit(
         problem: Some(problem.to_string()),
     };
     if !csrf_matches(expected.as_deref(), Some(&form.csrf)) {
-        let token = new_csrf();
-        let _ = session.insert(CSRF, &token).await;
+        // The form is answered again with the session's token (a new one if it had none).
+        let token = match expected {
+            Some(token) => token,
+            None => {
+                let token = new_csrf();
+                let _ = session.insert(CSRF, &token).await;
+                token
+            }
+        };
         return render_login(StatusCode::FORBIDDEN, page(t.expired_form, token));
     }
     let csrf = expected.unwrap_or_default();

@@ -223,10 +223,7 @@ pub async fn serve(
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
     let db = open_state(root).await?;
-    let has_accounts = db
-        .has_active_accounts()
-        .await
-        .map_err(|e| e.to_string())?;
+    let has_accounts = db.has_active_accounts().await.map_err(|e| e.to_string())?;
     if !options.addr.ip().is_loopback() && !has_accounts {
         if !options.insecure_bind {
             return Err(format!(

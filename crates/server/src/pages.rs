@@ -559,7 +559,9 @@ async fn page_sql(state: &AppState, loaded: &Loaded, query: &PageQuery, id: &str
     let mut shape = query.values();
     shape.from = None;
     shape.to = None;
-    let request = shape.request(loaded, vec![id.to_string()]).unwrap_or_default();
+    let request = shape
+        .request(loaded, vec![id.to_string()])
+        .unwrap_or_default();
     let engine = loaded.engine.clone();
     let explained = id.to_string();
     match state

@@ -67,10 +67,15 @@ async fn fresh_db(backend: Backend, dir: &std::path::Path) -> (StateDb, Option<S
                 .unwrap();
             let mut url = url::Url::parse(&admin).unwrap();
             url.set_path(&name);
-            (Location::parse(url.as_str()).unwrap(), Some(url.to_string()))
+            (
+                Location::parse(url.as_str()).unwrap(),
+                Some(url.to_string()),
+            )
         }
     };
-    let db = StateDb::open(&location).await.expect("state database opens");
+    let db = StateDb::open(&location)
+        .await
+        .expect("state database opens");
     (db, url)
 }
 
@@ -135,7 +140,11 @@ struct Answer {
 
 async fn send(state: &AppState, request: Request<Body>) -> Answer {
     let mut request = request;
-    if request.extensions().get::<ConnectInfo<SocketAddr>>().is_none() {
+    if request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_none()
+    {
         request
             .extensions_mut()
             .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
@@ -152,7 +161,9 @@ async fn send(state: &AppState, request: Request<Body>) -> Answer {
 }
 
 fn get(uri: &str, token: Option<&str>, cookie: Option<&str>) -> Request<Body> {
-    let mut builder = Request::builder().uri(uri).header(header::HOST, "localhost");
+    let mut builder = Request::builder()
+        .uri(uri)
+        .header(header::HOST, "localhost");
     if let Some(token) = token {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
     }
@@ -229,7 +240,11 @@ fn set(ids: &[&str]) -> BTreeSet<String> {
 
 async fn authorization_matrix(backend: Backend) {
     let w = world(backend, example()).await;
-    let all: BTreeSet<String> = api_kpis(&send(&w.state, get("/api/v1/kpis", Some(&w.admin), None)).await.body);
+    let all: BTreeSet<String> = api_kpis(
+        &send(&w.state, get("/api/v1/kpis", Some(&w.admin), None))
+            .await
+            .body,
+    );
     assert_eq!(all.len(), 26, "the admin sees the whole catalog");
     let callers: [(&str, Option<&str>); 4] = [
         ("admin", Some(&w.admin)),
@@ -249,8 +264,14 @@ async fn authorization_matrix(backend: Backend) {
         ("/api/v1/kpis", [200, 200, 200, 401]),
         ("/api/v1/kpis/ventas_netas_totales", [200, 200, 404, 401]),
         ("/api/v1/kpis/tasa_absentismo", [200, 404, 200, 401]),
-        ("/api/v1/kpis/ventas_netas_totales/values?as_of=2026-10-15", [200, 200, 404, 401]),
-        ("/api/v1/kpis/tasa_absentismo/values?as_of=2026-10-15", [200, 404, 200, 401]),
+        (
+            "/api/v1/kpis/ventas_netas_totales/values?as_of=2026-10-15",
+            [200, 200, 404, 401],
+        ),
+        (
+            "/api/v1/kpis/tasa_absentismo/values?as_of=2026-10-15",
+            [200, 404, 200, 401],
+        ),
         ("/metrics", [200, 200, 200, 401]),
         ("/api/v1/health", [200, 200, 200, 200]),
         ("/api/v1/openapi.json", [200, 200, 200, 200]),
@@ -280,23 +301,45 @@ async fn authorization_matrix(backend: Backend) {
     let visible: [(&str, &str, BTreeSet<String>); 3] = [
         ("admin", &w.admin, all.clone()),
         ("editor of Finances", &w.finance_editor, set(&FINANCES)),
-        ("viewer of People Growth", &w.people_viewer, set(&PEOPLE_GROWTH)),
+        (
+            "viewer of People Growth",
+            &w.people_viewer,
+            set(&PEOPLE_GROWTH),
+        ),
     ];
     for (who, token, expected) in &visible {
-        let api = api_kpis(&send(&w.state, get("/api/v1/kpis", Some(token), None)).await.body);
+        let api = api_kpis(
+            &send(&w.state, get("/api/v1/kpis", Some(token), None))
+                .await
+                .body,
+        );
         assert_eq!(&api, expected, "{backend:?}: {who} /api/v1/kpis");
         let home = send(&w.state, get("/?as_of=2026-10-15", Some(token), None)).await;
-        assert_eq!(&linked_kpis(&home.body), expected, "{backend:?}: {who} home page");
+        assert_eq!(
+            &linked_kpis(&home.body),
+            expected,
+            "{backend:?}: {who} home page"
+        );
         let metrics = send(&w.state, get("/metrics", Some(token), None)).await;
-        assert_eq!(&metric_kpis(&metrics.body), expected, "{backend:?}: {who} /metrics");
+        assert_eq!(
+            &metric_kpis(&metrics.body),
+            expected,
+            "{backend:?}: {who} /metrics"
+        );
         let board = send(&w.state, get("/dashboards/direccion", Some(token), None)).await;
         let on_board = linked_kpis(&board.body);
-        assert!(on_board.is_subset(expected), "{backend:?}: {who} dashboard: {on_board:?}");
+        assert!(
+            on_board.is_subset(expected),
+            "{backend:?}: {who} dashboard: {on_board:?}"
+        );
     }
     // The viewer's pages never name a Finances KPI, not even in the navigation.
     let home = send(&w.state, get("/", Some(&w.people_viewer), None)).await;
     for id in FINANCES {
-        assert!(!home.body.contains(id), "{backend:?}: viewer's home names {id}");
+        assert!(
+            !home.body.contains(id),
+            "{backend:?}: viewer's home names {id}"
+        );
     }
     assert!(!home.body.contains("/dashboards/finances"));
     // Health says nothing of the catalog to nobody.
@@ -323,7 +366,10 @@ fn kpi_of_kpis_workspace() -> tempfile::TempDir {
         std::fs::create_dir_all(root.join(folder)).unwrap();
     }
     let files = [
-        ("tablero.toml", "name = \"tiny\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\n"),
+        (
+            "tablero.toml",
+            "name = \"tiny\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\n",
+        ),
         (
             "sources/ventas.yaml",
             "name: ventas\nfile: data/ventas.csv\ntime: fecha\ncolumns:\n  fecha: { type: date }\n  monto: { type: number }\n  persona: { type: string }\nmeasures:\n  total: { agg: sum, expr: monto }\n  personas: { agg: count_distinct, expr: persona }\n",
@@ -337,7 +383,10 @@ fn kpi_of_kpis_workspace() -> tempfile::TempDir {
             "- id: ventas\n  name: Sales\n  owner: Finances\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas.total\n- id: personas\n  name: People\n  owner: People Growth\n  unit: count\n  direction: up\n  grain: month\n  formula: ventas.personas\n- id: ventas_por_persona\n  name: Sales per person\n  owner: People Growth\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas / personas\n",
         ),
         // January: 100 + 200 by two people = 150 per person.
-        ("data/ventas.csv", "fecha,monto,persona\n2026-01-05,100,ana\n2026-01-20,200,beto\n"),
+        (
+            "data/ventas.csv",
+            "fecha,monto,persona\n2026-01-05,100,ana\n2026-01-20,200,beto\n",
+        ),
     ];
     for (path, text) in files {
         std::fs::write(root.join(path), text).unwrap();
@@ -352,23 +401,52 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
     // The viewer sees the value built on the hidden KPI…
     let values = send(
         &w.state,
-        get("/api/v1/kpis/ventas_por_persona/values?from=2026-01&to=2026-01&as_of=2026-03-01", viewer, None),
+        get(
+            "/api/v1/kpis/ventas_por_persona/values?from=2026-01&to=2026-01&as_of=2026-03-01",
+            viewer,
+            None,
+        ),
     )
     .await;
     assert_eq!(values.status, StatusCode::OK, "{}", values.body);
     let json: serde_json::Value = serde_json::from_str(&values.body).unwrap();
     // (100 + 200) / 2 people = 150
-    assert_eq!(json["values"][0]["value"].as_f64(), Some(150.0), "{}", values.body);
+    assert_eq!(
+        json["values"][0]["value"].as_f64(),
+        Some(150.0),
+        "{}",
+        values.body
+    );
     // …but not the hidden one's definition: no SQL (it would spell out `ventas`), no page.
-    let detail = send(&w.state, get("/api/v1/kpis/ventas_por_persona", viewer, None)).await;
+    let detail = send(
+        &w.state,
+        get("/api/v1/kpis/ventas_por_persona", viewer, None),
+    )
+    .await;
     let json: serde_json::Value = serde_json::from_str(&detail.body).unwrap();
     assert!(json["sql"].is_null(), "{}", detail.body);
-    let page = send(&w.state, get("/kpi/ventas_por_persona?as_of=2026-03-01", viewer, None)).await;
+    let page = send(
+        &w.state,
+        get("/kpi/ventas_por_persona?as_of=2026-03-01", viewer, None),
+    )
+    .await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("SELECT"), "the page shows the hidden KPI's query");
-    assert_eq!(send(&w.state, get("/kpi/ventas", viewer, None)).await.status, StatusCode::NOT_FOUND);
+    assert!(
+        !page.body.contains("SELECT"),
+        "the page shows the hidden KPI's query"
+    );
+    assert_eq!(
+        send(&w.state, get("/kpi/ventas", viewer, None))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
     // The admin sees the query.
-    let detail = send(&w.state, get("/api/v1/kpis/ventas_por_persona", Some(&w.admin), None)).await;
+    let detail = send(
+        &w.state,
+        get("/api/v1/kpis/ventas_por_persona", Some(&w.admin), None),
+    )
+    .await;
     assert!(detail.body.contains("SELECT"), "{}", detail.body);
 
     // Pushing rows: editors and admins, by token; a viewer is refused, nobody is asked to sign in.
@@ -400,7 +478,12 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
     ];
     for (token, status) in table {
         let answer = send(&w.state, push(token, None, None)).await;
-        assert_eq!(answer.status.as_u16(), status, "{backend:?} push with {token:?}: {}", answer.body);
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{backend:?} push with {token:?}: {}",
+            answer.body
+        );
     }
     // With the editor's session cookie: only with the page's CSRF token.
     let (cookie, csrf) = sign_in(&w.state, "fin@acme.cl", [10, 1, 1, 1]).await;
@@ -452,7 +535,12 @@ async fn sign_in(state: &AppState, email: &str, from: [u8; 4]) -> (String, Strin
         form(
             "/login",
             Some(&cookie),
-            &[("email", email), ("password", PASSWORD), ("csrf", &csrf), ("next", "/")],
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("csrf", &csrf),
+                ("next", "/"),
+            ],
             from,
         ),
     )
@@ -469,8 +557,14 @@ async fn sign_in_sessions_and_csrf(backend: Backend) {
     // The cookie's flags.
     let page = send(&w.state, get("/login?lang=es", None, None)).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("Iniciar sesión"), "the page speaks Spanish");
-    let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        page.body.contains("Iniciar sesión"),
+        "the page speaks Spanish"
+    );
+    let set_cookie = page.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert!(set_cookie.starts_with("tablero_session="), "{set_cookie}");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
@@ -482,49 +576,118 @@ async fn sign_in_sessions_and_csrf(backend: Backend) {
     for token in ["", "0000"] {
         let answer = send(
             &w.state,
-            form("/login", Some(&before), &[("email", "pg@acme.cl"), ("password", PASSWORD), ("csrf", token)], [10, 0, 0, 9]),
+            form(
+                "/login",
+                Some(&before),
+                &[
+                    ("email", "pg@acme.cl"),
+                    ("password", PASSWORD),
+                    ("csrf", token),
+                ],
+                [10, 0, 0, 9],
+            ),
         )
         .await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "token {token:?}");
     }
     let wrong = send(
         &w.state,
-        form("/login", Some(&before), &[("email", "pg@acme.cl"), ("password", "not it at all"), ("csrf", &csrf)], [10, 0, 0, 9]),
+        form(
+            "/login",
+            Some(&before),
+            &[
+                ("email", "pg@acme.cl"),
+                ("password", "not it at all"),
+                ("csrf", &csrf),
+            ],
+            [10, 0, 0, 9],
+        ),
     )
     .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     let (cookie, csrf) = sign_in(&w.state, "pg@acme.cl", [10, 0, 0, 8]).await;
     let home = send(&w.state, get("/", None, Some(&cookie))).await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(home.body.contains("pg@acme.cl"), "the header names the account");
+    assert!(
+        home.body.contains("pg@acme.cl"),
+        "the header names the account"
+    );
     assert_eq!(linked_kpis(&home.body), set(&PEOPLE_GROWTH));
     // The session cookie is not a token for /metrics.
-    assert_eq!(send(&w.state, get("/metrics", None, Some(&cookie))).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&w.state, get("/metrics", None, Some(&cookie)))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     // The cookie from before signing in is worth nothing.
-    assert_eq!(send(&w.state, get("/", None, Some(&before))).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&w.state, get("/", None, Some(&before))).await.status,
+        StatusCode::SEE_OTHER
+    );
     // Signing out needs the token too.
     for token in ["", "0000"] {
-        let answer = send(&w.state, form("/logout", Some(&cookie), &[("csrf", token)], [10, 0, 0, 8])).await;
+        let answer = send(
+            &w.state,
+            form("/logout", Some(&cookie), &[("csrf", token)], [10, 0, 0, 8]),
+        )
+        .await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN);
     }
-    let out = send(&w.state, form("/logout", Some(&cookie), &[("csrf", &csrf)], [10, 0, 0, 8])).await;
+    let out = send(
+        &w.state,
+        form("/logout", Some(&cookie), &[("csrf", &csrf)], [10, 0, 0, 8]),
+    )
+    .await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    assert_eq!(send(&w.state, get("/", None, Some(&cookie))).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        send(&w.state, get("/", None, Some(&cookie))).await.status,
+        StatusCode::SEE_OTHER
+    );
     // Disabling an account ends its sessions and its tokens at once.
     let (cookie, _) = sign_in(&w.state, "fin@acme.cl", [10, 0, 0, 7]).await;
-    assert_eq!(send(&w.state, get("/", None, Some(&cookie))).await.status, StatusCode::OK);
-    assert_eq!(send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None)).await.status, StatusCode::OK);
+    assert_eq!(
+        send(&w.state, get("/", None, Some(&cookie))).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None))
+            .await
+            .status,
+        StatusCode::OK
+    );
     w.db.disable_account("fin@acme.cl").await.unwrap();
-    assert_eq!(send(&w.state, get("/", None, Some(&cookie))).await.status, StatusCode::SEE_OTHER);
-    assert_eq!(send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&w.state, get("/", None, Some(&cookie))).await.status,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     // A revoked token at once.
     w.db.revoke_token("pg@acme.cl", "test").await.unwrap();
-    assert_eq!(send(&w.state, get("/api/v1/kpis", Some(&w.people_viewer), None)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&w.state, get("/api/v1/kpis", Some(&w.people_viewer), None))
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
     // Neither passwords nor tokens are kept in clear.
     let stored = stored_text(backend, &w).await;
     assert!(!stored.is_empty());
-    for secret in [PASSWORD, w.admin.as_str(), w.admin.rsplit('_').next().unwrap(), w.people_viewer.as_str()] {
-        assert!(!stored.contains(secret), "{backend:?}: `{secret}` is stored in clear");
+    for secret in [
+        PASSWORD,
+        w.admin.as_str(),
+        w.admin.rsplit('_').next().unwrap(),
+        w.people_viewer.as_str(),
+    ] {
+        assert!(
+            !stored.contains(secret),
+            "{backend:?}: `{secret}` is stored in clear"
+        );
     }
 }
 
@@ -577,7 +740,16 @@ async fn repeated_failures_are_slowed(backend: Backend) {
     let cookie = session_cookie(&page.headers).unwrap();
     let csrf = csrf_in(&page.body);
     let attempt = |password: &'static str, from: [u8; 4]| {
-        form("/login", Some(&cookie), &[("email", "pg@acme.cl"), ("password", password), ("csrf", &csrf)], from)
+        form(
+            "/login",
+            Some(&cookie),
+            &[
+                ("email", "pg@acme.cl"),
+                ("password", password),
+                ("csrf", &csrf),
+            ],
+            from,
+        )
     };
     for n in 0..5 {
         let answer = send(&w.state, attempt("wrong password!", [192, 0, 2, 1])).await;
@@ -585,11 +757,20 @@ async fn repeated_failures_are_slowed(backend: Backend) {
     }
     let refused = send(&w.state, attempt(PASSWORD, [192, 0, 2, 1])).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = refused.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    let retry: u64 = refused.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&retry), "Retry-After {retry}");
     // The right password from another address still signs in.
     let elsewhere = send(&w.state, attempt(PASSWORD, [192, 0, 2, 2])).await;
-    assert_eq!(elsewhere.status, StatusCode::SEE_OTHER, "{}", elsewhere.body);
+    assert_eq!(
+        elsewhere.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        elsewhere.body
+    );
 }
 
 #[tokio::test]
@@ -615,8 +796,14 @@ async fn over_tls_the_cookie_is_secure_and_host_only() {
     state.auth = Some(Arc::new(auth));
     let page = send(&state, get("/login", None, None)).await;
     let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(set_cookie.starts_with("__Host-tablero_session="), "{set_cookie}");
-    assert!(set_cookie.contains("Secure") && set_cookie.contains("Path=/"), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("__Host-tablero_session="),
+        "{set_cookie}"
+    );
+    assert!(
+        set_cookie.contains("Secure") && set_cookie.contains("Path=/"),
+        "{set_cookie}"
+    );
     assert!(!set_cookie.contains("Domain"), "{set_cookie}");
 }
 
@@ -632,5 +819,8 @@ async fn with_no_accounts_everyone_sees_everything_on_loopback() {
     let mut closed = Auth::new(db);
     closed.open_when_empty = false;
     state.auth = Some(Arc::new(closed));
-    assert_eq!(send(&state, get("/api/v1/kpis", None, None)).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&state, get("/api/v1/kpis", None, None)).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -52,6 +52,7 @@ async fn start(
         listener,
         app(state),
         SHORT,
+        None,
         async move {
             let _ = stopped.await;
         },

@@ -103,11 +103,10 @@ impl StateDb {
 
     /// Every account, by e-mail.
     pub async fn accounts(&self) -> Result<Vec<Account>> {
-        let rows = sqlx::query(
-            "SELECT email, role, created_at, disabled_at FROM accounts ORDER BY email",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            sqlx::query("SELECT email, role, created_at, disabled_at FROM accounts ORDER BY email")
+                .fetch_all(self.pool())
+                .await?;
         let owners = sqlx::query("SELECT email, owner FROM account_owners ORDER BY email, owner")
             .fetch_all(self.pool())
             .await?;
@@ -139,11 +138,10 @@ impl StateDb {
     }
 
     async fn owners_of(&self, email: &str) -> Result<Vec<String>> {
-        let rows =
-            sqlx::query("SELECT owner FROM account_owners WHERE email = $1 ORDER BY owner")
-                .bind(email)
-                .fetch_all(self.pool())
-                .await?;
+        let rows = sqlx::query("SELECT owner FROM account_owners WHERE email = $1 ORDER BY owner")
+            .bind(email)
+            .fetch_all(self.pool())
+            .await?;
         rows.iter()
             .map(|r| r.try_get::<String, _>(0).map_err(StateError::from))
             .collect()

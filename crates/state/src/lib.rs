@@ -18,9 +18,12 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
-use sqlx::any::{AnyPool, AnyPoolOptions};
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, Pool, SqlSafeStr};
+
+/// A pool of state-database connections, SQLite or PostgreSQL.
+type AnyPool = Pool<Any>;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sql_str::SqlSafeStr;
 
 pub use accounts::{Account, NewAccount, Role};
 pub use sessions::StoredSession;
@@ -77,11 +80,10 @@ impl Location {
             location: path.display().to_string(),
             message: err.to_string(),
         })?;
-        let file_url =
-            url::Url::from_file_path(&absolute).map_err(|()| StateError::Location {
-                location: path.display().to_string(),
-                message: "not a file path".into(),
-            })?;
+        let file_url = url::Url::from_file_path(&absolute).map_err(|()| StateError::Location {
+            location: path.display().to_string(),
+            message: "not a file path".into(),
+        })?;
         Ok(Location {
             url: format!("sqlite://{}?mode=rwc", file_url.path()),
             shown: absolute.display().to_string(),

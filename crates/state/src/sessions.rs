@@ -87,12 +87,11 @@ impl StateDb {
 
     /// How many live sessions an account has (for tests and `users list`).
     pub async fn session_count(&self, email: &str) -> Result<i64> {
-        let row =
-            sqlx::query("SELECT COUNT(*) FROM sessions WHERE email = $1 AND expires_at > $2")
-                .bind(email)
-                .bind(now())
-                .fetch_one(self.pool())
-                .await?;
+        let row = sqlx::query("SELECT COUNT(*) FROM sessions WHERE email = $1 AND expires_at > $2")
+            .bind(email)
+            .bind(now())
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get(0)?)
     }
 }

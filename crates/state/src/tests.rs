@@ -99,7 +99,11 @@ async fn a_token_stops_working_when_revoked_or_its_account_disabled() {
     assert!(db.account_for_token("h2").await.unwrap().is_none());
     let listed = db.tokens(None).await.unwrap();
     assert_eq!(listed.len(), 2);
-    assert!(listed.iter().any(|t| t.id == "t1" && t.revoked_at.is_some()));
+    assert!(
+        listed
+            .iter()
+            .any(|t| t.id == "t1" && t.revoked_at.is_some())
+    );
 }
 
 #[tokio::test]

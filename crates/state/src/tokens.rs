@@ -31,7 +31,12 @@ impl StateDb {
     /// token of an account at a time.
     pub async fn insert_token(&self, new: &NewToken<'_>) -> Result<TokenInfo> {
         match self.account(new.email).await? {
-            None => return Err(StateError::NotFound(format!("no account for {}", new.email))),
+            None => {
+                return Err(StateError::NotFound(format!(
+                    "no account for {}",
+                    new.email
+                )));
+            }
             Some(a) if a.is_disabled() => {
                 return Err(StateError::NotFound(format!(
                     "the account {} is disabled",

@@ -485,7 +485,11 @@ async fn serve(
     options: tablero_server::ServeOptions,
     signals: tablero_server::Signals,
 ) -> Result<(), Failure> {
-    let scheme = if options.tls.is_some() { "https" } else { "http" };
+    let scheme = if options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     tablero_server::serve(root, &options, signals, |local| {
         // Not `out!`: with the reader gone the server keeps serving, and a demo must still
         // clean up its folder when it stops.

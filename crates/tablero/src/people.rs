@@ -95,10 +95,12 @@ impl From<StateError> for Failure {
 
 /// Opens the workspace's state database (creating and migrating it when needed).
 async fn open(root: &Path) -> Result<StateDb, Failure> {
-    tablero_server::open_state(root).await.map_err(|message| Failure {
-        code: EXIT_USER,
-        message,
-    })
+    tablero_server::open_state(root)
+        .await
+        .map_err(|message| Failure {
+            code: EXIT_USER,
+            message,
+        })
 }
 
 pub async fn users(root: &Path, action: UsersAction) -> Result<(), Failure> {
@@ -136,7 +138,11 @@ pub async fn users(root: &Path, action: UsersAction) -> Result<(), Failure> {
                     "{:width$}  {:6}  {:8}  {}",
                     a.email,
                     a.role.as_str(),
-                    if a.is_disabled() { "disabled" } else { "active" },
+                    if a.is_disabled() {
+                        "disabled"
+                    } else {
+                        "active"
+                    },
                     if a.owners.is_empty() {
                         "every owner".to_string()
                     } else {
@@ -201,7 +207,11 @@ pub async fn tokens(root: &Path, action: TokensAction) -> Result<(), Failure> {
         TokensAction::Revoke { email, token } => {
             let email = tablero_access::normalize_email(&email)?;
             let revoked = db.revoke_token(&email, &token).await?;
-            out!("revoked token {} (`{}`) of {email}", revoked.id, revoked.name);
+            out!(
+                "revoked token {} (`{}`) of {email}",
+                revoked.id,
+                revoked.name
+            );
         }
     }
     db.close().await;
