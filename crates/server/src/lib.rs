@@ -88,7 +88,9 @@ pub fn app(state: AppState) -> Router {
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            // `same-origin`, not `no-referrer`: with `no-referrer` browsers send `Origin: null` on
+            // our own forms, which the cross-site guard must refuse.
+            HeaderValue::from_static("same-origin"),
         ))
         .with_state(state)
 }
