@@ -13,10 +13,14 @@
 //! (or `Sec-Fetch-Site: cross-site`) says it comes from another site is refused with 403, so a
 //! page elsewhere cannot push rows through the visitor's browser. Clients that are not
 //! browsers send neither header and are not affected.
+//!
+//! Behind the reverse proxy named by `serve --trusted-proxy`, the browser's origin is the
+//! proxy's public one: requests from that address are compared with its `X-Forwarded-Host`
+//! and `X-Forwarded-Proto` (the same headers from anyone else are ignored).
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -105,7 +109,8 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if changes_state && from_another_site(&request) {
+    let trusted_proxy = state.auth.as_ref().and_then(|a| a.trusted_proxy);
+    if changes_state && from_another_site(&request, trusted_proxy) {
         return AppError {
             status: StatusCode::FORBIDDEN,
             code: "cross_origin",
@@ -116,8 +121,30 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     next.run(request).await
 }
 
+/// The host (and, behind the trusted proxy, the scheme) the browser addressed.
+fn public_host(request: &Request, trusted_proxy: Option<IpAddr>) -> (Option<&str>, Option<&str>) {
+    let headers = request.headers();
+    let text = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let host = text(header::HOST.as_str());
+    let via_proxy = trusted_proxy.is_some_and(|proxy| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .is_some_and(|ConnectInfo(peer)| peer.ip() == proxy)
+    });
+    if !via_proxy {
+        return (host, None);
+    }
+    // A proxy that appends lists them; the one nearest the browser is the first.
+    let first = |name: &str| text(name).and_then(|v| v.split(',').next()).map(str::trim);
+    (
+        first("x-forwarded-host").or(host),
+        first("x-forwarded-proto"),
+    )
+}
+
 /// Whether a browser says the request comes from a page of another origin.
-fn from_another_site(request: &Request) -> bool {
+fn from_another_site(request: &Request, trusted_proxy: Option<IpAddr>) -> bool {
     let headers = request.headers();
     if headers
         .get("sec-fetch-site")
@@ -133,10 +160,13 @@ fn from_another_site(request: &Request) -> bool {
         return true;
     };
     // `Origin: scheme://host[:port]`; "null" (sandboxed frames, file: pages) is another site.
-    let Some((_, authority)) = origin.split_once("://") else {
+    let Some((scheme, authority)) = origin.split_once("://") else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let (host, public_scheme) = public_host(request, trusted_proxy);
+    if public_scheme.is_some_and(|s| !s.eq_ignore_ascii_case(scheme)) {
+        return true;
+    }
     match host {
         Some(host) => !authority.eq_ignore_ascii_case(host),
         None => true,

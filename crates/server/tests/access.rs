@@ -824,3 +824,135 @@ async fn with_no_accounts_everyone_sees_everything_on_loopback() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+/// A login form as a browser behind the reverse proxy sends it: from `peer`, with the
+/// forwarded headers given.
+fn proxied_login(
+    peer: [u8; 4],
+    headers: &[(&str, &str)],
+    cookie: &str,
+    csrf: &str,
+    password: &str,
+) -> Request<Body> {
+    let mut request = form(
+        "/login",
+        Some(cookie),
+        &[
+            ("email", "pg@acme.cl"),
+            ("password", password),
+            ("csrf", csrf),
+        ],
+        peer,
+    );
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    request
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_only_its_forwarded_headers_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = fresh_db(Backend::Sqlite, dir.path()).await;
+    tablero_access::add_account(&db, "pg@acme.cl", Role::Viewer, &[], PASSWORD.into())
+        .await
+        .unwrap();
+    let mut auth = Auth::new(db);
+    auth.trusted_proxy = Some("10.9.9.9".parse().unwrap());
+    auth.secure_cookies = true;
+    let mut state = AppState::open(example());
+    state.auth = Some(Arc::new(auth));
+    state.hosts = tablero_server::guard::HostPolicy {
+        bound: None,
+        any: true,
+    };
+    let page = send(&state, get("/login", None, None)).await;
+    let cookie = session_cookie(&page.headers).unwrap();
+    let csrf = csrf_in(&page.body);
+    let proxy = [10, 9, 9, 9];
+    let stranger = [203, 0, 113, 5];
+    let forwarded = |client: &'static str| {
+        vec![
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "tablero.acme.cl"),
+            ("x-forwarded-proto", "https"),
+            ("origin", "https://tablero.acme.cl"),
+            ("x-forwarded-for", client),
+        ]
+    };
+    // Through the proxy, the browser's origin is the public one; the client is the forwarded
+    // address: five failures from 198.51.100.7 slow that address down…
+    for n in 0..5 {
+        let answer = send(
+            &state,
+            proxied_login(
+                proxy,
+                &forwarded("198.51.100.7"),
+                &cookie,
+                &csrf,
+                "wrong password!",
+            ),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "attempt {n}: {}",
+            answer.body
+        );
+    }
+    let slowed = send(
+        &state,
+        proxied_login(proxy, &forwarded("198.51.100.7"), &cookie, &csrf, PASSWORD),
+    )
+    .await;
+    assert_eq!(slowed.status, StatusCode::TOO_MANY_REQUESTS);
+    // …but not another client behind the same proxy.
+    let other = send(
+        &state,
+        proxied_login(proxy, &forwarded("198.51.100.8"), &cookie, &csrf, PASSWORD),
+    )
+    .await;
+    assert_eq!(other.status, StatusCode::SEE_OTHER, "{}", other.body);
+    // The same headers from anyone else are not believed: the forwarded host does not make
+    // its origin ours…
+    let answer = send(
+        &state,
+        proxied_login(
+            stranger,
+            &forwarded("198.51.100.9"),
+            &cookie,
+            &csrf,
+            PASSWORD,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.body.contains("cross_origin"), "{}", answer.body);
+    // …and its forwarded address is not the client (198.51.100.7 is slowed; this is not).
+    let direct = [
+        ("host", "tablero.acme.cl"),
+        ("origin", "https://tablero.acme.cl"),
+        ("x-forwarded-for", "198.51.100.7"),
+    ];
+    let page = send(&state, get("/login", None, None)).await;
+    let (cookie, csrf) = (session_cookie(&page.headers).unwrap(), csrf_in(&page.body));
+    let answer = send(
+        &state,
+        proxied_login(stranger, &direct, &cookie, &csrf, PASSWORD),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.body);
+    // The proxy says the browser used https: an http origin is another site.
+    let mut plain = forwarded("198.51.100.10");
+    plain[3] = ("origin", "http://tablero.acme.cl");
+    let answer = send(
+        &state,
+        proxied_login(proxy, &plain, &cookie, &csrf, PASSWORD),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+}
