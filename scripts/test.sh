@@ -15,6 +15,8 @@ if ! command -v python3 >/dev/null 2>&1; then
   exit 1
 fi
 python3 -c "import duckdb" >/dev/null 2>&1 || python3 -m pip install -q duckdb
+# The alert tests deliver e-mail to a real SMTP server: Python's aiosmtpd.
+python3 -c "import aiosmtpd" >/dev/null 2>&1 || python3 -m pip install -q aiosmtpd
 # The state database's tests run against SQLite and a real PostgreSQL server started here.
 source scripts/postgres.sh
 trap postgres_stop EXIT

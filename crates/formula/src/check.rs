@@ -143,7 +143,75 @@ pub fn check_workspace(workspace: &Workspace) -> (Catalog, Vec<Diagnostic>) {
             }
         }
     }
+    checker.diagnostics.extend(check_alerts(workspace));
     (catalog, checker.diagnostics)
+}
+
+/// The alert rules of SPEC §12 against the catalog: the KPIs, owner and tags they name, their
+/// value conditions, and the settings their notifications need.
+fn check_alerts(workspace: &Workspace) -> Vec<Diagnostic> {
+    use tablero_model::{AlertSelect, AlertWhen, Notify};
+    let mut out = Vec::new();
+    for rule in &workspace.alerts {
+        let id = &rule.id.value;
+        match &rule.select {
+            AlertSelect::Kpis(kpis) => {
+                for kpi in kpis {
+                    if workspace.kpi(&kpi.value).is_none() {
+                        out.push(Diagnostic::error(
+                            Some(kpi.location.clone()),
+                            format!("alert rule `{id}` watches unknown KPI `{}`", kpi.value),
+                        ));
+                    }
+                }
+            }
+            AlertSelect::Owner(owner) => {
+                let owns = workspace
+                    .kpis
+                    .iter()
+                    .any(|k| k.owner.as_ref().is_some_and(|o| o.value == owner.value));
+                if !owns {
+                    out.push(Diagnostic::error(
+                        Some(owner.location.clone()),
+                        format!("alert rule `{id}`: no KPI has owner `{}`", owner.value),
+                    ));
+                }
+            }
+            AlertSelect::Tags(tags) => {
+                for tag in tags {
+                    if !workspace.kpis.iter().any(|k| k.tags.contains(&tag.value)) {
+                        out.push(Diagnostic::warning(
+                            Some(tag.location.clone()),
+                            format!("alert rule `{id}`: no KPI has tag `{}` (yet)", tag.value),
+                        ));
+                    }
+                }
+            }
+        }
+        if let AlertWhen::Value { condition } = &rule.when
+            && let Err(errors) = crate::judge::value_condition(condition)
+        {
+            out.extend(errors);
+        }
+        for notify in &rule.notify {
+            if let Notify::Email(addresses) = notify
+                && workspace.settings.smtp.is_none()
+                && let Some(first) = addresses.first()
+            {
+                out.push(Diagnostic::error(
+                    Some(first.location.clone()),
+                    format!("alert rule `{id}` sends e-mail, but tablero.toml has no [smtp]"),
+                ));
+            }
+        }
+        if workspace.settings.public_url.is_none() {
+            out.push(Diagnostic::warning(
+                Some(rule.id.location.clone()),
+                format!("alert rule `{id}`: without `public_url` in tablero.toml its messages carry no link"),
+            ));
+        }
+    }
+    out
 }
 
 /// Checks a `--where` condition against one source.

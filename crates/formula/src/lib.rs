@@ -8,6 +8,7 @@
 pub mod ast;
 pub mod check;
 pub mod ir;
+pub mod judge;
 pub mod lexer;
 pub mod parser;
 

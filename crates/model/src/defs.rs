@@ -73,6 +73,11 @@ pub struct Settings {
     /// `state`: where Tablero keeps what it writes itself (SPEC §14); `None` is
     /// `data/tablero.db`.
     pub state: Option<String>,
+    /// `public_url`: where links in alerts point (e.g. `https://kpis.acme.cl`).
+    pub public_url: Option<String>,
+    /// `alerts_every`: minutes between alert evaluations inside `serve`.
+    pub alerts_every: u32,
+    pub smtp: Option<Smtp>,
 }
 
 impl Default for Settings {
@@ -84,6 +89,9 @@ impl Default for Settings {
             currency: "USD".into(),
             fiscal_year_start: 1,
             state: None,
+            public_url: None,
+            alerts_every: 15,
+            smtp: None,
         }
     }
 }
@@ -386,6 +394,60 @@ pub struct Workspace {
     pub sources: Vec<Source>,
     pub kpis: Vec<Kpi>,
     pub dashboards: Vec<Dashboard>,
+    pub alerts: Vec<AlertRule>,
+}
+
+/// An alert rule of `alerts/*.yaml` (SPEC §12): which KPIs, when it fires, whom it tells.
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    pub id: Text,
+    pub select: AlertSelect,
+    pub when: AlertWhen,
+    pub notify: Vec<Notify>,
+    pub file: PathBuf,
+}
+
+/// The KPIs a rule watches.
+#[derive(Debug, Clone)]
+pub enum AlertSelect {
+    Kpis(Vec<Text>),
+    Owner(Text),
+    Tags(Vec<Text>),
+}
+
+/// When a rule fires.
+#[derive(Debug, Clone)]
+pub enum AlertWhen {
+    /// The latest complete period's status changed to one of these statuses.
+    Status { to: Vec<Text> },
+    /// A condition over `value`, `target` and `previous` holds for the latest complete period.
+    Value { condition: Text },
+}
+
+/// Where a firing goes.
+#[derive(Debug, Clone)]
+pub enum Notify {
+    /// A Slack-compatible incoming webhook URL.
+    Webhook(Text),
+    /// E-mail addresses, sent through `[smtp]`.
+    Email(Vec<Text>),
+}
+
+/// `[smtp]` of `tablero.toml`; the password comes from `TABLERO_SMTP_PASSWORD`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Smtp {
+    pub host: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub from: String,
+    pub username: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    None,
+    StartTls,
+    Tls,
 }
 
 impl Workspace {

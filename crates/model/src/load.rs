@@ -58,12 +58,21 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
             )
         },
     );
+    let alerts = load_definitions(
+        root,
+        "alerts",
+        "alert rule",
+        &mut diagnostics,
+        |f, n| f.alert(n),
+        |a| (a.id.value.clone(), a.id.location.clone(), a.file.clone()),
+    );
     let workspace = Workspace {
         root: root.to_path_buf(),
         settings,
         sources,
         kpis,
         dashboards,
+        alerts,
     };
     (workspace, diagnostics)
 }
@@ -119,6 +128,9 @@ struct SettingsFile {
     week_start: Option<String>,
     fiscal_year_start: Option<i64>,
     state: Option<String>,
+    public_url: Option<String>,
+    alerts_every: Option<i64>,
+    smtp: Option<SmtpFile>,
     /// Read by later features (database connections, engines); accepted here.
     #[serde(default)]
     #[allow(dead_code)]
@@ -126,6 +138,16 @@ struct SettingsFile {
     #[serde(default)]
     #[allow(dead_code)]
     engine: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SmtpFile {
+    host: String,
+    port: Option<i64>,
+    security: Option<String>,
+    from: String,
+    username: Option<String>,
 }
 
 fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
@@ -213,6 +235,66 @@ fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
                 find("fiscal_year_start"),
                 format!("fiscal_year_start is {month}, expected a month number from 1 to 12"),
             )),
+        }
+    }
+    if let Some(url) = file.public_url {
+        if url.starts_with("https://") || url.starts_with("http://") {
+            settings.public_url = Some(url.trim_end_matches('/').to_string());
+        } else {
+            diagnostics.push(Diagnostic::error(
+                find("public_url"),
+                format!("public_url must be an http:// or https:// address, found `{url}`"),
+            ));
+        }
+    }
+    if let Some(minutes) = file.alerts_every {
+        match u32::try_from(minutes) {
+            Ok(m @ 1..=1440) => settings.alerts_every = m,
+            _ => diagnostics.push(Diagnostic::error(
+                find("alerts_every"),
+                format!("alerts_every is {minutes}, expected minutes from 1 to 1440"),
+            )),
+        }
+    }
+    if let Some(smtp) = file.smtp {
+        let security = match smtp.security.as_deref() {
+            None | Some("starttls") => Some(SmtpSecurity::StartTls),
+            Some("tls") => Some(SmtpSecurity::Tls),
+            Some("none") => Some(SmtpSecurity::None),
+            Some(other) => {
+                diagnostics.push(Diagnostic::error(
+                    find("security"),
+                    format!("smtp security `{other}`, expected none, starttls or tls"),
+                ));
+                None
+            }
+        };
+        let default_port = match security {
+            Some(SmtpSecurity::Tls) => 465,
+            Some(SmtpSecurity::None) => 25,
+            _ => 587,
+        };
+        let port = match smtp.port {
+            None => Some(default_port),
+            Some(p) => match u16::try_from(p) {
+                Ok(p @ 1..) => Some(p),
+                _ => {
+                    diagnostics.push(Diagnostic::error(
+                        find("port"),
+                        format!("smtp port is {p}, expected 1 to 65535"),
+                    ));
+                    None
+                }
+            },
+        };
+        if let (Some(security), Some(port)) = (security, port) {
+            settings.smtp = Some(Smtp {
+                host: smtp.host,
+                port,
+                security,
+                from: smtp.from,
+                username: smtp.username,
+            });
         }
     }
     if let Some(state) = file.state {
@@ -1020,6 +1102,149 @@ impl YamlFile<'_> {
             grain,
             periods,
             kpis,
+            file: self.rel.clone(),
+        })
+    }
+
+    fn alert(&mut self, map: &MarkedMappingNode) -> Option<AlertRule> {
+        self.check_keys(
+            map,
+            "an alert rule",
+            &[
+                "id",
+                "description",
+                "kpis",
+                "owner",
+                "tags",
+                "when",
+                "to",
+                "value",
+                "notify",
+            ],
+        );
+        let id = self.required(map, "id", "an alert rule")?;
+        if !self.plain_name(&id, "an alert rule id", "it names the rule's firings") {
+            return None;
+        }
+        let chosen = ["kpis", "owner", "tags"]
+            .iter()
+            .filter(|k| map.get_node(k).is_some())
+            .count();
+        if chosen != 1 {
+            self.error(
+                map.span(),
+                format!(
+                    "alert rule `{}` must choose its KPIs with exactly one of `kpis`, `owner` or `tags`",
+                    id.value
+                ),
+            );
+            return None;
+        }
+        let select = if map.get_node("kpis").is_some() {
+            AlertSelect::Kpis(self.word_list(map, "kpis"))
+        } else if map.get_node("tags").is_some() {
+            AlertSelect::Tags(self.word_list(map, "tags"))
+        } else {
+            AlertSelect::Owner(self.scalar(map, "owner")?)
+        };
+        let when = self.required(map, "when", "an alert rule")?;
+        let when = match when.value.as_str() {
+            "status" => {
+                if let Some(node) = map.get_node("value") {
+                    self.error(node.span(), "`value` belongs to `when: value` rules");
+                }
+                let to = self.word_list(map, "to");
+                for status in &to {
+                    if !["on_track", "at_risk", "off_track", "no_data"]
+                        .contains(&status.value.as_str())
+                    {
+                        let message = format!(
+                            "unknown status `{}`, expected at_risk, off_track, on_track or no_data",
+                            status.value
+                        );
+                        self.diagnostics
+                            .push(Diagnostic::error(Some(status.location.clone()), message));
+                    }
+                }
+                AlertWhen::Status { to }
+            }
+            "value" => {
+                if let Some(node) = map.get_node("to") {
+                    self.error(node.span(), "`to` belongs to `when: status` rules");
+                }
+                AlertWhen::Value {
+                    condition: self.required(map, "value", "a `when: value` rule")?,
+                }
+            }
+            "anomaly" => {
+                let message = "`when: anomaly` is not available in this version of Tablero yet; use `status` or `value`";
+                self.diagnostics
+                    .push(Diagnostic::error(Some(when.location.clone()), message));
+                return None;
+            }
+            other => {
+                let message = format!("`when: {other}`: expected status, value or anomaly");
+                self.diagnostics
+                    .push(Diagnostic::error(Some(when.location.clone()), message));
+                return None;
+            }
+        };
+        let mut notify = Vec::new();
+        match map.get_node("notify") {
+            Some(Node::Sequence(items)) => {
+                for item in items.iter() {
+                    let Node::Mapping(target) = item else {
+                        self.error(
+                            item.span(),
+                            "each `notify` item is `webhook: URL` or `email: [addresses]`",
+                        );
+                        continue;
+                    };
+                    self.check_keys(target, "a notify item", &["webhook", "email"]);
+                    if let Some(url) = self.scalar(target, "webhook") {
+                        if url.value.starts_with("https://") || url.value.starts_with("http://") {
+                            notify.push(Notify::Webhook(url));
+                        } else {
+                            let message = format!(
+                                "webhook `{}` must be an http:// or https:// URL",
+                                url.value
+                            );
+                            self.diagnostics
+                                .push(Diagnostic::error(Some(url.location), message));
+                        }
+                    }
+                    if target.get_node("email").is_some() {
+                        let addresses = match target.get_node("email") {
+                            Some(Node::Scalar(s)) => vec![self.text(s)],
+                            _ => self.word_list(target, "email"),
+                        };
+                        for a in &addresses {
+                            if !a.value.contains('@') || a.value.chars().any(char::is_whitespace) {
+                                let message = format!("`{}` is not an e-mail address", a.value);
+                                self.diagnostics
+                                    .push(Diagnostic::error(Some(a.location.clone()), message));
+                            }
+                        }
+                        notify.push(Notify::Email(addresses));
+                    }
+                }
+            }
+            Some(other) => {
+                self.error(
+                    other.span(),
+                    "`notify` must be a list of `webhook: URL` or `email: [addresses]`",
+                );
+            }
+            None => self.error(
+                map.span(),
+                format!("alert rule `{}` has no `notify`", id.value),
+            ),
+        }
+        Some(AlertRule {
+            id,
+            select,
+            when,
+            notify,
             file: self.rel.clone(),
         })
     }

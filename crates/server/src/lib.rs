@@ -268,6 +268,7 @@ pub async fn serve(
         return Ok(()); // stopped while loading
     }
     on_ready(local);
+    let alerts = tokio::spawn(alert_loop(state.clone(), db.clone()));
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
@@ -286,7 +287,32 @@ pub async fn serve(
     )
     .await;
     sweeper.abort();
+    alerts.abort();
     Ok(())
+}
+
+/// Evaluates the alert rules every `alerts_every` minutes (SPEC §12), from the start.
+async fn alert_loop(state: AppState, db: tablero_state::StateDb) {
+    loop {
+        let snapshot = state.snapshot().await;
+        let mut every = 15;
+        if let Some(loaded) = &snapshot.loaded {
+            let workspace = loaded.engine.workspace();
+            every = workspace.settings.alerts_every;
+            if !workspace.alerts.is_empty() {
+                match tablero_alerts::run(&loaded.engine, &db, &Default::default()).await {
+                    Ok(report) => tracing::info!(
+                        fired = report.fired.iter().filter(|f| f.new).count(),
+                        delivered = report.delivered,
+                        failed = report.failed,
+                        "alerts evaluated"
+                    ),
+                    Err(err) => tracing::warn!(%err, "alerts could not be evaluated"),
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(every) * 60)).await;
+    }
 }
 
 /// The workspace's state database (SPEC §14), opened and migrated.

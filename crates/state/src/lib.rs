@@ -11,6 +11,7 @@
 //! hashes it is given.
 
 mod accounts;
+mod alerts;
 mod sessions;
 mod tokens;
 
@@ -26,15 +27,23 @@ type AnyPool = Pool<Any>;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use accounts::{Account, NewAccount, Role};
+pub use alerts::{Delivery, Firing, NewFiring};
 pub use sessions::StoredSession;
 pub use tokens::{NewToken, TokenInfo};
 
 /// The migrations, in order. A new table is a new file here, never an edit of an old one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "accounts, tokens and sessions",
-    include_str!("../migrations/0001_accounts.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "accounts, tokens and sessions",
+        include_str!("../migrations/0001_accounts.sql"),
+    ),
+    (
+        2,
+        "alert firings and deliveries",
+        include_str!("../migrations/0002_alerts.sql"),
+    ),
+];
 
 /// Which server holds the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,7 @@ macro_rules! out {
     };
 }
 
+mod alerting;
 mod output;
 mod people;
 mod store;
@@ -146,6 +147,11 @@ enum Command {
     Tokens {
         #[command(subcommand)]
         action: people::TokensAction,
+    },
+    /// Alert rules (alerts/*.yaml): evaluate them once.
+    Alerts {
+        #[command(subcommand)]
+        action: alerting::AlertsAction,
     },
 }
 
@@ -307,6 +313,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Check { smart } => check(&runtime, &cli.workspace, smart),
         Command::Users { action } => runtime.block_on(people::users(&cli.workspace, action)),
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
+        Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
         Command::Serve {
             addr,
             insecure_bind,

@@ -1,0 +1,135 @@
+//! Sending a stored message: a webhook POST (reqwest) or an e-mail through `[smtp]` (lettre).
+
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use tablero_model::{Settings, SmtpSecurity};
+use tablero_state::Delivery;
+
+/// How an attempt went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Delivered,
+    /// Failed; `after` is the receiver's own `Retry-After`, in seconds.
+    Retry {
+        error: String,
+        after: Option<i64>,
+    },
+}
+
+/// Sends deliveries with the workspace's settings.
+pub struct Sender {
+    http: Option<reqwest::Client>,
+    smtp: Option<tablero_model::Smtp>,
+}
+
+impl Sender {
+    pub fn new(settings: &Settings) -> Sender {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|err| tracing::error!(%err, "cannot build the webhook client"))
+            .ok();
+        Sender {
+            http,
+            smtp: settings.smtp.clone(),
+        }
+    }
+
+    pub async fn send(&self, delivery: &Delivery) -> Outcome {
+        let message: serde_json::Value = match serde_json::from_str(&delivery.message) {
+            Ok(m) => m,
+            Err(e) => return retry(format!("the stored message is unreadable: {e}")),
+        };
+        match delivery.channel.as_str() {
+            "webhook" => self.webhook(delivery, &message["webhook"]).await,
+            "email" => self.email(delivery, &message["email"]).await,
+            other => retry(format!("unknown channel `{other}`")),
+        }
+    }
+
+    async fn webhook(&self, delivery: &Delivery, body: &serde_json::Value) -> Outcome {
+        let Some(http) = &self.http else {
+            return retry("no HTTP client".into());
+        };
+        let sent = http
+            .post(&delivery.target)
+            .header("content-type", "application/json")
+            .header("idempotency-key", &delivery.firing_id)
+            .body(body.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(response) if response.status().is_success() => Outcome::Delivered,
+            Ok(response) => {
+                let after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<i64>().ok())
+                    .map(|s| s.clamp(0, 86_400));
+                Outcome::Retry {
+                    error: format!("the webhook answered {}", response.status()),
+                    after,
+                }
+            }
+            Err(err) => retry(format!("the webhook cannot be reached: {err}")),
+        }
+    }
+
+    async fn email(&self, delivery: &Delivery, mail: &serde_json::Value) -> Outcome {
+        let Some(smtp) = &self.smtp else {
+            return retry("tablero.toml has no [smtp]".into());
+        };
+        let text = |key: &str| mail[key].as_str().unwrap_or_default().to_string();
+        let (Ok(from), Ok(to)) = (
+            smtp.from.parse::<Mailbox>(),
+            delivery.target.parse::<Mailbox>(),
+        ) else {
+            return retry(format!(
+                "`{}` or `{}` is not a mailbox",
+                smtp.from, delivery.target
+            ));
+        };
+        let message = Message::builder()
+            .from(from)
+            .to(to)
+            .subject(text("subject"))
+            .multipart(MultiPart::alternative_plain_html(
+                text("text"),
+                text("html"),
+            ));
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => return retry(format!("cannot build the e-mail: {e}")),
+        };
+        let builder = match smtp.security {
+            SmtpSecurity::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                &smtp.host,
+            )),
+            SmtpSecurity::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
+            }
+            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&smtp.host),
+        };
+        let mut builder = match builder {
+            Ok(b) => b.port(smtp.port).timeout(Some(Duration::from_secs(20))),
+            Err(e) => return retry(format!("SMTP {}: {e}", smtp.host)),
+        };
+        if let Some(user) = &smtp.username {
+            let password = std::env::var("TABLERO_SMTP_PASSWORD").unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        match builder.build().send(message).await {
+            Ok(_) => Outcome::Delivered,
+            Err(e) => retry(format!("SMTP {}:{}: {e}", smtp.host, smtp.port)),
+        }
+    }
+}
+
+fn retry(error: String) -> Outcome {
+    Outcome::Retry { error, after: None }
+}
