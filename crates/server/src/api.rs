@@ -35,6 +35,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(kpi_values_handler))
         .routes(routes!(health))
         .routes(routes!(ingest_rows))
+        .routes(routes!(
+            crate::reviews::list_reviews,
+            crate::reviews::create_review
+        ))
+        .routes(routes!(crate::reviews::set_action))
+        .routes(routes!(
+            crate::reviews::list_annotations,
+            crate::reviews::create_annotation
+        ))
 }
 
 /// A KPI's definition.
@@ -165,7 +174,7 @@ pub fn hides_a_dependency(loaded: &Loaded, caller: &Caller, id: &str) -> bool {
 }
 
 /// The KPI of this id if the caller may see it; a hidden KPI is answered as unknown.
-fn visible<'w>(
+pub fn visible<'w>(
     workspace: &'w tablero_model::Workspace,
     caller: &Caller,
     id: &str,

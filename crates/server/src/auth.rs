@@ -195,7 +195,8 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
         return next.run(request).await;
     };
     let session = request.extensions().get::<Session>().cloned();
-    let caller = match caller(&auth, request.headers(), session).await {
+    let page = !is_api(request.uri().path());
+    let caller = match caller(&auth, request.headers(), session, page).await {
         Ok(caller) => caller,
         Err(err) => return err.into_response(),
     };
@@ -249,6 +250,7 @@ async fn caller(
     auth: &Auth,
     headers: &HeaderMap,
     session: Option<Session>,
+    page: bool,
 ) -> Result<Caller, AppError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
@@ -271,7 +273,7 @@ async fn caller(
             Err(err) => Err(access_failure(err)),
         };
     }
-    if let Some(session) = session {
+    if let Some(session) = &session {
         let email = session.get::<String>(ACCOUNT).await.ok().flatten();
         let csrf = session.get::<String>(CSRF).await.ok().flatten();
         if let Some(email) = email {
@@ -291,6 +293,17 @@ async fn caller(
         }
     }
     let open = !auth.accounts_exist().await? && auth.open_when_empty;
+    // With no accounts, the one person's pages still carry an anti-CSRF token in their forms.
+    let csrf = match &session {
+        Some(session) if open && page => match session.get::<String>(CSRF).await.ok().flatten() {
+            Some(token) => Some(token),
+            None => {
+                let token = new_csrf();
+                session.insert(CSRF, &token).await.ok().map(|()| token)
+            }
+        },
+        _ => None,
+    };
     Ok(Caller {
         visitor: if open {
             Visitor::Everyone
@@ -298,7 +311,7 @@ async fn caller(
             Visitor::Anonymous
         },
         via: Via::Nothing,
-        csrf: None,
+        csrf,
     })
 }
 
@@ -336,7 +349,7 @@ fn access_failure(err: tablero_access::AccessError) -> AppError {
 }
 
 /// Constant-time comparison of the session's CSRF token with the one sent.
-fn csrf_matches(expected: Option<&str>, sent: Option<&str>) -> bool {
+pub fn csrf_matches(expected: Option<&str>, sent: Option<&str>) -> bool {
     let (Some(expected), Some(sent)) = (expected, sent) else {
         return false;
     };

@@ -9,6 +9,8 @@ pub struct Point {
     pub target: Option<f64>,
     pub status: String,
     pub tooltip: String,
+    /// Annotations of this period, drawn as a marked flag above the point.
+    pub note: Option<String>,
 }
 
 fn escape(s: &str) -> String {
@@ -45,6 +47,7 @@ pub fn sparkline(values: &[Option<f64>], status: &str) -> String {
             target: None,
             status: String::new(),
             tooltip: String::new(),
+            note: None,
         })
         .collect();
     let (lo, hi) = bounds(&points);
@@ -141,6 +144,14 @@ pub fn series(points: &[Point], title: &str) -> String {
                 y(v),
                 status_stroke(&p.status),
                 escape(&p.tooltip)
+            ));
+        }
+        if let Some(note) = &p.note {
+            svg.push_str(&format!(
+                r##"<g class="annotation" data-testid="annotation"><line x1="{x:.1}" x2="{x:.1}" y1="4" y2="{:.1}" stroke="#8a5a00" stroke-width="1" stroke-dasharray="2 3"/><text x="{x:.1}" y="14" text-anchor="middle" font-size="13" fill="#8a5a00">✎<title>{}</title></text></g>"##,
+                h - 24.0,
+                escape(note),
+                x = x(i),
             ));
         }
         let every = (points.len() / 8).max(1);

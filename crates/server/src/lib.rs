@@ -13,6 +13,7 @@ mod i18n;
 pub mod listen;
 mod metrics;
 mod pages;
+mod reviews;
 mod state;
 pub mod wire;
 
@@ -42,6 +43,10 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/logout", axum::routing::post(auth::logout))
         .route("/kpi/{id}", get(pages::kpi_page))
+        .route(
+            "/kpi/{id}/reviews",
+            axum::routing::post(pages::review_form_submit),
+        )
         .route("/dashboards/{id}", get(pages::dashboard_page))
         .route("/assets/{name}", get(pages::asset))
         .route("/metrics", get(metrics_handler))
@@ -224,6 +229,15 @@ pub async fn serve(
     signals: Signals,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), String> {
+    // Refused before anything is written: with no state database there are no accounts.
+    let setting = tablero_model::load::state_setting(root).map_err(|d| d.to_string())?;
+    let no_database = setting.is_none() && !root.join("data").join("tablero.db").is_file();
+    if !options.addr.ip().is_loopback() && !options.insecure_bind && no_database {
+        return Err(format!(
+            "{} is not a loopback address and this workspace has no accounts: anyone on the network could read it. Add one first (tablero users add EMAIL --role admin), or serve on 127.0.0.1",
+            options.addr
+        ));
+    }
     let db = open_state(root).await?;
     let has_accounts = db.has_active_accounts().await.map_err(|e| e.to_string())?;
     if !options.addr.ip().is_loopback() && !has_accounts {

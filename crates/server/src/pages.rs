@@ -213,6 +213,8 @@ pub struct OwnerGroup {
 struct HomePage {
     frame: Frame,
     groups: Vec<OwnerGroup>,
+    /// Open actions past due: (KPI id, KPI name, what, who, due).
+    overdue: Vec<(String, String, String, String, String)>,
 }
 
 fn last_complete(result: &KpiResult) -> (Option<&KpiValue>, Option<&KpiValue>) {
@@ -344,7 +346,69 @@ pub async fn home(
             frame.problem = Some(err.message);
         }
     }
-    render(status, HomePage { frame, groups })
+    let overdue = overdue_actions(&state, &loaded, &caller).await;
+    render(
+        status,
+        HomePage {
+            frame,
+            groups,
+            overdue,
+        },
+    )
+}
+
+/// The open actions past their due date (today in the workspace's time zone) of the KPIs the
+/// caller sees; empty without a state database.
+async fn overdue_actions(
+    state: &AppState,
+    loaded: &Loaded,
+    caller: &Caller,
+) -> Vec<(String, String, String, String, String)> {
+    let Ok(db) = crate::reviews::db(state) else {
+        return Vec::new();
+    };
+    let workspace = loaded.engine.workspace();
+    let today = jiff::Timestamp::now()
+        .to_zoned(loaded.engine.calendar().time_zone().clone())
+        .date()
+        .to_string();
+    match db.overdue_actions(&today).await {
+        Ok(actions) => actions
+            .into_iter()
+            .filter_map(|o| {
+                let kpi = workspace.kpi(&o.kpi).filter(|k| caller.sees(k))?;
+                Some((
+                    o.kpi,
+                    kpi.name.clone(),
+                    o.action.what,
+                    o.action.who,
+                    o.action.due,
+                ))
+            })
+            .collect(),
+        Err(err) => {
+            tracing::warn!(%err, "cannot read overdue actions");
+            Vec::new()
+        }
+    }
+}
+
+/// A review as the KPI page shows it.
+pub struct ReviewView {
+    pub period: String,
+    pub author: String,
+    pub when: String,
+    pub comment: String,
+    pub cause: Option<String>,
+    /// (what, who, due, state, state in words)
+    pub actions: Vec<(String, String, String, String, String)>,
+}
+
+/// The review form, for those who may write reviews of the KPI.
+pub struct ReviewForm {
+    pub csrf: String,
+    /// Complete periods, newest first.
+    pub periods: Vec<String>,
 }
 
 pub struct Row {
@@ -381,6 +445,10 @@ struct KpiPage {
     breakdowns: Vec<Breakdown>,
     lint: Vec<String>,
     sql: String,
+    reviews: Vec<ReviewView>,
+    review_form: Option<ReviewForm>,
+    /// Annotations in the chart's range: (date, text).
+    notes: Vec<(String, String)>,
 }
 
 /// The SMART lint warnings of one KPI.
@@ -425,6 +493,8 @@ pub async fn kpi_page(
     };
     let mut rows = Vec::new();
     let mut points = Vec::new();
+    // (label, start, end, partial) of each period drawn.
+    let mut periods_shown: Vec<(String, jiff::Timestamp, jiff::Timestamp, bool)> = Vec::new();
     let mut breakdowns = Vec::new();
     let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, vec![id.clone()]).await {
@@ -446,7 +516,9 @@ pub async fn kpi_page(
                             ));
                         }
                     }
+                    periods_shown.push((v.label.clone(), v.start, v.end, v.partial));
                     points.push(Point {
+                        note: None,
                         label: v.label.clone(),
                         value: v.value,
                         target: v.target,
@@ -515,7 +587,43 @@ pub async fn kpi_page(
             frame.problem = Some(err.message);
         }
     }
+    // Annotations in the chart's range, each on the period that contains its day.
+    let mut notes = Vec::new();
+    if let (Ok(db), Some(first), Some(last)) = (
+        crate::reviews::db(&state),
+        periods_shown.first(),
+        periods_shown.last(),
+    ) {
+        let calendar = loaded.engine.calendar();
+        let day = |t: jiff::Timestamp| t.to_zoned(calendar.time_zone().clone()).date();
+        let (from, to) = (day(first.1).to_string(), day(last.2).to_string());
+        let annotations =
+            crate::reviews::visible_annotations(&db, workspace, &caller, &from, &to).await;
+        for a in annotations
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|a| a.kpi.as_ref().is_none_or(|k| *k == id))
+        {
+            let Ok(date) = a.day.parse::<jiff::civil::Date>() else {
+                continue;
+            };
+            let at = calendar.date_start(date);
+            if let Some(i) = periods_shown
+                .iter()
+                .position(|(_, s, e, _)| *s <= at && at < *e)
+            {
+                let note = points[i].note.get_or_insert_with(String::new);
+                if !note.is_empty() {
+                    note.push_str(" · ");
+                }
+                note.push_str(&format!("{}: {}", a.day, a.text));
+            }
+            notes.push((a.day, a.text));
+        }
+    }
     let chart = chart::series(&points, &format!("{} {}", t.chart_label, kpi.name));
+    let (reviews, review_form) =
+        review_section(&state, &caller, kpi, locale, t, &periods_shown).await;
     let lint = lint_for(&loaded, &id);
     let sql = if crate::api::hides_a_dependency(&loaded, &caller, &id) {
         t.hidden_dependency.to_string()
@@ -547,9 +655,129 @@ pub async fn kpi_page(
             breakdowns,
             lint,
             sql,
+            reviews,
+            review_form,
+            notes,
             frame,
         },
     )
+}
+
+/// The KPI's reviews, and the form when the caller may write one.
+async fn review_section(
+    state: &AppState,
+    caller: &Caller,
+    kpi: &Kpi,
+    locale: Locale,
+    t: &Texts,
+    periods: &[(String, jiff::Timestamp, jiff::Timestamp, bool)],
+) -> (Vec<ReviewView>, Option<ReviewForm>) {
+    let Ok(db) = crate::reviews::db(state) else {
+        return (Vec::new(), None);
+    };
+    let reviews = db
+        .reviews(&kpi.id.value)
+        .await
+        .map_err(|err| tracing::warn!(%err, "cannot read reviews"))
+        .unwrap_or_default();
+    let views = reviews
+        .into_iter()
+        .map(|r| ReviewView {
+            period: r.period,
+            author: r.author,
+            when: jiff::Timestamp::from_microsecond(r.created_at)
+                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+            comment: r.comment,
+            cause: r.cause,
+            actions: r
+                .actions
+                .into_iter()
+                .map(|a| {
+                    let label = if a.state == "done" { t.done } else { t.open };
+                    (a.what, a.who, a.due, a.state, label.to_string())
+                })
+                .collect(),
+        })
+        .collect();
+    let _ = locale;
+    let may_write = crate::reviews::may_edit(caller, kpi).is_ok();
+    let form = (may_write && state.auth.is_some())
+        .then(|| caller.csrf.clone())
+        .flatten()
+        .map(|csrf| ReviewForm {
+            csrf,
+            periods: periods
+                .iter()
+                .rev()
+                .filter(|p| !p.3)
+                .map(|p| p.0.clone())
+                .collect(),
+        });
+    (views, form)
+}
+
+/// The review form's fields.
+#[derive(Deserialize)]
+pub struct ReviewFormFields {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    period: String,
+    #[serde(default)]
+    comment: String,
+    cause: Option<String>,
+    what: Option<String>,
+    who: Option<String>,
+    due: Option<String>,
+}
+
+/// POST /kpi/{id}/reviews: the review form; back to the KPI page's reviews.
+pub async fn review_form_submit(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<ReviewFormFields>,
+) -> Result<Response, AppError> {
+    if state.auth.is_some() && !crate::auth::csrf_matches(caller.csrf.as_deref(), Some(&form.csrf))
+    {
+        return Err(AppError {
+            status: StatusCode::FORBIDDEN,
+            code: "csrf",
+            message: "the form is not from this server's page (anti-CSRF token missing or wrong)"
+                .into(),
+        });
+    }
+    let loaded = loaded(&state).await?;
+    let kpi = crate::api::visible(loaded.engine.workspace(), &caller, &id)?;
+    crate::reviews::may_edit(&caller, kpi)?;
+    let what = form.what.unwrap_or_default();
+    let actions = if what.trim().is_empty() {
+        Vec::new()
+    } else {
+        vec![crate::reviews::NewAction {
+            what,
+            who: form.who.unwrap_or_default(),
+            due: form.due.unwrap_or_default(),
+            state: None,
+        }]
+    };
+    let review = crate::reviews::checked_review(
+        &loaded,
+        kpi,
+        crate::reviews::NewReview {
+            period: form.period,
+            comment: form.comment,
+            cause: form.cause,
+            actions,
+        },
+        crate::reviews::author(&caller),
+    )?;
+    crate::reviews::db(&state)?
+        .insert_review(&review)
+        .await
+        .map_err(AppError::internal)?;
+    Ok(axum::response::Redirect::to(&format!("/kpi/{id}#reviews")).into_response())
 }
 
 /// The KPI page's SQL: the plan's shape for the page's grain, dimension and filter over the

@@ -956,3 +956,328 @@ async fn behind_a_trusted_proxy_only_its_forwarded_headers_count() {
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
 }
+
+fn post_json(uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(header::HOST, "localhost")
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(token) = token {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(Body::from(body.to_string())).unwrap()
+}
+
+async fn reviews_and_annotations(backend: Backend) {
+    let w = world(backend, example()).await;
+    let review = r#"{"period": "2026-09", "comment": "Cierre débil en Cloud.", "cause": "Dos proyectos postergados",
+        "actions": [{"what": "Reprogramar kick-off", "who": "ana@acme.cl", "due": "2020-01-15"}]}"#;
+    let ventas = "/api/v1/kpis/ventas_netas_totales/reviews";
+    let absentismo = "/api/v1/kpis/tasa_absentismo/reviews";
+    // (caller, route, body, status, a fragment of the answer)
+    let table: Vec<(Option<&str>, &str, &str, u16, &str)> = vec![
+        (
+            Some(&w.finance_editor),
+            ventas,
+            review,
+            201,
+            "\"author\":\"fin@acme.cl\"",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-08", "comment": "Agosto bien."}"#,
+            201,
+            "\"period\":\"2026-08\"",
+        ),
+        (Some(&w.people_viewer), absentismo, review, 403, "forbidden"),
+        (
+            Some(&w.finance_editor),
+            absentismo,
+            review,
+            404,
+            "unknown KPI",
+        ),
+        (None, ventas, review, 401, "unauthorized"),
+        (
+            Some(&w.admin),
+            "/api/v1/kpis/no_such_kpi/reviews",
+            review,
+            404,
+            "unknown KPI",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-09"}"#,
+            400,
+            "missing field `comment`",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-13", "comment": "x"}"#,
+            400,
+            "period:",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-09", "comment": "  "}"#,
+            400,
+            "comment: must not be empty",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-09", "comment": "x", "actions": [{"what": "a", "who": "b", "due": "mañana"}]}"#,
+            400,
+            "actions[0].due",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-09", "comment": "x", "actions": [{"what": "a", "who": "b", "due": "2026-10-01", "state": "closed"}]}"#,
+            400,
+            "actions[0].state",
+        ),
+        (
+            Some(&w.admin),
+            ventas,
+            r#"{"period": "2026-09", "comment": "x", "color": "red"}"#,
+            400,
+            "unknown field `color`",
+        ),
+        (Some(&w.admin), ventas, "not json", 400, "body:"),
+    ];
+    for (token, route, body, status, fragment) in table {
+        let answer = send(&w.state, post_json(route, token, body)).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{backend:?} POST {route} {body}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains(fragment),
+            "{backend:?} {route} {body}: {}",
+            answer.body
+        );
+    }
+    // Newest first, with ids and actions.
+    let list = send(&w.state, get(ventas, Some(&w.finance_editor), None)).await;
+    let json: serde_json::Value = serde_json::from_str(&list.body).unwrap();
+    let reviews = json["reviews"].as_array().unwrap();
+    assert_eq!(reviews.len(), 2, "{}", list.body);
+    let periods: Vec<&str> = reviews
+        .iter()
+        .map(|r| r["period"].as_str().unwrap())
+        .collect();
+    assert_eq!(periods, ["2026-08", "2026-09"], "newest first");
+    let first_id = reviews[1]["id"].as_str().unwrap().to_string();
+    assert_eq!(reviews[1]["actions"][0]["state"], "open");
+    // The viewer of People Growth reads no Finances review.
+    assert_eq!(
+        send(&w.state, get(ventas, Some(&w.people_viewer), None))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    // The action is overdue (due 2020-01-15): on the home page of those who see the KPI.
+    let home = send(&w.state, get("/", Some(&w.finance_editor), None)).await;
+    assert!(
+        home.body.contains("data-testid=\"overdue\"") && home.body.contains("Reprogramar kick-off"),
+        "{backend:?}"
+    );
+    let home = send(&w.state, get("/", Some(&w.people_viewer), None)).await;
+    assert!(!home.body.contains("Reprogramar kick-off"));
+    // Done: no longer overdue.
+    let done = send(
+        &w.state,
+        post_json(
+            &format!("/api/v1/reviews/{first_id}/actions/0"),
+            Some(&w.finance_editor),
+            r#"{"state": "done"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert!(done.body.contains("\"state\":\"done\""));
+    let viewer_done = send(
+        &w.state,
+        post_json(
+            &format!("/api/v1/reviews/{first_id}/actions/0"),
+            Some(&w.people_viewer),
+            r#"{"state": "open"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(
+        viewer_done.status,
+        StatusCode::NOT_FOUND,
+        "a hidden KPI's review is not there"
+    );
+    let home = send(&w.state, get("/", Some(&w.finance_editor), None)).await;
+    assert!(!home.body.contains("Reprogramar kick-off"));
+
+    // Annotations: on a KPI (its editors), general (admins); hidden with their KPI.
+    let notes = [
+        (
+            Some(w.finance_editor.as_str()),
+            r#"{"kpi": "ventas_netas_totales", "date": "2026-08-20", "text": "Cambio de lista de precios"}"#,
+            201,
+        ),
+        (
+            Some(w.admin.as_str()),
+            r#"{"period": "2026-07", "text": "Fiestas patrias adelantadas"}"#,
+            201,
+        ),
+        (
+            Some(w.finance_editor.as_str()),
+            r#"{"date": "2026-08-20", "text": "general"}"#,
+            403,
+        ),
+        (
+            Some(w.people_viewer.as_str()),
+            r#"{"kpi": "tasa_absentismo", "date": "2026-08-20", "text": "x"}"#,
+            403,
+        ),
+        (
+            Some(w.admin.as_str()),
+            r#"{"kpi": "ventas_netas_totales", "text": "no date"}"#,
+            400,
+        ),
+        (
+            Some(w.admin.as_str()),
+            r#"{"kpi": "ventas_netas_totales", "date": "2026-02-30", "text": "bad"}"#,
+            400,
+        ),
+    ];
+    for (token, body, status) in notes {
+        let answer = send(&w.state, post_json("/api/v1/annotations", token, body)).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{backend:?} {body}: {}",
+            answer.body
+        );
+    }
+    let listed = send(
+        &w.state,
+        get("/api/v1/annotations", Some(&w.people_viewer), None),
+    )
+    .await;
+    assert!(
+        listed.body.contains("Fiestas patrias") && !listed.body.contains("lista de precios"),
+        "{}",
+        listed.body
+    );
+    assert!(
+        listed.body.contains("\"date\":\"2026-07-01\""),
+        "a period is its first day: {}",
+        listed.body
+    );
+    let page = send(
+        &w.state,
+        get(
+            "/kpi/ventas_netas_totales?as_of=2026-10-15",
+            Some(&w.admin),
+            None,
+        ),
+    )
+    .await;
+    assert!(
+        page.body.contains("data-testid=\"notes\"")
+            && page.body.contains("Cambio de lista de precios")
+    );
+    assert_eq!(
+        page.body.matches("data-testid=\"annotation\"").count(),
+        2,
+        "July and August are marked on the chart"
+    );
+    assert!(
+        page.body.contains("Cierre débil en Cloud.")
+            && page.body.contains("Dos proyectos postergados")
+    );
+
+    // The page's own form: with the session's token only.
+    let (cookie, _) = sign_in(&w.state, "fin@acme.cl", [10, 2, 2, 2]).await;
+    let page = send(
+        &w.state,
+        get(
+            "/kpi/ventas_netas_totales?as_of=2026-10-15",
+            None,
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert!(page.body.contains("data-testid=\"review-form\""));
+    let csrf = csrf_in(
+        page.body
+            .split("data-testid=\"review-form\"")
+            .nth(1)
+            .unwrap(),
+    );
+    let fields = [
+        ("period", "2026-07"),
+        ("comment", "Julio, desde el formulario"),
+        ("what", "Llamar a clientes"),
+        ("who", "pedro"),
+        ("due", "2026-11-30"),
+    ];
+    let mut with_token = fields.to_vec();
+    with_token.push(("csrf", &csrf));
+    let refused = send(
+        &w.state,
+        form(
+            "/kpi/ventas_netas_totales/reviews",
+            Some(&cookie),
+            &fields,
+            [10, 2, 2, 2],
+        ),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let saved = send(
+        &w.state,
+        form(
+            "/kpi/ventas_netas_totales/reviews",
+            Some(&cookie),
+            &with_token,
+            [10, 2, 2, 2],
+        ),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    let page = send(
+        &w.state,
+        get(
+            "/kpi/ventas_netas_totales?as_of=2026-10-15",
+            None,
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert!(
+        page.body.contains("Julio, desde el formulario") && page.body.contains("Llamar a clientes")
+    );
+    // A viewer's page has no form.
+    let page = send(
+        &w.state,
+        get("/kpi/tasa_absentismo", Some(&w.people_viewer), None),
+    )
+    .await;
+    assert!(!page.body.contains("review-form"));
+}
+
+#[tokio::test]
+async fn reviews_and_annotations_sqlite() {
+    reviews_and_annotations(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn reviews_and_annotations_postgres() {
+    reviews_and_annotations(Backend::Postgres).await;
+}

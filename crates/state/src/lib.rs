@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alerts;
+mod reviews;
 mod sessions;
 mod tokens;
 
@@ -28,6 +29,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use accounts::{Account, NewAccount, Role};
 pub use alerts::{Delivery, Firing, NewFiring};
+pub use reviews::{Action, Annotation, OverdueAction, Review};
 pub use sessions::StoredSession;
 pub use tokens::{NewToken, TokenInfo};
 
@@ -42,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "alert firings and deliveries",
         include_str!("../migrations/0002_alerts.sql"),
+    ),
+    (
+        3,
+        "reviews, their actions, and annotations",
+        include_str!("../migrations/0003_reviews.sql"),
     ),
 ];
 

@@ -1,0 +1,450 @@
+//! Reviews and annotations through the API (SPEC §12): `GET|POST /api/v1/kpis/{id}/reviews`,
+//! `POST /api/v1/reviews/{id}/actions/{n}` (an action's state), `GET|POST /api/v1/annotations`.
+//! Reading follows what the caller may see; writing needs an editor of the KPI's owner or an
+//! admin. Every field is checked, and a problem names it.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use tablero_state::{Action, Annotation, Review, StateDb};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::loaded;
+use crate::auth::Caller;
+use crate::error::{AppError, ErrorBody};
+use crate::state::AppState;
+
+/// A review to record.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReview {
+    /// A period label at the KPI's grain, e.g. `2026-03`.
+    pub period: String,
+    pub comment: String,
+    pub cause: Option<String>,
+    #[serde(default)]
+    pub actions: Vec<NewAction>,
+}
+
+/// An agreed action.
+#[derive(Deserialize, Serialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct NewAction {
+    pub what: String,
+    /// Who does it (a name or an e-mail).
+    pub who: String,
+    /// Due date, `YYYY-MM-DD`.
+    pub due: String,
+    /// `open` (default) or `done`.
+    pub state: Option<String>,
+}
+
+/// A recorded review.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewBody {
+    pub id: String,
+    pub kpi: String,
+    pub period: String,
+    pub comment: String,
+    pub cause: Option<String>,
+    /// The account that wrote it (`local` on a server without accounts).
+    pub author: String,
+    /// When it was recorded (RFC 3339).
+    pub created_at: String,
+    pub actions: Vec<NewAction>,
+}
+
+/// A review's list.
+#[derive(Serialize, ToSchema)]
+pub struct ReviewList {
+    pub reviews: Vec<ReviewBody>,
+}
+
+/// An action's new state.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActionState {
+    /// `open` or `done`.
+    pub state: String,
+}
+
+/// An annotation to record: a day (or a period, meaning its first day), a text, optionally a KPI.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAnnotation {
+    pub date: Option<String>,
+    pub period: Option<String>,
+    pub text: String,
+    pub kpi: Option<String>,
+}
+
+/// A recorded annotation.
+#[derive(Serialize, ToSchema)]
+pub struct AnnotationBody {
+    pub id: String,
+    pub kpi: Option<String>,
+    pub date: String,
+    pub text: String,
+    pub author: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnnotationList {
+    pub annotations: Vec<AnnotationBody>,
+}
+
+/// The range of annotations to list (dates, inclusive).
+#[derive(Deserialize, IntoParams)]
+pub struct AnnotationQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// Longest comment, cause, action or annotation text accepted.
+const MAX_TEXT: usize = 10_000;
+const MAX_ACTIONS: usize = 50;
+
+pub fn db(state: &AppState) -> Result<StateDb, AppError> {
+    state
+        .auth
+        .as_ref()
+        .map(|a| a.db.clone())
+        .ok_or_else(|| AppError::unavailable("this server has no state database"))
+}
+
+fn state_error(err: tablero_state::StateError) -> AppError {
+    match err {
+        tablero_state::StateError::NotFound(m) => AppError::not_found(m),
+        other => AppError::internal(other),
+    }
+}
+
+pub fn author(caller: &Caller) -> String {
+    caller
+        .visitor
+        .principal()
+        .map(|p| p.email.clone())
+        .unwrap_or_else(|| "local".into())
+}
+
+/// An instant in Unix microseconds, as RFC 3339.
+fn instant(micros: i64) -> String {
+    jiff::Timestamp::from_microsecond(micros)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// A text field: trimmed, required or not, at most [`MAX_TEXT`] characters.
+fn text_field(name: &str, value: &str, required: bool) -> Result<String, AppError> {
+    let value = value.trim();
+    if required && value.is_empty() {
+        return Err(AppError::bad_parameter(name, "must not be empty"));
+    }
+    if value.chars().count() > MAX_TEXT {
+        return Err(AppError::bad_parameter(
+            name,
+            format!("is longer than {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(value.to_string())
+}
+
+fn date_field(name: &str, value: &str) -> Result<String, AppError> {
+    value
+        .trim()
+        .parse::<jiff::civil::Date>()
+        .map(|d| d.to_string())
+        .map_err(|_| {
+            AppError::bad_parameter(name, format!("`{value}` is not a date like 2026-04-15"))
+        })
+}
+
+fn state_field(name: &str, value: Option<&str>) -> Result<String, AppError> {
+    match value.unwrap_or("open") {
+        s @ ("open" | "done") => Ok(s.to_string()),
+        other => Err(AppError::bad_parameter(
+            name,
+            format!("`{other}` is not a state; expected open or done"),
+        )),
+    }
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, AppError> {
+    serde_json::from_slice(bytes).map_err(|e| AppError::bad_parameter("body", e))
+}
+
+fn review_body(review: Review) -> ReviewBody {
+    ReviewBody {
+        id: review.id,
+        kpi: review.kpi,
+        period: review.period,
+        comment: review.comment,
+        cause: review.cause,
+        author: review.author,
+        created_at: instant(review.created_at),
+        actions: review
+            .actions
+            .into_iter()
+            .map(|a| NewAction {
+                what: a.what,
+                who: a.who,
+                due: a.due,
+                state: Some(a.state),
+            })
+            .collect(),
+    }
+}
+
+/// A KPI's reviews, newest first.
+#[utoipa::path(get, path = "/kpis/{id}/reviews", tag = "reviews",
+    params(("id" = String, Path, description = "KPI id")),
+    responses((status = 200, body = ReviewList), (status = 404, body = ErrorBody)))]
+pub async fn list_reviews(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<ReviewList>, AppError> {
+    let loaded = loaded(&state).await?;
+    crate::api::visible(loaded.engine.workspace(), &caller, &id)?;
+    let reviews = db(&state)?.reviews(&id).await.map_err(state_error)?;
+    Ok(Json(ReviewList {
+        reviews: reviews.into_iter().map(review_body).collect(),
+    }))
+}
+
+/// Records a review of one period of a KPI, with its actions.
+#[utoipa::path(post, path = "/kpis/{id}/reviews", tag = "reviews",
+    params(("id" = String, Path, description = "KPI id")),
+    request_body = NewReview,
+    responses((status = 201, body = ReviewBody), (status = 400, body = ErrorBody, description = "A field is missing or wrong; the message names it"),
+        (status = 403, body = ErrorBody, description = "Not an editor of the KPI's owner"), (status = 404, body = ErrorBody)))]
+pub async fn create_review(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<ReviewBody>), AppError> {
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let kpi = crate::api::visible(workspace, &caller, &id)?;
+    may_edit(&caller, kpi)?;
+    let new: NewReview = body(&bytes)?;
+    let review = checked_review(&loaded, kpi, new, author(&caller))?;
+    let stored = db(&state)?
+        .insert_review(&review)
+        .await
+        .map_err(state_error)?;
+    Ok((StatusCode::CREATED, Json(review_body(stored))))
+}
+
+/// Whether the caller may write reviews of this KPI: 403 otherwise.
+pub fn may_edit(caller: &Caller, kpi: &tablero_model::Kpi) -> Result<(), AppError> {
+    if caller
+        .visitor
+        .edits_owner(kpi.owner.as_ref().map(|o| o.value.as_str()))
+    {
+        Ok(())
+    } else {
+        Err(AppError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "only editors of this KPI's owner (or admins) write its reviews".into(),
+        })
+    }
+}
+
+/// A review checked field by field.
+pub fn checked_review(
+    loaded: &crate::state::Loaded,
+    kpi: &tablero_model::Kpi,
+    new: NewReview,
+    author: String,
+) -> Result<Review, AppError> {
+    let grain = kpi.grain_or_default();
+    let period = loaded
+        .engine
+        .calendar()
+        .parse_period(grain, new.period.trim())
+        .map(|p| loaded.engine.calendar().label(p))
+        .map_err(|e| AppError::bad_parameter("period", e))?;
+    if new.actions.len() > MAX_ACTIONS {
+        return Err(AppError::bad_parameter(
+            "actions",
+            format!("at most {MAX_ACTIONS} actions per review"),
+        ));
+    }
+    let mut actions = Vec::new();
+    for (i, a) in new.actions.iter().enumerate() {
+        actions.push(Action {
+            what: text_field(&format!("actions[{i}].what"), &a.what, true)?,
+            who: text_field(&format!("actions[{i}].who"), &a.who, true)?,
+            due: date_field(&format!("actions[{i}].due"), &a.due)?,
+            state: state_field(&format!("actions[{i}].state"), a.state.as_deref())?,
+        });
+    }
+    Ok(Review {
+        id: String::new(),
+        kpi: kpi.id.value.clone(),
+        period,
+        comment: text_field("comment", &new.comment, true)?,
+        cause: match new.cause.as_deref().map(|c| text_field("cause", c, false)) {
+            Some(Ok(c)) if !c.is_empty() => Some(c),
+            Some(Err(e)) => return Err(e),
+            _ => None,
+        },
+        author,
+        created_at: 0,
+        actions,
+    })
+}
+
+/// Marks one action of a review `open` or `done`.
+#[utoipa::path(post, path = "/reviews/{id}/actions/{n}", tag = "reviews",
+    params(("id" = String, Path, description = "Review id"), ("n" = i64, Path, description = "Action position, from 0")),
+    request_body = ActionState,
+    responses((status = 200, body = ReviewBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_action(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, n)): Path<(String, i64)>,
+    bytes: Bytes,
+) -> Result<Json<ReviewBody>, AppError> {
+    let loaded = loaded(&state).await?;
+    let db = db(&state)?;
+    let review = db
+        .review(&id)
+        .await
+        .map_err(state_error)?
+        .ok_or_else(|| AppError::not_found(format!("no review `{id}`")))?;
+    let kpi = crate::api::visible(loaded.engine.workspace(), &caller, &review.kpi)
+        .map_err(|_| AppError::not_found(format!("no review `{id}`")))?;
+    may_edit(&caller, kpi)?;
+    let change: ActionState = body(&bytes)?;
+    let new_state = state_field("state", Some(&change.state))?;
+    db.set_action_state(&id, n, &new_state)
+        .await
+        .map_err(state_error)?;
+    let review = db.review(&id).await.map_err(state_error)?;
+    Ok(Json(review_body(review.ok_or_else(|| {
+        AppError::not_found(format!("no review `{id}`"))
+    })?)))
+}
+
+/// Annotations in a range of dates (default: the last two years), those of hidden KPIs left out.
+#[utoipa::path(get, path = "/annotations", tag = "reviews", params(AnnotationQuery),
+    responses((status = 200, body = AnnotationList), (status = 400, body = ErrorBody)))]
+pub async fn list_annotations(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<AnnotationQuery>,
+) -> Result<Json<AnnotationList>, AppError> {
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let from = match &query.from {
+        Some(f) => date_field("from", f)?,
+        None => "0000-01-01".into(),
+    };
+    let to = match &query.to {
+        Some(t) => date_field("to", t)?,
+        None => "9999-12-31".into(),
+    };
+    let annotations = visible_annotations(&db(&state)?, workspace, &caller, &from, &to).await?;
+    Ok(Json(AnnotationList {
+        annotations: annotations.into_iter().map(annotation_body).collect(),
+    }))
+}
+
+/// Annotations the caller may see: general ones and those of KPIs it sees.
+pub async fn visible_annotations(
+    db: &StateDb,
+    workspace: &tablero_model::Workspace,
+    caller: &Caller,
+    from: &str,
+    to: &str,
+) -> Result<Vec<Annotation>, AppError> {
+    Ok(db
+        .annotations(from, to)
+        .await
+        .map_err(state_error)?
+        .into_iter()
+        .filter(|a| a.kpi.as_ref().is_none_or(|k| caller.sees_id(workspace, k)))
+        .collect())
+}
+
+fn annotation_body(a: Annotation) -> AnnotationBody {
+    AnnotationBody {
+        id: a.id,
+        kpi: a.kpi,
+        date: a.day,
+        text: a.text,
+        author: a.author,
+        created_at: instant(a.created_at),
+    }
+}
+
+/// Records an annotation: on one KPI (editors of its owner, admins) or general (admins, or
+/// editors of every owner).
+#[utoipa::path(post, path = "/annotations", tag = "reviews", request_body = NewAnnotation,
+    responses((status = 201, body = AnnotationBody), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn create_annotation(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    bytes: Bytes,
+) -> Result<(StatusCode, Json<AnnotationBody>), AppError> {
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let new: NewAnnotation = body(&bytes)?;
+    let kpi = match new.kpi.as_deref().filter(|k| !k.trim().is_empty()) {
+        Some(id) => {
+            let kpi = crate::api::visible(workspace, &caller, id.trim())?;
+            may_edit(&caller, kpi)?;
+            Some(kpi.id.value.clone())
+        }
+        None => {
+            if !caller.visitor.edits_owner(None) {
+                return Err(AppError {
+                    status: StatusCode::FORBIDDEN,
+                    code: "forbidden",
+                    message: "an annotation without a KPI is for admins (name the KPI it is about)"
+                        .into(),
+                });
+            }
+            None
+        }
+    };
+    let day = match (&new.date, &new.period) {
+        (Some(d), None) => date_field("date", d)?,
+        (None, Some(p)) => {
+            let calendar = loaded.engine.calendar();
+            let period = calendar
+                .parse_any_period(p.trim())
+                .map_err(|e| AppError::bad_parameter("period", e))?;
+            calendar
+                .start(period)
+                .to_zoned(calendar.time_zone().clone())
+                .date()
+                .to_string()
+        }
+        _ => {
+            return Err(AppError::bad_parameter(
+                "date",
+                "give either `date` (YYYY-MM-DD) or `period`",
+            ));
+        }
+    };
+    let stored = db(&state)?
+        .insert_annotation(&Annotation {
+            id: String::new(),
+            kpi,
+            day,
+            text: text_field("text", &new.text, true)?,
+            author: author(&caller),
+            created_at: 0,
+        })
+        .await
+        .map_err(state_error)?;
+    Ok((StatusCode::CREATED, Json(annotation_body(stored))))
+}
