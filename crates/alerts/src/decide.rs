@@ -36,7 +36,15 @@ const DEFAULT_TO: [&str; 2] = ["at_risk", "off_track"];
 /// The rule's verdict on a KPI's values (oldest first, at most one partial period, last):
 /// the latest complete period against the one before it. `last` is the newest firing
 /// recorded for this rule and KPI, which decides whether a recovery is due.
-pub fn decide(rule: &AlertRule, values: &[KpiValue], last: Option<&Firing>) -> Option<Decision> {
+///
+/// `season` is the number of periods in a year at the KPI's grain (for anomaly rules, whose
+/// values must then reach back far enough for the model: see `tablero_forecast`).
+pub fn decide(
+    rule: &AlertRule,
+    values: &[KpiValue],
+    season: Option<usize>,
+    last: Option<&Firing>,
+) -> Option<Decision> {
     let complete: Vec<&KpiValue> = values.iter().filter(|v| !v.partial).collect();
     let current = *complete.last()?;
     let previous = complete.len().checked_sub(2).map(|i| complete[i]);
@@ -59,6 +67,13 @@ pub fn decide(rule: &AlertRule, values: &[KpiValue], last: Option<&Firing>) -> O
                 target: current.target,
                 previous: previous.and_then(|p| p.value),
             })
+        }
+        AlertWhen::Anomaly => {
+            let series: Vec<Option<f64>> = complete.iter().map(|v| v.value).collect();
+            tablero_forecast::anomalies(&series, season)
+                .last()
+                .copied()
+                .unwrap_or(false)
         }
     };
     let decision = |kind| Decision {

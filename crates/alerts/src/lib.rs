@@ -114,19 +114,46 @@ pub async fn run(
         if kpis.is_empty() {
             continue;
         }
-        let results = engine
-            .compute(&Request {
-                kpis,
-                as_of: options.as_of,
-                ..Request::default()
-            })
-            .await?;
+        let anomaly = matches!(rule.when, tablero_model::AlertWhen::Anomaly);
+        let results = if anomaly {
+            // The model needs the KPI's history: each KPI over enough of its own periods.
+            let mut results = Vec::new();
+            for id in kpis {
+                let Some(kpi) = workspace.kpi(&id) else { continue };
+                let grain = kpi.grain_or_default();
+                let season = tablero_forecast::season_length(grain.as_str());
+                let calendar = engine.calendar();
+                let now = options.as_of.unwrap_or_else(jiff::Timestamp::now);
+                let back = tablero_forecast::min_band_history(season) as i64 + 12;
+                let from = calendar.label(calendar.shift(calendar.period_of(grain, now), -back));
+                results.extend(
+                    engine
+                        .compute(&Request {
+                            kpis: vec![id],
+                            from: Some(from),
+                            as_of: options.as_of,
+                            ..Request::default()
+                        })
+                        .await?,
+                );
+            }
+            results
+        } else {
+            engine
+                .compute(&Request {
+                    kpis,
+                    as_of: options.as_of,
+                    ..Request::default()
+                })
+                .await?
+        };
         for result in &results {
             let Some(kpi) = workspace.kpi(&result.kpi) else {
                 continue;
             };
+            let season = tablero_forecast::season_length(result.grain.as_str());
             let last = db.last_firing(&rule.id.value, &kpi.id.value, "").await?;
-            let Some(decision) = decide(rule, &result.values, last.as_ref()) else {
+            let Some(decision) = decide(rule, &result.values, season, last.as_ref()) else {
                 continue;
             };
             let rendered = message::render(workspace, kpi, &decision);

@@ -123,7 +123,7 @@ fn status_rules_fire_on_a_change_into_their_statuses_and_recover_once() {
     ];
     for (i, (rule, statuses, last, expected)) in table.into_iter().enumerate() {
         let rows: Vec<(f64, f64, Status)> = statuses.iter().map(|s| (1.0, 1.0, *s)).collect();
-        let got = decide(rule, &values(&rows), last.as_ref()).map(|d| (d.kind, d.period));
+        let got = decide(rule, &values(&rows), None, last.as_ref()).map(|d| (d.kind, d.period));
         let expected = expected.map(|(k, p)| (k, p.to_string()));
         assert_eq!(got, expected, "row {i}");
     }
@@ -147,7 +147,7 @@ fn value_rules_read_value_target_and_previous() {
             .map(|(v, t)| (*v, *t, Status::OnTrack))
             .collect();
         all.push((0.0, 100.0, Status::OffTrack));
-        let got = decide(&rule, &values(&all), None);
+        let got = decide(&rule, &values(&all), None, None);
         assert_eq!(got.is_some(), fires, "{rows:?}");
     }
 }
@@ -158,4 +158,22 @@ fn backoff_grows_and_is_capped() {
     assert_eq!(backoff(2), 60);
     assert_eq!(backoff(3), 120);
     assert_eq!(backoff(20), 6 * 3600);
+}
+
+#[test]
+fn anomaly_rules_fire_on_a_value_outside_the_band() {
+    let rule = rule(AlertWhen::Anomaly);
+    // Three years of a seasonal series (tablero_forecast::sample: +1 a month, ±20 over the
+    // year, noise ±3), then the month to judge and a partial month after it.
+    let month = tablero_forecast::sample::month;
+    let series = |last: f64| {
+        let mut rows: Vec<(f64, f64, Status)> = (0..36).map(|m| (month(m), 1.0, Status::OnTrack)).collect();
+        rows.push((last, 1.0, Status::OnTrack));
+        rows.push((0.0, 1.0, Status::OnTrack));
+        values(&rows)
+    };
+    // Month 36 is about 136 (100 + 36, sin 0 = 0, noise ±3): half of it is an anomaly, its
+    // own value is not.
+    assert!(decide(&rule, &series(month(36) / 2.0), Some(12), None).is_some());
+    assert!(decide(&rule, &series(month(36)), Some(12), None).is_none());
 }

@@ -422,6 +422,9 @@ pub enum AlertWhen {
     Status { to: Vec<Text> },
     /// A condition over `value`, `target` and `previous` holds for the latest complete period.
     Value { condition: Text },
+    /// The latest complete period's value falls outside the band the KPI's own history
+    /// expects (trend and seasonality).
+    Anomaly,
 }
 
 /// Where a firing goes.

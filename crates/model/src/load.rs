@@ -1177,10 +1177,12 @@ impl YamlFile<'_> {
                 }
             }
             "anomaly" => {
-                let message = "`when: anomaly` is not available in this version of Tablero yet; use `status` or `value`";
-                self.diagnostics
-                    .push(Diagnostic::error(Some(when.location.clone()), message));
-                return None;
+                for key in ["to", "value"] {
+                    if let Some(node) = map.get_node(key) {
+                        self.error(node.span(), format!("`{key}` does not apply to `when: anomaly` rules"));
+                    }
+                }
+                AlertWhen::Anomaly
             }
             other => {
                 let message = format!("`when: {other}`: expected status, value or anomaly");

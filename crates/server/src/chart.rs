@@ -11,6 +11,10 @@ pub struct Point {
     pub tooltip: String,
     /// Annotations of this period, drawn as a marked flag above the point.
     pub note: Option<String>,
+    /// The band the KPI's history expects for this period (lower, upper), drawn as a bar.
+    pub band: Option<(f64, f64)>,
+    /// The value falls outside its band: drawn with a ring.
+    pub anomaly: bool,
 }
 
 fn escape(s: &str) -> String {
@@ -23,7 +27,12 @@ fn escape(s: &str) -> String {
 fn bounds(points: &[Point]) -> (f64, f64) {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
-    for v in points.iter().flat_map(|p| [p.value, p.target]).flatten() {
+    let band = |p: &Point| p.band.map(|(l, u)| [Some(l), Some(u)]).unwrap_or_default();
+    for v in points
+        .iter()
+        .flat_map(|p| [p.value, p.target].into_iter().chain(band(p)))
+        .flatten()
+    {
         lo = lo.min(v);
         hi = hi.max(v);
     }
@@ -48,6 +57,8 @@ pub fn sparkline(values: &[Option<f64>], status: &str) -> String {
             status: String::new(),
             tooltip: String::new(),
             note: None,
+            band: None,
+            anomaly: false,
         })
         .collect();
     let (lo, hi) = bounds(&points);
@@ -110,6 +121,17 @@ pub fn series(points: &[Point], title: &str) -> String {
             status_fill(&p.status)
         ));
     }
+    for (i, p) in points.iter().enumerate() {
+        if let Some((lower, upper)) = p.band {
+            svg.push_str(&format!(
+                r##"<rect class="expected" data-testid="expected-band" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#1f3a93" fill-opacity="0.12"/>"##,
+                x(i) - band * 0.2,
+                y(upper),
+                band * 0.4,
+                (y(lower) - y(upper)).max(1.0)
+            ));
+        }
+    }
     let mut target_path = String::new();
     let mut value_path = String::new();
     for (i, p) in points.iter().enumerate() {
@@ -143,6 +165,16 @@ pub fn series(points: &[Point], title: &str) -> String {
                 x(i),
                 y(v),
                 status_stroke(&p.status),
+                escape(&p.tooltip)
+            ));
+        }
+        if p.anomaly
+            && let Some(v) = p.value
+        {
+            svg.push_str(&format!(
+                r##"<circle class="anomaly" data-testid="anomaly" cx="{:.1}" cy="{:.1}" r="10" fill="none" stroke="#b42318" stroke-width="2.5"><title>{}</title></circle>"##,
+                x(i),
+                y(v),
                 escape(&p.tooltip)
             ));
         }

@@ -447,6 +447,8 @@ struct KpiPage {
     sql: String,
     reviews: Vec<ReviewView>,
     review_form: Option<ReviewForm>,
+    /// The next periods as the model projects them: (period, expected, interval).
+    projection: Vec<(String, String, String)>,
     /// Annotations in the chart's range: (date, text).
     notes: Vec<(String, String)>,
 }
@@ -519,6 +521,8 @@ pub async fn kpi_page(
                     periods_shown.push((v.label.clone(), v.start, v.end, v.partial));
                     points.push(Point {
                         note: None,
+                        band: None,
+                        anomaly: false,
                         label: v.label.clone(),
                         value: v.value,
                         target: v.target,
@@ -587,6 +591,7 @@ pub async fn kpi_page(
             frame.problem = Some(err.message);
         }
     }
+    let projection = expected_bands(&state, &loaded, &query, kpi, &mut points, &fmt, t).await;
     // Annotations in the chart's range, each on the period that contains its day.
     let mut notes = Vec::new();
     if let (Ok(db), Some(first), Some(last)) = (
@@ -657,10 +662,112 @@ pub async fn kpi_page(
             sql,
             reviews,
             review_form,
+            projection,
             notes,
             frame,
         },
     )
+}
+
+/// How many of a page's last periods get an expected band (each is one model fit).
+const BANDED: usize = 36;
+
+/// The band the KPI's own history expects for each complete period shown (anomalies are the
+/// values outside it), and the projection of the next three periods. The history reaches back
+/// as far as the model needs before the first period shown.
+async fn expected_bands(
+    state: &AppState,
+    loaded: &Loaded,
+    query: &PageQuery,
+    kpi: &Kpi,
+    points: &mut [Point],
+    fmt: &Fmt<'_>,
+    t: &Texts,
+) -> Vec<(String, String, String)> {
+    let calendar = loaded.engine.calendar();
+    let grain = match query.grain.as_deref().and_then(tablero_calendar::Grain::parse) {
+        Some(g) => g,
+        None => kpi.grain_or_default(),
+    };
+    let season = tablero_forecast::season_length(grain.as_str());
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
+        return Vec::new();
+    };
+    let (Ok(first), Ok(last)) = (
+        calendar.parse_period(grain, &first.label),
+        calendar.parse_period(grain, &last.label),
+    ) else {
+        return Vec::new();
+    };
+    let back = tablero_forecast::min_band_history(season) as i64;
+    let mut history = query.values();
+    history.from = Some(calendar.label(calendar.shift(first, -back)));
+    history.to = Some(calendar.label(last));
+    let Ok(request) = history.request(loaded, vec![kpi.id.value.clone()]) else {
+        return Vec::new();
+    };
+    let Ok(results) = state.compute(loaded, &request).await else {
+        return Vec::new();
+    };
+    let Some(result) = results.first() else {
+        return Vec::new();
+    };
+    let complete: Vec<(String, Option<f64>)> = result
+        .values
+        .iter()
+        .filter(|v| !v.partial)
+        .map(|v| (v.label.clone(), v.value))
+        .collect();
+    let shown = points.len().min(BANDED);
+    let start = points.len() - shown;
+    let (labels, bands, projected) = tokio::task::spawn_blocking(move || {
+        let series: Vec<Option<f64>> = complete.iter().map(|(_, v)| *v).collect();
+        let expected = tablero_forecast::expected(&series, season, 3);
+        let labels: Vec<String> = complete.into_iter().map(|(l, _)| l).collect();
+        (labels, expected.bands, expected.projection)
+    })
+    .await
+    .unwrap_or_default();
+    for point in &mut points[start..] {
+        let Some(i) = labels.iter().position(|l| *l == point.label) else {
+            continue;
+        };
+        if let Some(band) = bands.get(i).copied().flatten() {
+            point.band = Some((band.lower, band.upper));
+            if let Some(v) = point.value
+                && !band.contains(v)
+            {
+                point.anomaly = true;
+                point.tooltip = format!(
+                    "{} — {}: {} – {}",
+                    point.tooltip,
+                    t.unusual,
+                    fmt.value(kpi, Some(band.lower)),
+                    fmt.value(kpi, Some(band.upper))
+                );
+            }
+        }
+    }
+    let Some(last_complete) = labels.last().and_then(|l| calendar.parse_period(grain, l).ok())
+    else {
+        return Vec::new();
+    };
+    projected
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(h, band)| {
+            (
+                calendar.label(calendar.shift(last_complete, h as i64 + 1)),
+                fmt.value(kpi, Some(band.expected)),
+                format!(
+                    "{} – {}",
+                    fmt.value(kpi, Some(band.lower)),
+                    fmt.value(kpi, Some(band.upper))
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The KPI's reviews, and the form when the caller may write one.

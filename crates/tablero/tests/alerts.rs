@@ -395,3 +395,46 @@ fn dry_run_records_and_sends_nothing() {
     assert!(text.contains("2 new firing(s)"), "{text}");
     assert_eq!(receiver.lock().unwrap().requests, 2);
 }
+
+/// The seasonal workspace of the server's forecast test, with an anomaly rule: the month
+/// planted at half its value (2026-01) fires, ordinary months do not.
+#[test]
+fn an_anomaly_rule_finds_the_planted_month_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, hook) = start_receiver();
+    let root = dir.path().join("seasons");
+    for folder in ["sources", "kpis", "alerts", "data"] {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+    }
+    let mut csv = String::from("day,amount\n");
+    for m in 0..40usize {
+        let mut value = tablero_forecast::sample::month(m);
+        if m == 36 {
+            value /= 2.0;
+        }
+        csv.push_str(&format!("{}-{:02}-10,{value:.3}\n", 2023 + m / 12, m % 12 + 1));
+    }
+    let files = [
+        ("tablero.toml", "name = \"seasons\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\npublic_url = \"https://kpis.test\"\n".to_string()),
+        ("sources/sales.yaml", "name: sales\nfile: data/sales.csv\ntime: day\ncolumns:\n  day: { type: date }\n  amount: { type: number }\nmeasures:\n  total: { agg: sum, expr: amount }\n".to_string()),
+        ("kpis/sales.yaml", "- id: sales\n  name: Sales\n  owner: Finances\n  unit: number\n  direction: up\n  grain: month\n  formula: sales.total\n  target: 100\n".to_string()),
+        ("alerts/unusual.yaml", format!("id: unusual\nkpis: [sales]\nwhen: anomaly\nnotify:\n  - webhook: http://{hook}/hook\n")),
+        ("data/sales.csv", csv),
+    ];
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    // Every ordinary month with a band: 2025-08 (31 months before it) to 2025-12.
+    for as_of in ["2025-09-10", "2025-10-10", "2025-11-10", "2025-12-10", "2026-01-05"] {
+        let out = ok(&alerts_run(&root, as_of, None));
+        assert!(out.contains("0 new firing(s)"), "{as_of}: {out}");
+    }
+    let out = ok(&alerts_run(&root, "2026-02-10", None));
+    assert!(out.contains("fire unusual sales 2026-01"), "{out}");
+    // The month after it is ordinary again (and on track): one recovery, no new anomaly.
+    let out = ok(&alerts_run(&root, "2026-03-10", None));
+    assert!(out.contains("1 new firing(s)") && out.contains("recover unusual sales 2026-02"), "{out}");
+    let texts = hook_texts(&receiver);
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(texts[0].contains("2026-01") && texts[1].contains("2026-02"));
+}
