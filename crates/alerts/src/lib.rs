@@ -119,7 +119,9 @@ pub async fn run(
             // The model needs the KPI's history: each KPI over enough of its own periods.
             let mut results = Vec::new();
             for id in kpis {
-                let Some(kpi) = workspace.kpi(&id) else { continue };
+                let Some(kpi) = workspace.kpi(&id) else {
+                    continue;
+                };
                 let grain = kpi.grain_or_default();
                 let season = tablero_forecast::season_length(grain.as_str());
                 let calendar = engine.calendar();

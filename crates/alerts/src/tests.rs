@@ -167,7 +167,8 @@ fn anomaly_rules_fire_on_a_value_outside_the_band() {
     // year, noise ±3), then the month to judge and a partial month after it.
     let month = tablero_forecast::sample::month;
     let series = |last: f64| {
-        let mut rows: Vec<(f64, f64, Status)> = (0..36).map(|m| (month(m), 1.0, Status::OnTrack)).collect();
+        let mut rows: Vec<(f64, f64, Status)> =
+            (0..36).map(|m| (month(m), 1.0, Status::OnTrack)).collect();
         rows.push((last, 1.0, Status::OnTrack));
         rows.push((0.0, 1.0, Status::OnTrack));
         values(&rows)

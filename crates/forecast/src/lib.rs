@@ -7,8 +7,8 @@
 //! band. A series with gaps, or too short to see a season twice, gets no band: no guess is
 //! better than a wrong one. Plain functions over numbers; nothing here knows KPIs or periods.
 
-use augurs::mstl::MSTLModel;
 use augurs::ets::AutoETS;
+use augurs::mstl::MSTLModel;
 use augurs::prelude::*;
 
 /// A predicted value with its interval.
@@ -123,7 +123,22 @@ pub struct Expected {
 /// and predicts the next one; the errors of those predictions set the width of the later
 /// bands. A value found outside its band enters the later fits as the value expected in its
 /// place, so one anomaly neither bends the predictions after it nor widens their bands.
+///
+/// The history starts at the first value other than zero: the periods before a KPI's data
+/// begins read as zero (an empty sum), and no model should learn from them.
 pub fn expected(values: &[Option<f64>], season: Option<usize>, horizon: usize) -> Expected {
+    let start = values
+        .iter()
+        .position(|v| matches!(v, Some(x) if *x != 0.0))
+        .unwrap_or(values.len());
+    let mut found = expected_from(&values[start..], season, horizon);
+    let mut bands = vec![None; start];
+    bands.append(&mut found.bands);
+    found.bands = bands;
+    found
+}
+
+fn expected_from(values: &[Option<f64>], season: Option<usize>, horizon: usize) -> Expected {
     let mut cleaned: Vec<Option<f64>> = Vec::with_capacity(values.len());
     let mut errors: Vec<f64> = Vec::new();
     let mut bands = Vec::with_capacity(values.len());
@@ -226,12 +241,33 @@ mod tests {
     }
 
     #[test]
+    fn the_zeros_before_a_kpis_data_begins_are_not_history() {
+        let mut values = vec![Some(0.0); 12];
+        values.extend(seasonal(40));
+        let bands = one_step_bands(&values, Some(12));
+        // The same 31 periods of history are needed after the zeros as without them.
+        assert!(bands[..12 + 31].iter().all(Option::is_none));
+        assert!(bands[12 + 31..].iter().all(Option::is_some));
+        assert_eq!(
+            anomalies(&values, Some(12)).iter().filter(|a| **a).count(),
+            0
+        );
+    }
+
+    #[test]
     fn gaps_and_short_series_get_no_band() {
         let mut values = seasonal(30);
         values[10] = None;
-        assert!(one_step_bands(&values, Some(12)).iter().all(Option::is_none));
+        assert!(
+            one_step_bands(&values, Some(12))
+                .iter()
+                .all(Option::is_none)
+        );
         assert!(predict(&[1.0, 2.0, 3.0], Some(12), 3).is_none());
-        assert!(expected(&seasonal(30), Some(12), 3).projection.is_none(), "30 < 31 months");
+        assert!(
+            expected(&seasonal(30), Some(12), 3).projection.is_none(),
+            "30 < 31 months"
+        );
     }
 
     #[test]

@@ -1179,7 +1179,10 @@ impl YamlFile<'_> {
             "anomaly" => {
                 for key in ["to", "value"] {
                     if let Some(node) = map.get_node(key) {
-                        self.error(node.span(), format!("`{key}` does not apply to `when: anomaly` rules"));
+                        self.error(
+                            node.span(),
+                            format!("`{key}` does not apply to `when: anomaly` rules"),
+                        );
                     }
                 }
                 AlertWhen::Anomaly

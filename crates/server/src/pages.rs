@@ -685,7 +685,11 @@ async fn expected_bands(
     t: &Texts,
 ) -> Vec<(String, String, String)> {
     let calendar = loaded.engine.calendar();
-    let grain = match query.grain.as_deref().and_then(tablero_calendar::Grain::parse) {
+    let grain = match query
+        .grain
+        .as_deref()
+        .and_then(tablero_calendar::Grain::parse)
+    {
         Some(g) => g,
         None => kpi.grain_or_default(),
     };
@@ -748,7 +752,9 @@ async fn expected_bands(
             }
         }
     }
-    let Some(last_complete) = labels.last().and_then(|l| calendar.parse_period(grain, l).ok())
+    let Some(last_complete) = labels
+        .last()
+        .and_then(|l| calendar.parse_period(grain, l).ok())
     else {
         return Vec::new();
     };

@@ -23,7 +23,11 @@ fn workspace() -> tempfile::TempDir {
         if m == 36 {
             value /= 2.0;
         }
-        csv.push_str(&format!("{}-{:02}-10,{value:.3}\n", 2023 + m / 12, m % 12 + 1));
+        csv.push_str(&format!(
+            "{}-{:02}-10,{value:.3}\n",
+            2023 + m / 12,
+            m % 12 + 1
+        ));
     }
     let files = [
         ("tablero.toml", "name = \"seasons\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\n".to_string()),
@@ -39,7 +43,13 @@ fn workspace() -> tempfile::TempDir {
 
 async fn page(state: &AppState, uri: &str) -> String {
     let response = app(state.clone())
-        .oneshot(Request::builder().uri(uri).header("host", "localhost").body(Body::empty()).unwrap())
+        .oneshot(
+            Request::builder()
+                .uri(uri)
+                .header("host", "localhost")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
@@ -52,15 +62,26 @@ async fn the_planted_month_is_unusual_and_the_seasons_are_not() {
     let dir = workspace();
     let state = AppState::open(dir.path());
     // 2025-03 … 2026-03 as of 2026-04-10: twelve complete months, 2026-01 among them.
-    let html = page(&state, "/kpi/sales?from=2025-03&to=2026-03&as_of=2026-04-10").await;
+    let html = page(
+        &state,
+        "/kpi/sales?from=2025-03&to=2026-03&as_of=2026-04-10",
+    )
+    .await;
     let rings: Vec<&str> = html.split("data-testid=\"anomaly\"").skip(1).collect();
     assert_eq!(rings.len(), 1, "exactly one unusual month");
-    assert!(rings[0].contains("2026-01"), "the planted month: {}", &rings[0][..200.min(rings[0].len())]);
+    assert!(
+        rings[0].contains("2026-01"),
+        "the planted month: {}",
+        &rings[0][..200.min(rings[0].len())]
+    );
     // Months with 31 before them (25 to fit, 6 to learn the band's width) have a band:
     // 2025-08 (month 31) to 2026-03, 8 of the 13 shown.
     assert_eq!(html.matches("data-testid=\"expected-band\"").count(), 8);
     // The projection of the next three months, after the last complete one (2026-03).
-    let projection = html.split("data-testid=\"projection\"").nth(1).expect("a projection");
+    let projection = html
+        .split("data-testid=\"projection\"")
+        .nth(1)
+        .expect("a projection");
     for label in ["2026-04", "2026-05", "2026-06"] {
         assert!(projection.contains(label), "{label}");
     }

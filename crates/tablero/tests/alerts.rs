@@ -412,7 +412,11 @@ fn an_anomaly_rule_finds_the_planted_month_only() {
         if m == 36 {
             value /= 2.0;
         }
-        csv.push_str(&format!("{}-{:02}-10,{value:.3}\n", 2023 + m / 12, m % 12 + 1));
+        csv.push_str(&format!(
+            "{}-{:02}-10,{value:.3}\n",
+            2023 + m / 12,
+            m % 12 + 1
+        ));
     }
     let files = [
         ("tablero.toml", "name = \"seasons\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\npublic_url = \"https://kpis.test\"\n".to_string()),
@@ -425,7 +429,13 @@ fn an_anomaly_rule_finds_the_planted_month_only() {
         std::fs::write(root.join(path), text).unwrap();
     }
     // Every ordinary month with a band: 2025-08 (31 months before it) to 2025-12.
-    for as_of in ["2025-09-10", "2025-10-10", "2025-11-10", "2025-12-10", "2026-01-05"] {
+    for as_of in [
+        "2025-09-10",
+        "2025-10-10",
+        "2025-11-10",
+        "2025-12-10",
+        "2026-01-05",
+    ] {
         let out = ok(&alerts_run(&root, as_of, None));
         assert!(out.contains("0 new firing(s)"), "{as_of}: {out}");
     }
@@ -433,7 +443,10 @@ fn an_anomaly_rule_finds_the_planted_month_only() {
     assert!(out.contains("fire unusual sales 2026-01"), "{out}");
     // The month after it is ordinary again (and on track): one recovery, no new anomaly.
     let out = ok(&alerts_run(&root, "2026-03-10", None));
-    assert!(out.contains("1 new firing(s)") && out.contains("recover unusual sales 2026-02"), "{out}");
+    assert!(
+        out.contains("1 new firing(s)") && out.contains("recover unusual sales 2026-02"),
+        "{out}"
+    );
     let texts = hook_texts(&receiver);
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].contains("2026-01") && texts[1].contains("2026-02"));
