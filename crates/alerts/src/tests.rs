@@ -74,12 +74,13 @@ fn status_rules_fire_on_a_change_into_their_statuses_and_recover_once() {
         to: vec![text("off_track")],
     });
     // (rule, statuses of complete months then the partial one, last firing, expected)
-    let table: Vec<(
-        &AlertRule,
+    type Row<'a> = (
+        &'a AlertRule,
         Vec<Status>,
         Option<Firing>,
-        Option<(Kind, &str)>,
-    )> = vec![
+        Option<(Kind, &'a str)>,
+    );
+    let table: Vec<Row> = vec![
         // on → off in 2026-02 (the latest complete month): fires.
         (
             &default,

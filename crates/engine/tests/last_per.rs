@@ -120,7 +120,9 @@ async fn per_entity_snapshots_unparse_to_sql_that_gives_the_same_values() {
     // closing: a's latest (Feb 28) 110 + b's latest (Feb 10) 50 = 160; by network a 110, b 50.
     // opening: a's earliest (Feb 1) 100 + b's earliest (Feb 10) 50 = 150; a 100, b 50.
     // closing_ytd reads January–February: the same snapshots as closing.
-    let cases: [(&str, Option<&str>, Vec<(&str, f64)>); 6] = [
+    // (KPI, --by, expected (dimension value, value) rows)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<(&'a str, f64)>);
+    let cases: [Case; 6] = [
         ("closing", None, vec![("", 160.0)]),
         ("closing", Some("network"), vec![("a", 110.0), ("b", 50.0)]),
         ("opening", None, vec![("", 150.0)]),

@@ -276,8 +276,11 @@ mod spreadsheets {
         )
     }
 
+    /// A part of a workbook: its name in the zip, and what writes it.
+    type Part<'a> = (&'a str, &'a mut dyn FnMut(&mut dyn Write));
+
     /// A workbook of one sheet; `extra` parts are written after it, each from a writer.
-    fn workbook(sheet: &str, extra: &mut [(&str, &mut dyn FnMut(&mut dyn Write))]) -> Vec<u8> {
+    fn workbook(sheet: &str, extra: &mut [Part]) -> Vec<u8> {
         let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
         let options = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated);

@@ -91,7 +91,7 @@ fn start_smtp(dir: &Path) -> SmtpSink {
         .unwrap()
         .port();
     let maildir = dir.join("maildir");
-    let child = Command::new("python3")
+    let mut child = Command::new("python3")
         .args([
             "-m",
             "aiosmtpd",
@@ -116,6 +116,8 @@ fn start_smtp(dir: &Path) -> SmtpSink {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("aiosmtpd did not start: is it installed? (python3 -m pip install aiosmtpd)");
 }
 
