@@ -144,6 +144,11 @@ pub fn check_workspace(workspace: &Workspace) -> (Catalog, Vec<Diagnostic>) {
         }
     }
     checker.diagnostics.extend(check_alerts(workspace));
+    for insight in &workspace.insights {
+        if let Err(errors) = crate::insight::insight_condition(workspace, &insight.when) {
+            checker.diagnostics.extend(errors);
+        }
+    }
     (catalog, checker.diagnostics)
 }
 

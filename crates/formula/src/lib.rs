@@ -7,6 +7,7 @@
 
 pub mod ast;
 pub mod check;
+pub mod insight;
 pub mod ir;
 pub mod judge;
 pub mod lexer;

@@ -395,6 +395,30 @@ pub struct Workspace {
     pub kpis: Vec<Kpi>,
     pub dashboards: Vec<Dashboard>,
     pub alerts: Vec<AlertRule>,
+    pub insights: Vec<Insight>,
+}
+
+/// An insight of `insights/*.yaml` (SPEC §12): a condition over several KPIs and what to say
+/// when it holds.
+#[derive(Debug, Clone)]
+pub struct Insight {
+    pub id: Text,
+    /// A condition over `KPI.value`, `KPI.target`, `KPI.status`, `KPI.previous`, `KPI.growth`.
+    pub when: Text,
+    pub message_es: Option<String>,
+    pub message_en: Option<String>,
+    pub file: PathBuf,
+}
+
+impl Insight {
+    /// The message in a language, or in the other one when it has only that.
+    pub fn message(&self, locale: Locale) -> &str {
+        let (first, second) = match locale {
+            Locale::Es => (&self.message_es, &self.message_en),
+            Locale::En => (&self.message_en, &self.message_es),
+        };
+        first.as_deref().or(second.as_deref()).unwrap_or("")
+    }
 }
 
 /// An alert rule of `alerts/*.yaml` (SPEC §12): which KPIs, when it fires, whom it tells.

@@ -66,6 +66,14 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
         |f, n| f.alert(n),
         |a| (a.id.value.clone(), a.id.location.clone(), a.file.clone()),
     );
+    let insights = load_definitions(
+        root,
+        "insights",
+        "insight",
+        &mut diagnostics,
+        |f, n| f.insight(n),
+        |i| (i.id.value.clone(), i.id.location.clone(), i.file.clone()),
+    );
     let workspace = Workspace {
         root: root.to_path_buf(),
         settings,
@@ -73,6 +81,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
         kpis,
         dashboards,
         alerts,
+        insights,
     };
     (workspace, diagnostics)
 }
@@ -1102,6 +1111,46 @@ impl YamlFile<'_> {
             grain,
             periods,
             kpis,
+            file: self.rel.clone(),
+        })
+    }
+
+    fn insight(&mut self, map: &MarkedMappingNode) -> Option<Insight> {
+        self.check_keys(map, "an insight", &["id", "description", "when", "message"]);
+        let id = self.required(map, "id", "an insight")?;
+        if !self.plain_name(&id, "an insight id", "it names the insight in the API") {
+            return None;
+        }
+        let when = self.required(map, "when", "an insight")?;
+        let (mut es, mut en) = (None, None);
+        match map.get_node("message") {
+            Some(Node::Scalar(s)) => {
+                let text = self.text(s).value;
+                es = Some(text.clone());
+                en = Some(text);
+            }
+            Some(Node::Mapping(m)) => {
+                self.check_keys(m, "a message", &["es", "en"]);
+                es = self.scalar(m, "es").map(|t| t.value);
+                en = self.scalar(m, "en").map(|t| t.value);
+                if es.is_none() && en.is_none() {
+                    self.error(m.span(), "a message needs `es:` or `en:` (or both)");
+                }
+            }
+            Some(other) => self.error(
+                other.span(),
+                "`message` is a text, or `es:` and `en:` texts",
+            ),
+            None => self.error(
+                map.span(),
+                format!("insight `{}` has no `message`", id.value),
+            ),
+        }
+        Some(Insight {
+            id,
+            when,
+            message_es: es,
+            message_en: en,
             file: self.rel.clone(),
         })
     }

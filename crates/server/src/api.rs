@@ -40,6 +40,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             crate::reviews::create_review
         ))
         .routes(routes!(crate::reviews::set_action))
+        .routes(routes!(crate::insights::list))
         .routes(routes!(
             crate::reviews::list_annotations,
             crate::reviews::create_annotation

@@ -10,6 +10,7 @@ mod chart;
 mod error;
 pub mod guard;
 mod i18n;
+mod insights;
 pub mod listen;
 mod metrics;
 mod pages;

@@ -215,6 +215,8 @@ struct HomePage {
     groups: Vec<OwnerGroup>,
     /// Open actions past due: (KPI id, KPI name, what, who, due).
     overdue: Vec<(String, String, String, String, String)>,
+    /// Messages of the insights that hold now.
+    insights: Vec<String>,
 }
 
 fn last_complete(result: &KpiResult) -> (Option<&KpiValue>, Option<&KpiValue>) {
@@ -347,12 +349,14 @@ pub async fn home(
         }
     }
     let overdue = overdue_actions(&state, &loaded, &caller).await;
+    let insights = page_insights(&state, &loaded, &caller, locale, &query, None).await;
     render(
         status,
         HomePage {
             frame,
             groups,
             overdue,
+            insights,
         },
     )
 }
@@ -388,6 +392,34 @@ async fn overdue_actions(
             .collect(),
         Err(err) => {
             tracing::warn!(%err, "cannot read overdue actions");
+            Vec::new()
+        }
+    }
+}
+
+/// The messages of the insights that hold now (as of the page's `as_of`), those naming `kpi`
+/// when given; a problem computing them leaves them out and is logged.
+async fn page_insights(
+    state: &AppState,
+    loaded: &Loaded,
+    caller: &Caller,
+    locale: Locale,
+    query: &PageQuery,
+    kpi: Option<&str>,
+) -> Vec<String> {
+    let as_of = query
+        .as_of
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .and_then(|t| loaded.engine.calendar().parse_as_of(t).ok());
+    match crate::insights::active(state, loaded, caller, locale, as_of).await {
+        Ok(active) => active
+            .into_iter()
+            .filter(|i| kpi.is_none_or(|k| i.kpis.iter().any(|x| x == k)))
+            .map(|i| i.message)
+            .collect(),
+        Err(err) => {
+            tracing::warn!(message = %err.message, "insights could not be evaluated");
             Vec::new()
         }
     }
@@ -449,6 +481,8 @@ struct KpiPage {
     review_form: Option<ReviewForm>,
     /// The next periods as the model projects them: (period, expected, interval).
     projection: Vec<(String, String, String)>,
+    /// Messages of the insights that hold now and read this KPI.
+    insights: Vec<String>,
     /// Annotations in the chart's range: (date, text).
     notes: Vec<(String, String)>,
 }
@@ -629,6 +663,7 @@ pub async fn kpi_page(
     let chart = chart::series(&points, &format!("{} {}", t.chart_label, kpi.name));
     let (reviews, review_form) =
         review_section(&state, &caller, kpi, locale, t, &periods_shown).await;
+    let insights = page_insights(&state, &loaded, &caller, locale, &query, Some(&id)).await;
     let lint = lint_for(&loaded, &id);
     let sql = if crate::api::hides_a_dependency(&loaded, &caller, &id) {
         t.hidden_dependency.to_string()
@@ -663,6 +698,7 @@ pub async fn kpi_page(
             reviews,
             review_form,
             projection,
+            insights,
             notes,
             frame,
         },

@@ -1,0 +1,171 @@
+//! Insights (SPEC §12): conditions over several KPIs together, each with a message in Spanish
+//! and English, evaluated on every KPI's latest complete period. Active ones show on the home
+//! page, on the pages of the KPIs they name, and at `GET /api/v1/insights`. An insight naming a
+//! KPI the caller may not see is absent for it.
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::{Extension, Json};
+use serde::Serialize;
+use tablero_engine::{KpiResult, Request};
+use tablero_formula::insight::{Fact, Facts, Field, insight_condition};
+use tablero_model::Locale;
+use utoipa::ToSchema;
+
+use crate::api::loaded;
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::state::{AppState, Loaded};
+
+/// An insight that holds now.
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct ActiveInsight {
+    pub id: String,
+    /// The message in the requested (or the workspace's) language.
+    pub message: String,
+    /// The KPIs it reads.
+    pub kpis: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct InsightList {
+    pub insights: Vec<ActiveInsight>,
+}
+
+/// Each KPI's latest complete period: value, target, status, the value before and the growth.
+struct Latest(HashMap<String, (Option<f64>, Option<f64>, Option<String>, Option<f64>)>);
+
+impl Facts for Latest {
+    fn fact(&self, kpi: &str, field: Field) -> Fact {
+        let Some((value, target, status, previous)) = self.0.get(kpi) else {
+            return match field {
+                Field::Status => Fact::Status(None),
+                _ => Fact::Number(None),
+            };
+        };
+        match field {
+            Field::Value => Fact::Number(*value),
+            Field::Target => Fact::Number(*target),
+            Field::Status => Fact::Status(status.clone()),
+            Field::Previous => Fact::Number(*previous),
+            Field::Growth => Fact::Number(match (value, previous) {
+                (Some(v), Some(p)) if *p != 0.0 => Some((v - p) / p.abs()),
+                _ => None,
+            }),
+        }
+    }
+}
+
+fn latest(results: &[KpiResult]) -> Latest {
+    let mut map = HashMap::new();
+    for result in results {
+        let complete: Vec<_> = result.values.iter().filter(|v| !v.partial).collect();
+        let Some(current) = complete.last() else {
+            continue;
+        };
+        let previous = complete
+            .len()
+            .checked_sub(2)
+            .and_then(|i| complete[i].value);
+        map.insert(
+            result.kpi.clone(),
+            (
+                current.value,
+                current.target,
+                Some(current.status.as_str().to_string()),
+                previous,
+            ),
+        );
+    }
+    Latest(map)
+}
+
+/// The insights that hold now, for this caller, in this language.
+pub async fn active(
+    state: &AppState,
+    loaded: &Loaded,
+    caller: &Caller,
+    locale: Locale,
+    as_of: Option<jiff::Timestamp>,
+) -> Result<Vec<ActiveInsight>, AppError> {
+    let workspace = loaded.engine.workspace();
+    if workspace.insights.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut checked = Vec::new();
+    for insight in &workspace.insights {
+        // The workspace checks before it loads: an invalid condition never gets here.
+        let Ok(condition) = insight_condition(workspace, &insight.when) else {
+            continue;
+        };
+        let kpis = condition.kpis();
+        if kpis.iter().all(|k| caller.sees_id(workspace, k)) {
+            checked.push((insight, condition, kpis));
+        }
+    }
+    let mut wanted: Vec<String> = checked.iter().flat_map(|(_, _, k)| k.clone()).collect();
+    wanted.sort();
+    wanted.dedup();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = state
+        .compute(
+            loaded,
+            &Request {
+                kpis: wanted,
+                as_of,
+                ..Request::default()
+            },
+        )
+        .await
+        .map_err(AppError::from_compute)?;
+    let facts = latest(&results);
+    Ok(checked
+        .into_iter()
+        .filter(|(_, condition, _)| condition.holds(&facts))
+        .map(|(insight, _, kpis)| ActiveInsight {
+            id: insight.id.value.clone(),
+            message: insight.message(locale).to_string(),
+            kpis,
+        })
+        .collect())
+}
+
+/// The insights that hold now (on each KPI's latest complete period).
+#[utoipa::path(get, path = "/insights", tag = "kpis",
+    responses((status = 200, body = InsightList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    axum::extract::Query(query): axum::extract::Query<InsightQuery>,
+) -> Result<Json<InsightList>, AppError> {
+    let loaded = loaded(&state).await?;
+    let settings = &loaded.engine.workspace().settings;
+    let locale = match query.lang.as_deref() {
+        Some("es") => Locale::Es,
+        Some("en") => Locale::En,
+        _ => settings.locale,
+    };
+    let as_of = match query.as_of.as_deref().filter(|t| !t.trim().is_empty()) {
+        None => None,
+        Some(t) => Some(
+            loaded
+                .engine
+                .calendar()
+                .parse_as_of(t)
+                .map_err(|e| AppError::bad_parameter("as_of", e))?,
+        ),
+    };
+    Ok(Json(InsightList {
+        insights: active(&state, &loaded, &caller, locale, as_of).await?,
+    }))
+}
+
+/// `?lang=es|en&as_of=T`.
+#[derive(serde::Deserialize, utoipa::IntoParams, Default)]
+pub struct InsightQuery {
+    pub lang: Option<String>,
+    pub as_of: Option<String>,
+}
