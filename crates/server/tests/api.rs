@@ -185,6 +185,7 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/kpis/{id}/reviews",
         "/api/v1/reviews/{id}/actions/{n}",
         "/api/v1/annotations",
+        "/api/v1/insights",
     ] {
         assert!(
             paths.get(route).is_some(),
@@ -193,7 +194,7 @@ async fn openapi_document_lists_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        8,
+        9,
         "undocumented or stale routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
