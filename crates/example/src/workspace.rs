@@ -132,6 +132,18 @@ const EXAMPLE: &[(&str, &str)] = &[
         "dashboards/customer_service.yaml",
         include_str!("../workspace/dashboards/customer_service.yaml"),
     ),
+    (
+        "insights/pedidos_sin_retorno.yaml",
+        include_str!("../workspace/insights/pedidos_sin_retorno.yaml"),
+    ),
+    (
+        "insights/espera_y_satisfaccion.yaml",
+        include_str!("../workspace/insights/espera_y_satisfaccion.yaml"),
+    ),
+    (
+        "insights/ventas_caen.yaml",
+        include_str!("../workspace/insights/ventas_caen.yaml"),
+    ),
 ];
 
 const EMPTY: &[(&str, &str)] = &[
