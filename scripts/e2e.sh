@@ -39,6 +39,32 @@ viewer_email="lucia@acme.cl"
 viewer_password="viewer-password-$RANDOM$RANDOM"
 echo "$viewer_password" | "$tablero" -w "$work/acme" users add "$viewer_email" --role viewer \
   --owners "People Growth" --password-stdin >/dev/null
+# A survey score entered by hand (a manual source) and the Finances editor who enters it.
+cat > "$work/acme/sources/encuesta_manual.yaml" <<'YAML'
+name: encuesta_manual
+label: Encuesta de clima (se ingresa a mano)
+manual: true
+time: fecha
+columns:
+  fecha: { type: date }
+  puntaje: { type: number }
+measures:
+  puntaje: { agg: sum, expr: puntaje }
+YAML
+cat > "$work/acme/kpis/encuesta_manual.yaml" <<'YAML'
+- id: puntaje_encuesta
+  name: Puntaje de la encuesta
+  owner: Finances
+  unit: number
+  decimals: 0
+  direction: up
+  grain: month
+  formula: encuesta_manual.puntaje
+YAML
+editor_email="pedro@acme.cl"
+editor_password="editor-password-$RANDOM$RANDOM"
+echo "$editor_password" | "$tablero" -w "$work/acme" users add "$editor_email" --role editor \
+  --owners "Finances" --password-stdin >/dev/null
 accounts_port=$(( port + 1 ))
 "$tablero" -w "$work/acme" serve --addr "127.0.0.1:$accounts_port" > "$work/accounts.log" 2>&1 &
 accounts=$!
@@ -59,7 +85,8 @@ python3 tests/example_check.py "$work/23people" --from 2025-09 --to "${today:0:7
   > "$work/expected.jsonl"
 TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" TABLERO_AS_OF="$today" \
   TABLERO_EXPECTED="$work/expected.jsonl" TABLERO_ACCOUNTS_URL="http://127.0.0.1:$accounts_port" \
-  TABLERO_VIEWER_EMAIL="$viewer_email" TABLERO_VIEWER_PASSWORD="$viewer_password" node --test e2e/
+  TABLERO_VIEWER_EMAIL="$viewer_email" TABLERO_VIEWER_PASSWORD="$viewer_password" \
+  TABLERO_EDITOR_EMAIL="$editor_email" TABLERO_EDITOR_PASSWORD="$editor_password" node --test e2e/
 
 # The OpenAPI document passes a real OpenAPI 3.1 validator.
 python3 -m pip show openapi-spec-validator >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator

@@ -253,6 +253,8 @@ pub struct Source {
     pub dimensions: Vec<Text>,
     pub csv: CsvOptions,
     pub measures: Vec<Measure>,
+    /// `manual: true`: a store source whose rows editors enter in a form on the dashboard.
+    pub manual: bool,
     /// The YAML file, relative to the workspace root.
     pub file: PathBuf,
 }

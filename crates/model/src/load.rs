@@ -600,6 +600,7 @@ impl YamlFile<'_> {
                 "description",
                 "file",
                 "store",
+                "manual",
                 "table",
                 "time",
                 "columns",
@@ -620,10 +621,16 @@ impl YamlFile<'_> {
         }
         let label = self.scalar(map, "label").map(|t| t.value);
         let file = self.scalar(map, "file");
-        let store = self
-            .scalar(map, "store")
+        let manual = self
+            .scalar(map, "manual")
             .map(|t| t.value == "true")
             .unwrap_or(false);
+        // A manual source is a store source whose rows come from a form.
+        let store = manual
+            || self
+                .scalar(map, "store")
+                .map(|t| t.value == "true")
+                .unwrap_or(false);
         let data = match (file, store) {
             (Some(_), true) => {
                 self.error(
@@ -719,6 +726,7 @@ impl YamlFile<'_> {
             dimensions,
             csv,
             measures,
+            manual,
             file: self.rel.clone(),
         })
     }

@@ -7,6 +7,7 @@
 mod api;
 pub mod auth;
 mod chart;
+mod entry;
 mod error;
 pub mod guard;
 mod i18n;
@@ -50,6 +51,10 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/dashboards/{id}", get(pages::dashboard_page))
         .route("/assets/{name}", get(pages::asset))
+        .route(
+            "/sources/{name}/entry",
+            get(entry::entry_page).post(entry::entry_submit),
+        )
         .route("/metrics", get(metrics_handler))
         .route(
             "/api/v1/openapi.json",

@@ -120,7 +120,7 @@ pub struct AccountBar {
     pub csrf: String,
 }
 
-fn frame(
+pub(crate) fn frame(
     state_errors: &[Diagnostic],
     loaded: &Loaded,
     caller: &Caller,
@@ -483,6 +483,8 @@ struct KpiPage {
     projection: Vec<(String, String, String)>,
     /// Messages of the insights that hold now and read this KPI.
     insights: Vec<String>,
+    /// Manual sources this KPI reads whose values the caller may enter: (name, label).
+    entries: Vec<(String, String)>,
     /// Annotations in the chart's range: (date, text).
     notes: Vec<(String, String)>,
 }
@@ -664,6 +666,24 @@ pub async fn kpi_page(
     let (reviews, review_form) =
         review_section(&state, &caller, kpi, locale, t, &periods_shown).await;
     let insights = page_insights(&state, &loaded, &caller, locale, &query, Some(&id)).await;
+    let entries: Vec<(String, String)> = if caller.visitor.may_push_rows() {
+        loaded
+            .engine
+            .catalog()
+            .sources_of(&id)
+            .iter()
+            .filter_map(|s| workspace.source(s))
+            .filter(|s| s.manual)
+            .map(|s| {
+                (
+                    s.name.value.clone(),
+                    s.label.clone().unwrap_or_else(|| s.name.value.clone()),
+                )
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let lint = lint_for(&loaded, &id);
     let sql = if crate::api::hides_a_dependency(&loaded, &caller, &id) {
         t.hidden_dependency.to_string()
@@ -699,6 +719,7 @@ pub async fn kpi_page(
             review_form,
             projection,
             insights,
+            entries,
             notes,
             frame,
         },

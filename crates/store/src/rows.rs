@@ -133,6 +133,18 @@ pub fn read(
     rows.finish()
 }
 
+/// Whether `text`, as a person typed it in a form's field, is a value of `column` (blank is
+/// null, and fits any column); `Err` says what was expected, in the words a batch's error
+/// uses.
+pub fn check_text(
+    text: &str,
+    column: &Column,
+    csv: &CsvOptions,
+    calendar: &Calendar,
+) -> std::result::Result<(), String> {
+    CellBuilder::new(column.ty, Layout::Stored).push(&Cell::Text(text), column, csv, calendar)
+}
+
 /// Reads a source's CSV file for the engine: extra columns are ignored, every declared one
 /// must be in the header, and times become instants.
 pub fn read_csv(
