@@ -92,6 +92,10 @@ struct Company {
     months: Vec<Date>,
     /// Index of the first month of the bad quarter.
     bad_from: usize,
+    /// Index of the month with the planted anomaly: the latest complete one, when customers
+    /// waited about 2.5 times as long as usual for a first answer (a help desk down for part of
+    /// the month). The anomaly rule of the example finds it; nothing else is touched.
+    planted: usize,
 }
 
 impl Company {
@@ -99,6 +103,10 @@ impl Company {
         let m = (d.year() as i32 - self.start.year() as i32) * 12
             + (d.month() as i32 - self.start.month() as i32);
         m.max(0) as usize
+    }
+
+    fn is_planted(&self, d: Date) -> bool {
+        self.month_index(d) == self.planted
     }
 
     fn is_bad(&self, d: Date) -> bool {
@@ -255,6 +263,7 @@ pub fn generate(dir: &Path, options: &GenerateOptions) -> Result<Summary> {
         bad_from: (15..months.len())
             .find(|&m| (months[m].month() - 1) % 3 == 0)
             .unwrap_or(15),
+        planted: months.len().saturating_sub(2),
         months,
     };
     let mut summary = Summary::default();
@@ -1032,7 +1041,8 @@ fn projects_and_tickets(
         for _ in 0..c.poisson(lambda) {
             let created = c.work_time(d);
             let slow = c.bad(d, 1.5);
-            let wait = c.lognormal(32.0 * slow, 0.6).max(1.0);
+            let surge = if c.is_planted(d) { 2.5 } else { 1.0 };
+            let wait = c.lognormal(32.0 * slow * surge, 0.6).max(1.0);
             let resolve = c.lognormal(14.0 * slow, 0.7).max(0.5) * 60.0;
             let first = created
                 .checked_add(Span::new().minutes(wait.round() as i64))

@@ -144,6 +144,10 @@ const EXAMPLE: &[(&str, &str)] = &[
         "insights/ventas_caen.yaml",
         include_str!("../workspace/insights/ventas_caen.yaml"),
     ),
+    (
+        "alerts/inusuales.yaml",
+        include_str!("../workspace/alerts/inusuales.yaml"),
+    ),
 ];
 
 const EMPTY: &[(&str, &str)] = &[

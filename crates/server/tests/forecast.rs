@@ -87,3 +87,19 @@ async fn the_planted_month_is_unusual_and_the_seasons_are_not() {
     }
     assert!(projection.contains("not a measured value"));
 }
+
+#[tokio::test]
+async fn the_example_marks_its_planted_month_on_the_kpi_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = tablero_example::GenerateOptions::new("2026-10-15".parse().unwrap());
+    tablero_example::write_example(&dir.path().join("acme"), &options, false).unwrap();
+    let state = AppState::open(&dir.path().join("acme"));
+    let html = page(&state, "/kpi/tiempo_promedio_espera?as_of=2026-10-15").await;
+    let rings: Vec<&str> = html.split("data-testid=\"anomaly\"").skip(1).collect();
+    assert_eq!(rings.len(), 1, "only the planted month is unusual");
+    assert!(
+        rings[0].contains("2026-09"),
+        "{}",
+        &rings[0][..200.min(rings[0].len())]
+    );
+}

@@ -1,0 +1,56 @@
+//! The example's planted anomaly (SPEC §12, the generator's `planted` month): with
+//! `--today 2026-10-15` customers waited about 2.5 times as long as usual in September 2026.
+//! The example's own anomaly rule (`alerts/inusuales.yaml`, Customer Service's four KPIs)
+//! finds it in September and in no earlier month of the last five with a band.
+
+use std::process::Command;
+
+fn tablero() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tablero"))
+}
+
+#[test]
+fn the_planted_month_is_found_and_ordinary_months_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("23people");
+    let init = tablero()
+        .arg("init")
+        .arg(&root)
+        .args(["--example", "23people", "--today", "2026-10-15"])
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    // (as of, what fires): each month's evaluation judges the month before it.
+    let table = [
+        ("2026-06-15", None),
+        ("2026-07-15", None),
+        ("2026-08-15", None),
+        ("2026-09-15", None),
+        (
+            "2026-10-15",
+            Some("fire inusuales_customer_service tiempo_promedio_espera 2026-09"),
+        ),
+    ];
+    for (as_of, expected) in table {
+        let out = tablero()
+            .arg("-w")
+            .arg(&root)
+            .args(["alerts", "run", "--dry-run", "--as-of", as_of])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fired: Vec<&str> = text.lines().filter(|l| l.starts_with("fire")).collect();
+        match expected {
+            None => assert!(fired.is_empty(), "{as_of}: {fired:?}"),
+            Some(line) => {
+                assert_eq!(fired.len(), 1, "{as_of}: {fired:?}");
+                assert!(fired[0].starts_with(line), "{as_of}: {fired:?}");
+            }
+        }
+    }
+}
