@@ -158,7 +158,7 @@ pub async fn run(
             let Some(decision) = decide(rule, &result.values, season, last.as_ref()) else {
                 continue;
             };
-            let rendered = message::render(workspace, kpi, &decision);
+            let rendered = message::render(workspace, kpi, &decision, anomaly);
             let targets = message::targets(rule);
             let new = if options.dry_run {
                 false

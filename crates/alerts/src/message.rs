@@ -40,7 +40,9 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-pub fn render(workspace: &Workspace, kpi: &Kpi, decision: &Decision) -> Rendered {
+/// `anomaly`: the rule judges a value against its expected band, so a recovery says the value
+/// is back within it (the KPI may have been on track all along).
+pub fn render(workspace: &Workspace, kpi: &Kpi, decision: &Decision, anomaly: bool) -> Rendered {
     let locale = workspace.settings.locale;
     let currency = &workspace.settings.currency;
     let number = |v: Option<f64>| {
@@ -54,13 +56,25 @@ pub fn render(workspace: &Workspace, kpi: &Kpi, decision: &Decision) -> Rendered
         (_, "off_track") => "🔴",
         _ => "⚪",
     };
-    let (target_word, back) = match locale {
-        Locale::Es => ("meta", "volvió a estar"),
-        Locale::En => ("target", "is back"),
+    let (target_word, back, unusual, expected) = match locale {
+        Locale::Es => (
+            "meta",
+            "volvió a estar",
+            "valor inusual",
+            "volvió a lo esperado",
+        ),
+        Locale::En => (
+            "target",
+            "is back",
+            "unusual value",
+            "is back within the expected range",
+        ),
     };
-    let headline = match decision.kind {
-        Kind::Fire => format!("{icon} {}: {status}", kpi.name),
-        Kind::Recover => format!("{icon} {} {back} {status}", kpi.name),
+    let headline = match (decision.kind, anomaly) {
+        (Kind::Fire, false) => format!("{icon} {}: {status}", kpi.name),
+        (Kind::Fire, true) => format!("{icon} {}: {unusual} ({status})", kpi.name),
+        (Kind::Recover, false) => format!("{icon} {} {back} {status}", kpi.name),
+        (Kind::Recover, true) => format!("✅ {} {expected}", kpi.name),
     };
     let detail = format!(
         "{} · {} ({target_word} {})",

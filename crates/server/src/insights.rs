@@ -33,12 +33,26 @@ pub struct InsightList {
     pub insights: Vec<ActiveInsight>,
 }
 
-/// Each KPI's latest complete period: value, target, status, the value before and the growth.
-struct Latest(HashMap<String, (Option<f64>, Option<f64>, Option<String>, Option<f64>)>);
+/// A KPI's latest complete period: value, target, status, and the value of the period before.
+struct Period {
+    value: Option<f64>,
+    target: Option<f64>,
+    status: Option<String>,
+    previous: Option<f64>,
+}
+
+/// Each KPI's latest complete period.
+struct Latest(HashMap<String, Period>);
 
 impl Facts for Latest {
     fn fact(&self, kpi: &str, field: Field) -> Fact {
-        let Some((value, target, status, previous)) = self.0.get(kpi) else {
+        let Some(Period {
+            value,
+            target,
+            status,
+            previous,
+        }) = self.0.get(kpi)
+        else {
             return match field {
                 Field::Status => Fact::Status(None),
                 _ => Fact::Number(None),
@@ -70,12 +84,12 @@ fn latest(results: &[KpiResult]) -> Latest {
             .and_then(|i| complete[i].value);
         map.insert(
             result.kpi.clone(),
-            (
-                current.value,
-                current.target,
-                Some(current.status.as_str().to_string()),
+            Period {
+                value: current.value,
+                target: current.target,
+                status: Some(current.status.as_str().to_string()),
                 previous,
-            ),
+            },
         );
     }
     Latest(map)

@@ -13,6 +13,7 @@ macro_rules! out {
 mod alerting;
 mod output;
 mod people;
+mod reviews;
 mod store;
 
 use std::path::PathBuf;
@@ -153,6 +154,17 @@ enum Command {
         #[command(subcommand)]
         action: alerting::AlertsAction,
     },
+    /// KPI reviews: their comments, causes and actions.
+    Reviews {
+        #[command(subcommand)]
+        action: ReviewsAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ReviewsAction {
+    /// The reviews of a KPI (or of every KPI), newest first, with their actions.
+    List { kpi: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -309,11 +321,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             seed,
             today,
             scale,
-        } => init(&dir, example, force, seed, today, scale),
+        } => init(&runtime, &dir, example, force, seed, today, scale),
         Command::Check { smart } => check(&runtime, &cli.workspace, smart),
         Command::Users { action } => runtime.block_on(people::users(&cli.workspace, action)),
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
+        Command::Reviews {
+            action: ReviewsAction::List { kpi },
+        } => runtime.block_on(reviews::list(&cli.workspace, kpi)),
         Command::Serve {
             addr,
             insecure_bind,
@@ -372,6 +387,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     code: 1,
                     message: e.to_string(),
                 })?;
+                runtime.block_on(reviews::seed_example(&dir, today))?;
             }
             eprintln!("tablero demo: the 23people example in {}", dir.display());
             let mut options = tablero_server::ServeOptions::new(addr);
@@ -431,6 +447,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 fn init(
+    runtime: &tokio::runtime::Runtime,
     dir: &std::path::Path,
     example: Option<Example>,
     force: bool,
@@ -460,6 +477,7 @@ fn init(
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
             let summary = tablero_example::write_example(dir, &options, force).map_err(fail)?;
+            runtime.block_on(reviews::seed_example(dir, today))?;
             let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
             out!(
                 "created {}: the 23people example, {} data files, {rows} rows up to {today}",

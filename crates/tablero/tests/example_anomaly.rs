@@ -54,3 +54,48 @@ fn the_planted_month_is_found_and_ordinary_months_are_not() {
         }
     }
 }
+
+/// The example opens with reviews: one of the planted month with a done, an overdue and a
+/// pending action, one of net sales the month before (dates counted from `--today`).
+#[test]
+fn the_example_opens_with_reviews_and_an_overdue_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("23people");
+    let init = tablero()
+        .arg("init")
+        .arg(&root)
+        .args(["--example", "23people", "--today", "2026-10-15"])
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let out = tablero()
+        .arg("-w")
+        .arg(&root)
+        .args(["reviews", "list", "tiempo_promedio_espera"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("tiempo_promedio_espera 2026-09"), "{text}");
+    // Due 2026-10-15 − 10 days (done), − 3 days (open, so overdue) and + 14 days.
+    assert!(
+        text.contains("[done] Postmortem de la migración — ti@23people.io, 2026-10-05"),
+        "{text}"
+    );
+    assert!(text.contains("2026-10-12 (overdue)"), "{text}");
+    assert!(text.contains("2026-10-29"), "{text}");
+    let all = tablero()
+        .arg("-w")
+        .arg(&root)
+        .args(["reviews", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&all.stdout).contains("ventas_netas_totales 2026-08"));
+    let unknown = tablero()
+        .arg("-w")
+        .arg(&root)
+        .args(["reviews", "list", "nope"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+}
