@@ -159,7 +159,7 @@ pub async fn run(
                 continue;
             };
             let rendered = message::render(workspace, kpi, &decision, anomaly);
-            let targets = message::targets(rule);
+            let targets = visible_targets(db, kpi, message::targets(rule)).await?;
             let new = if options.dry_run {
                 false
             } else {
@@ -226,6 +226,39 @@ fn configure_failpoints() {
             }
         }
     });
+}
+
+/// The targets that may be told about `kpi`: once accounts exist, an e-mail goes only to an
+/// enabled account that sees the KPI (an alert never reveals a KPI to someone who could not
+/// open it); webhooks go where their rule says.
+async fn visible_targets(
+    db: &StateDb,
+    kpi: &tablero_model::Kpi,
+    targets: Vec<(String, String)>,
+) -> Result<Vec<(String, String)>, AlertError> {
+    if !db.has_active_accounts().await? {
+        return Ok(targets);
+    }
+    let owner = kpi.owner.as_ref().map(|o| o.value.as_str());
+    let mut kept = Vec::new();
+    for (channel, target) in targets {
+        if channel == "email" {
+            let email = target.trim().to_lowercase();
+            let sees = match db.account(&email).await? {
+                Some(account) if !account.is_disabled() => {
+                    tablero_access::Visitor::Signed(tablero_access::Principal::new(&account))
+                        .sees_owner(owner)
+                }
+                _ => false,
+            };
+            if !sees {
+                tracing::info!(%email, kpi = %kpi.id.value, "not told: the address is no account that sees this KPI");
+                continue;
+            }
+        }
+        kept.push((channel, target));
+    }
+    Ok(kept)
 }
 
 /// Seconds to wait after the `attempts`-th failure: at the next evaluation after the first,

@@ -453,3 +453,58 @@ fn an_anomaly_rule_finds_the_planted_month_only() {
     assert_eq!(texts.len(), 2, "{texts:?}");
     assert!(texts[0].contains("2026-01") && texts[1].contains("2026-02"));
 }
+
+/// Once accounts exist, an e-mail goes only to an account that sees the KPI: the Finances
+/// viewer is told about `sales` (owned by Finances); a People Growth viewer and an address
+/// with no account are not.
+#[test]
+fn an_alert_never_reveals_a_kpi_to_a_recipient_who_cannot_see_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_receiver, hook) = start_receiver();
+    let smtp = start_smtp(dir.path());
+    let root = workspace(dir.path(), hook, smtp.port);
+    std::fs::write(
+        root.join("kpis/people.yaml"),
+        "- id: headcount\n  name: Headcount\n  owner: People Growth\n  unit: count\n  direction: up\n  grain: month\n  formula: sales.total\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("alerts/status.yaml"),
+        format!("id: status_change\nkpis: [sales]\nwhen: status\nnotify:\n  - webhook: http://{hook}/hook\n  - email: [boss@shop.test, people@shop.test, stranger@shop.test]\n"),
+    )
+    .unwrap();
+    for (email, owners) in [
+        ("boss@shop.test", "Finances"),
+        ("people@shop.test", "People Growth"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tablero"))
+            .arg("-w")
+            .arg(&root)
+            .args([
+                "users",
+                "add",
+                email,
+                "--role",
+                "viewer",
+                "--owners",
+                owners,
+                "--password-stdin",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"a long enough password\n")
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    ok(&alerts_run(&root, "2026-03-10", None));
+    let mails = mails(&smtp);
+    let to: Vec<&str> = mails.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    assert_eq!(to, ["boss@shop.test"], "{mails:?}");
+}
