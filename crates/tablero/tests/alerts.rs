@@ -145,6 +145,19 @@ for path in sorted(pathlib.Path(sys.argv[1]).glob("new/*")):
 /// Monthly sums of a KPI with target 100 and at_risk below 90 (direction up):
 /// 2026-01: 120 on track · 02: 80 off track · 03: 95 at risk · 04: 110 on track · 05: 50 off track.
 fn workspace(dir: &Path, hook: SocketAddr, smtp_port: u16) -> std::path::PathBuf {
+    workspace_with_state(dir, hook, smtp_port, None)
+}
+
+/// The same workspace, its state database at `state` (a `postgres://` URL) when given.
+fn workspace_with_state(
+    dir: &Path,
+    hook: SocketAddr,
+    smtp_port: u16,
+    state: Option<&str>,
+) -> std::path::PathBuf {
+    let state_line = state
+        .map(|url| format!("state = \"{url}\"\n"))
+        .unwrap_or_default();
     let root = dir.join("shop");
     for folder in ["sources", "kpis", "alerts", "data"] {
         std::fs::create_dir_all(root.join(folder)).unwrap();
@@ -153,7 +166,7 @@ fn workspace(dir: &Path, hook: SocketAddr, smtp_port: u16) -> std::path::PathBuf
         (
             "tablero.toml".to_string(),
             format!(
-                "name = \"shop\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\npublic_url = \"https://kpis.shop.test\"\n\n[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\nfrom = \"Tablero <kpis@shop.test>\"\n"
+                "name = \"shop\"\nlocale = \"en\"\ntimezone = \"UTC\"\ncurrency = \"USD\"\npublic_url = \"https://kpis.shop.test\"\n{state_line}\n[smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\nsecurity = \"none\"\nfrom = \"Tablero <kpis@shop.test>\"\n"
             ),
         ),
         (
@@ -220,12 +233,45 @@ fn hook_texts(receiver: &Arc<Mutex<Receiver>>) -> Vec<String> {
         .collect()
 }
 
+/// A fresh database on the PostgreSQL server `scripts/test.sh` starts (`TABLERO_TEST_POSTGRES`).
+fn postgres_database() -> String {
+    use sqlx::Connection;
+    let admin = std::env::var("TABLERO_TEST_POSTGRES").expect(
+        "TABLERO_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a PostgreSQL server for these tests",
+    );
+    let name = format!("tablero_a{:016x}", rand::random::<u64>());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&admin).await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    url.to_string()
+}
+
 #[test]
 fn each_firing_reaches_each_target_exactly_once() {
+    each_firing_reaches_each_target_exactly_once_on(None);
+}
+
+#[test]
+fn each_firing_reaches_each_target_exactly_once_on_postgres() {
+    each_firing_reaches_each_target_exactly_once_on(Some(postgres_database()));
+}
+
+fn each_firing_reaches_each_target_exactly_once_on(state: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
     let (receiver, hook) = start_receiver();
     let smtp = start_smtp(dir.path());
-    let root = workspace(dir.path(), hook, smtp.port);
+    let root = workspace_with_state(dir.path(), hook, smtp.port, state.as_deref());
     let check = Command::new(env!("CARGO_BIN_EXE_tablero"))
         .arg("-w")
         .arg(&root)
