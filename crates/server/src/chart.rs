@@ -15,6 +15,18 @@ pub struct Point {
     pub band: Option<(f64, f64)>,
     /// The value falls outside its band: drawn with a ring.
     pub anomaly: bool,
+    /// The period in progress: a hollow point, off the line of complete periods, with its
+    /// pace target and (when enough of it has passed) its projection.
+    pub partial: Option<Partial>,
+}
+
+/// What the period in progress adds to its point.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Partial {
+    /// The target prorated to the elapsed share of the period.
+    pub pace: Option<f64>,
+    /// The value projected to the period's end, when it is worth drawing.
+    pub projection: Option<f64>,
 }
 
 fn escape(s: &str) -> String {
@@ -28,9 +40,19 @@ fn bounds(points: &[Point]) -> (f64, f64) {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     let band = |p: &Point| p.band.map(|(l, u)| [Some(l), Some(u)]).unwrap_or_default();
+    let partial = |p: &Point| {
+        p.partial
+            .map(|q| [q.pace, q.projection])
+            .unwrap_or_default()
+    };
     for v in points
         .iter()
-        .flat_map(|p| [p.value, p.target].into_iter().chain(band(p)))
+        .flat_map(|p| {
+            [p.value, p.target]
+                .into_iter()
+                .chain(band(p))
+                .chain(partial(p))
+        })
         .flatten()
     {
         lo = lo.min(v);
@@ -59,6 +81,7 @@ pub fn sparkline(values: &[Option<f64>], status: &str) -> String {
             note: None,
             band: None,
             anomaly: false,
+            partial: None,
         })
         .collect();
     let (lo, hi) = bounds(&points);
@@ -143,7 +166,8 @@ pub fn series(points: &[Point], title: &str) -> String {
                 y(t)
             ));
         }
-        if let Some(v) = p.value {
+        // The line joins complete periods only: the one in progress is not a fall.
+        if let Some(v) = p.value.filter(|_| p.partial.is_none()) {
             value_path.push_str(&format!(
                 "{}{:.1},{:.1} ",
                 if value_path.is_empty() { "M" } else { "L" },
@@ -159,7 +183,36 @@ pub fn series(points: &[Point], title: &str) -> String {
         r##"<path d="{value_path}" fill="none" stroke="#1f3a93" stroke-width="2.5"/>"##
     ));
     for (i, p) in points.iter().enumerate() {
-        if let Some(v) = p.value {
+        if let (Some(v), Some(q)) = (p.value, p.partial) {
+            if let Some(projection) = q.projection {
+                let (top_y, bottom_y) = (y(projection.max(v)), y(projection.min(v)));
+                svg.push_str(&format!(
+                    r##"<rect class="projection" data-testid="projection-band" x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}" fill-opacity="0.18" stroke="{}" stroke-dasharray="3 3"/>"##,
+                    x(i) - band * 0.15,
+                    top_y,
+                    band * 0.3,
+                    (bottom_y - top_y).max(1.0),
+                    status_stroke(&p.status),
+                    status_stroke(&p.status)
+                ));
+            }
+            if let Some(pace) = q.pace {
+                svg.push_str(&format!(
+                    r##"<line class="pace" data-testid="pace-mark" x1="{:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="#5b6472" stroke-width="2.5"/>"##,
+                    x(i) - band * 0.25,
+                    x(i) + band * 0.25,
+                    y(pace),
+                    y(pace)
+                ));
+            }
+            svg.push_str(&format!(
+                r#"<circle class="partial" data-testid="partial-point" cx="{:.1}" cy="{:.1}" r="5" fill="white" stroke="{}" stroke-width="2.5"><title>{}</title></circle>"#,
+                x(i),
+                y(v),
+                status_stroke(&p.status),
+                escape(&p.tooltip)
+            ));
+        } else if let Some(v) = p.value {
             svg.push_str(&format!(
                 r#"<circle cx="{:.1}" cy="{:.1}" r="5" fill="{}" stroke="white" stroke-width="1.5"><title>{}</title></circle>"#,
                 x(i),

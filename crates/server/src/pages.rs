@@ -78,6 +78,27 @@ impl PageQuery {
     }
 }
 
+/// The smallest share of a period that must have passed before its projection is shown as a
+/// number: on the first day of a month, a day's sales times thirty is noise, not a forecast.
+const MIN_ELAPSED_SHARE: f64 = 0.2;
+
+/// How much of a period in progress has passed, from its pace target (the target prorated to
+/// the elapsed time) or, without a target, from its value and forecast.
+fn elapsed_share(v: &KpiValue) -> Option<f64> {
+    match (v.pace_target, v.target, v.value, v.forecast) {
+        (Some(pace), Some(target), _, _) if target != 0.0 => Some(pace / target),
+        (_, _, Some(value), Some(forecast)) if forecast != 0.0 => Some(value / forecast),
+        _ => None,
+    }
+    .filter(|s| s.is_finite())
+}
+
+/// The forecast worth showing: none while less than [`MIN_ELAPSED_SHARE`] has passed.
+fn shown_forecast(v: &KpiValue) -> Option<f64> {
+    v.forecast
+        .filter(|_| elapsed_share(v).is_none_or(|s| s >= MIN_ELAPSED_SHARE))
+}
+
 /// Longest parameter value carried into the page's links: a longer one (a hostile `where`)
 /// would be repeated in every link and multiply the page's size.
 const MAX_CARRIED: usize = 1_000;
@@ -254,8 +275,16 @@ fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
         if let Some(pace) = p.pace_target {
             text.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(pace))));
         }
-        if let Some(f) = p.forecast {
-            text.push_str(&format!(" · {} {}", t.forecast, fmt.value(kpi, Some(f))));
+        match (shown_forecast(p), p.forecast, elapsed_share(p)) {
+            (Some(f), _, _) => {
+                text.push_str(&format!(" · {} {}", t.forecast, fmt.value(kpi, Some(f))))
+            }
+            (None, Some(_), Some(share)) => text.push_str(&format!(
+                " · {}",
+                t.too_early
+                    .replace("{share}", &format!("{:.0}", share * 100.0))
+            )),
+            _ => {}
         }
         text.push_str(&format!(
             " ({})",
@@ -546,12 +575,18 @@ pub async fn kpi_page(
                         if let Some(p) = v.pace_target {
                             note.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(p))));
                         }
-                        if let Some(f) = v.forecast {
-                            note.push_str(&format!(
+                        match (shown_forecast(v), v.forecast, elapsed_share(v)) {
+                            (Some(f), _, _) => note.push_str(&format!(
                                 " · {} {}",
                                 t.forecast,
                                 fmt.value(kpi, Some(f))
-                            ));
+                            )),
+                            (None, Some(_), Some(share)) => note.push_str(&format!(
+                                " · {}",
+                                t.too_early
+                                    .replace("{share}", &format!("{:.0}", share * 100.0))
+                            )),
+                            _ => {}
                         }
                     }
                     periods_shown.push((v.label.clone(), v.start, v.end, v.partial));
@@ -559,6 +594,10 @@ pub async fn kpi_page(
                         note: None,
                         band: None,
                         anomaly: false,
+                        partial: v.partial.then(|| chart::Partial {
+                            pace: v.pace_target,
+                            projection: shown_forecast(v),
+                        }),
                         label: v.label.clone(),
                         value: v.value,
                         target: v.target,

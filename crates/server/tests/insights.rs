@@ -115,3 +115,39 @@ async fn the_active_insights_are_exactly_those_whose_condition_holds() {
     let (_, page) = get(&state, "/kpi/pedidos?as_of=2026-04-10").await;
     assert!(page.contains("Los pedidos cayeron"));
 }
+
+/// The period in progress (issue: a cliff on every chart, and a projection of a whole month
+/// from its first hours). April 2026 has one order by the 5th. As of the end of 5 April, 5 of
+/// April's 30 days have passed (17 %): too early to project, and the page says so; as of the
+/// end of the 10th (33 %) the projection is 1 × 30 / 10 = 3 orders.
+#[tokio::test]
+async fn the_period_in_progress_is_drawn_and_projected_honestly() {
+    let dir = workspace();
+    let state = AppState::open(dir.path());
+    let (_, early) = get(&state, "/?as_of=2026-04-05").await;
+    assert!(
+        early.contains("aún es pronto para proyectar (ha pasado 17 % del periodo)"),
+        "{early}"
+    );
+    let (_, page) = get(&state, "/kpi/pedidos?as_of=2026-04-05").await;
+    assert!(page.contains("data-testid=\"partial-point\""));
+    assert!(page.contains("data-testid=\"pace-mark\""));
+    assert!(
+        !page.contains("data-testid=\"projection-band\""),
+        "no projection drawn yet"
+    );
+    let (_, later) = get(&state, "/?as_of=2026-04-10").await;
+    assert!(later.contains("proyección 3"), "{later}");
+    let (_, page) = get(&state, "/kpi/pedidos?as_of=2026-04-10").await;
+    assert!(page.contains("data-testid=\"projection-band\""));
+    // The line of complete periods does not run into the point in progress: its last
+    // vertex is March's, the point before the hollow one.
+    let line = page
+        .split("stroke=\"#1f3a93\" stroke-width=\"2.5\"")
+        .next()
+        .and_then(|before| before.rsplit("<path d=\"").next())
+        .unwrap();
+    let vertices = line.matches(['M', 'L']).count();
+    let circles = page.matches("<circle cx=").count();
+    assert_eq!(vertices, circles, "one vertex per complete period: {line}");
+}
