@@ -281,7 +281,7 @@ async fn get_kpi(
 /// A KPI's values per period (and dimension value), with target and status.
 #[utoipa::path(get, path = "/kpis/{id}/values", tag = "kpis",
     params(("id" = String, Path, description = "KPI id"), ValuesQuery),
-    responses((status = 200, body = KpiValues), (status = 400, body = ErrorBody, description = "A parameter is invalid or asks for too much; the message names it"),
+    responses((status = 200, description = "JSON, or with `Accept: text/csv` the CSV `kpi,period,<dim>,value,target,status`", content((KpiValues = "application/json"), (String = "text/csv"))), (status = 400, body = ErrorBody, description = "A parameter is invalid or asks for too much; the message names it"),
         (status = 404, body = ErrorBody),
         (status = 503, body = ErrorBody, description = "The server is busy with other computations, or the workspace does not check"),
         (status = 504, body = ErrorBody, description = "The computation ran past the server's deadline and was stopped")))]
@@ -290,9 +290,15 @@ async fn kpi_values_handler(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<ValuesQuery>,
-) -> Result<Json<KpiValues>, AppError> {
+    headers: HeaderMap,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
     let loaded = loaded(&state).await?;
-    visible(loaded.engine.workspace(), &caller, &id)?;
+    let kpi = visible(loaded.engine.workspace(), &caller, &id)?;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
     let request = query.request(&loaded, vec![id])?;
     let results = state
         .compute(&loaded, &request)
@@ -301,7 +307,10 @@ async fn kpi_values_handler(
     let result = results
         .first()
         .ok_or_else(|| AppError::internal("no result"))?;
-    Ok(Json(kpi_values(result, loaded.engine.calendar())))
+    if wants_csv {
+        return crate::downloads::values_csv(kpi, result);
+    }
+    Ok(Json(kpi_values(result, loaded.engine.calendar())).into_response())
 }
 
 /// Whether the server and its workspace are well.

@@ -7,6 +7,7 @@
 mod api;
 pub mod auth;
 mod chart;
+pub mod downloads;
 mod entry;
 mod error;
 pub mod guard;
@@ -45,6 +46,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/logout", axum::routing::post(auth::logout))
         .route("/kpi/{id}", get(pages::kpi_page))
+        .route("/kpi/{id}/download/{kind}", get(downloads::kpi_periods))
         .route(
             "/kpi/{id}/reviews",
             axum::routing::post(pages::review_form_submit),

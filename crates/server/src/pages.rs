@@ -31,7 +31,7 @@ pub struct PageQuery {
 }
 
 impl PageQuery {
-    fn values(&self) -> ValuesQuery {
+    pub(crate) fn values(&self) -> ValuesQuery {
         ValuesQuery {
             from: self.from.clone(),
             to: self.to.clone(),
@@ -48,7 +48,7 @@ impl PageQuery {
     }
 
     /// The query string to carry to links, language included when one was chosen.
-    fn carry(&self) -> String {
+    pub(crate) fn carry(&self) -> String {
         self.query_string(self.lang.as_deref())
     }
 

@@ -151,3 +151,78 @@ async fn the_period_in_progress_is_drawn_and_projected_honestly() {
     let circles = page.matches("<circle cx=").count();
     assert_eq!(vertices, circles, "one vertex per complete period: {line}");
 }
+
+async fn download(
+    state: &AppState,
+    uri: &str,
+    accept: Option<&str>,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut builder = Request::builder().uri(uri).header("host", "localhost");
+    if let Some(accept) = accept {
+        builder = builder.header("accept", accept);
+    }
+    let response = app(state.clone())
+        .oneshot(builder.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
+}
+
+/// The KPI page's periods as CSV for a Spanish spreadsheet and as XLSX, and the values API's
+/// CSV for programs. January 4 orders, February 4, March 2 against a target of 3.
+#[tokio::test]
+async fn periods_download_as_csv_and_xlsx() {
+    let dir = workspace();
+    let state = AppState::open(dir.path());
+    let range = "from=2026-01&to=2026-03&as_of=2026-04-10";
+    let (status, headers, body) =
+        download(&state, &format!("/kpi/pedidos/download/csv?{range}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("pedidos.csv")
+    );
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "\u{feff}Periodo;Valor;Meta;Estado\n2026-01;4;3;en meta\n2026-02;4;3;en meta\n2026-03;2;3;fuera de meta\n"
+    );
+    let (status, _, body) =
+        download(&state, &format!("/kpi/pedidos/download/xlsx?{range}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(body)).unwrap();
+    let sheet = book.sheet_names()[0].clone();
+    let cells = book.worksheet_range(&sheet).unwrap();
+    assert_eq!(cells.get((0, 0)), Some(&Data::String("Periodo".into())));
+    assert_eq!(
+        cells.get((3, 1)),
+        Some(&Data::Float(2.0)),
+        "March's 2 orders, a number"
+    );
+    let (_, _, body) = download(
+        &state,
+        &format!("/api/v1/kpis/pedidos/values?{range}"),
+        Some("text/csv"),
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8(body).unwrap(),
+        "kpi,period,value,target,status\npedidos,2026-01,4,3,on_track\npedidos,2026-02,4,3,on_track\npedidos,2026-03,2,3,off_track\n"
+    );
+    // The KPI page links to both.
+    let (_, page) = get(&state, "/kpi/pedidos").await;
+    assert!(
+        page.contains("/kpi/pedidos/download/csv") && page.contains("/kpi/pedidos/download/xlsx")
+    );
+}

@@ -113,6 +113,9 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Write to this file instead of standard output (needed for xlsx).
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
     /// Show the plan and SQL a KPI compiles to.
     Explain {
@@ -231,6 +234,8 @@ pub enum Format {
     Table,
     Csv,
     Json,
+    /// A workbook with one sheet per KPI (needs --output).
+    Xlsx,
 }
 
 /// Exit status for a problem in the user's workspace, data or request.
@@ -398,15 +403,47 @@ fn run(cli: Cli) -> Result<(), Failure> {
             kpis,
             range,
             format,
+            output,
         } => runtime.block_on(async {
+            if format == Format::Xlsx && output.is_none() {
+                return Err(Failure {
+                    code: 2,
+                    message: "--format xlsx writes a file: add --output FILE.xlsx".into(),
+                });
+            }
             let (engine, _) = tablero_engine::open(&cli.workspace)?;
             let request = request(engine.calendar(), kpis, &range)?;
             let results = engine.compute(&request).await?;
             for warning in engine.warnings() {
                 eprintln!("warning: {warning}");
             }
-            let text = output::render(&results, engine.workspace(), format);
-            write_text(&text);
+            let bytes = match format {
+                Format::Xlsx => {
+                    let workspace = engine.workspace();
+                    let sheets: Vec<(String, tablero_export::Table)> = results
+                        .iter()
+                        .filter_map(|r| {
+                            let kpi = workspace.kpi(&r.kpi)?;
+                            Some((
+                                kpi.id.value.clone(),
+                                tablero_server::downloads::values_table(kpi, r, None),
+                            ))
+                        })
+                        .collect();
+                    tablero_export::xlsx_sheets(&sheets).map_err(|e| Failure {
+                        code: EXIT_INTERNAL,
+                        message: e.to_string(),
+                    })?
+                }
+                _ => output::render(&results, engine.workspace(), format).into_bytes(),
+            };
+            match &output {
+                Some(path) => std::fs::write(path, &bytes).map_err(|e| Failure {
+                    code: EXIT_USER,
+                    message: format!("--output {}: {e}", path.display()),
+                })?,
+                None => write_text(&String::from_utf8_lossy(&bytes)),
+            }
             Ok(())
         }),
         Command::Ingest {

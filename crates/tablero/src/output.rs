@@ -12,6 +12,8 @@ pub fn render(results: &[KpiResult], workspace: &Workspace, format: Format) -> S
         Format::Json => json(results, workspace),
         Format::Csv => csv(results),
         Format::Table => table(results, workspace),
+        // Written by `main` as a workbook, never as text.
+        Format::Xlsx => String::new(),
     }
 }
 

@@ -1,0 +1,144 @@
+//! Tables as downloads (SPEC §7): a KPI's periods as CSV (in the page's language: `;` and a
+//! decimal comma in Spanish) or XLSX, and the values API's `Accept: text/csv`. The numbers are
+//! the page's own (the same request, the same cache); `tablero-export` writes the bytes.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use tablero_engine::KpiResult;
+use tablero_export::{Cell, Column, Table};
+use tablero_model::{Kpi, Locale};
+
+use crate::api::loaded;
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::i18n::texts;
+use crate::pages::PageQuery;
+use crate::state::AppState;
+
+/// A KPI's values as a table: period, the `--by` dimension when there is one, value, target,
+/// status (in words when `locale` is given, as codes for programs).
+pub fn values_table(kpi: &Kpi, result: &KpiResult, locale: Option<Locale>) -> Table {
+    let (period, value, target, status) = match locale {
+        Some(l) => {
+            let (t, _) = texts(Some(if l == Locale::Es { "es" } else { "en" }), l);
+            (t.period, t.value, t.target, t.status)
+        }
+        None => ("period", "value", "target", "status"),
+    };
+    let number = Some((kpi.unit, kpi.decimals));
+    let mut columns = vec![Column {
+        name: period.into(),
+        number: None,
+    }];
+    if let Some(by) = &result.by {
+        columns.push(Column {
+            name: by.clone(),
+            number: None,
+        });
+    }
+    columns.extend([
+        Column {
+            name: value.into(),
+            number,
+        },
+        Column {
+            name: target.into(),
+            number,
+        },
+        Column {
+            name: status.into(),
+            number: None,
+        },
+    ]);
+    if locale.is_none() {
+        columns.insert(
+            0,
+            Column {
+                name: "kpi".into(),
+                number: None,
+            },
+        );
+    }
+    let rows = result
+        .values
+        .iter()
+        .map(|v| {
+            let mut row = Vec::new();
+            if locale.is_none() {
+                row.push(Cell::Text(kpi.id.value.clone()));
+            }
+            row.push(Cell::Text(v.label.clone()));
+            if result.by.is_some() {
+                row.push(Cell::Text(
+                    v.dim.clone().flatten().unwrap_or_else(|| "null".into()),
+                ));
+            }
+            row.push(Cell::Number(v.value));
+            row.push(Cell::Number(v.target));
+            row.push(Cell::Text(match locale {
+                Some(l) => tablero_model::display::status_label(v.status.as_str(), l).to_string(),
+                None => v.status.as_str().to_string(),
+            }));
+            row
+        })
+        .collect();
+    Table { columns, rows }
+}
+
+fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+/// GET /kpi/{id}/download/csv and /kpi/{id}/download/xlsx: the KPI page's periods table.
+pub async fn kpi_periods(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(file): Path<(String, String)>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let (id, kind) = file;
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let kpi = crate::api::visible(workspace, &caller, &id)?;
+    let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
+    let request = query.values().request(&loaded, vec![id.clone()])?;
+    let results = state
+        .compute(&loaded, &request)
+        .await
+        .map_err(AppError::from_compute)?;
+    let result = results
+        .first()
+        .ok_or_else(|| AppError::internal("no result"))?;
+    let table = values_table(kpi, result, Some(locale));
+    match kind.as_str() {
+        "csv" => Ok(attachment(
+            tablero_export::csv_for_spreadsheets(&table, locale).map_err(AppError::internal)?,
+            "text/csv; charset=utf-8",
+            &format!("{id}.csv"),
+        )),
+        "xlsx" => Ok(attachment(
+            tablero_export::xlsx(&table, &kpi.name).map_err(AppError::internal)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{id}.xlsx"),
+        )),
+        other => Err(AppError::not_found(format!("no `{other}` download"))),
+    }
+}
+
+/// The values API's CSV (`Accept: text/csv`): `kpi,period,<dim>,value,target,status`.
+pub fn values_csv(kpi: &Kpi, result: &KpiResult) -> Result<Response, AppError> {
+    let table = values_table(kpi, result, None);
+    Ok(attachment(
+        tablero_export::csv_for_programs(&table).map_err(AppError::internal)?,
+        "text/csv; charset=utf-8",
+        &format!("{}.csv", kpi.id.value),
+    ))
+}
