@@ -90,7 +90,7 @@ test("switching to English changes the text", async () => {
 
 test("a department scorecard and a phone-width home", async () => {
   await page.goto(url("/dashboards/finances"));
-  assert.equal(await page.getByTestId("kpi-card").count(), 4);
+  assert.equal(await page.getByTestId("score-row").count(), 4);
   await shot("dashboard-finances");
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(url("/"));

@@ -1010,8 +1010,103 @@ async fn page_sql(state: &AppState, loaded: &Loaded, query: &PageQuery, id: &str
     }
 }
 
+/// A row of a scorecard: the card's numbers plus what a review meeting reads across.
 pub struct ScoreRow {
     pub card: Card,
+    pub owner: String,
+    /// Value as a share of target, e.g. "94 %".
+    pub of_target: String,
+    /// Change from the same period a year before.
+    pub year_ago: String,
+    pub year_ago_class: String,
+    /// Year to date (through the page's moment): value and its prorated target.
+    pub ytd: String,
+    pub ytd_target: String,
+}
+
+/// The scorecard's extra columns for one KPI: % of target, change from a year ago, and
+/// year to date against its prorated target (each an engine request of its own, cached).
+async fn score_row(
+    state: &AppState,
+    loaded: &Loaded,
+    query: &PageQuery,
+    kpi: &Kpi,
+    result: &KpiResult,
+    fmt: &Fmt<'_>,
+    t: &Texts,
+) -> ScoreRow {
+    let card = card(kpi, result, fmt, t);
+    let (last, _) = last_complete(result);
+    let calendar = loaded.engine.calendar();
+    let value = last.and_then(|v| v.value);
+    let target = last.and_then(|v| v.target);
+    let of_target = match (value, target) {
+        (Some(v), Some(t)) if t != 0.0 => format_value(
+            100.0 * v / t,
+            tablero_model::Unit::Percent,
+            0,
+            fmt.locale,
+            fmt.currency,
+        ),
+        _ => "—".into(),
+    };
+    let mut base = query.values();
+    base.by = None;
+    let mut year_ago = None;
+    if let Some(last) = last {
+        let before = calendar.year_ago(last.period);
+        let mut q = ValuesQuery {
+            from: Some(calendar.label(before)),
+            to: Some(last.label.clone()),
+            grain: Some(result.grain.as_str().to_string()),
+            ..base.clone()
+        };
+        q.by = None;
+        if let Ok(request) = q.request(loaded, vec![kpi.id.value.clone()])
+            && let Ok(found) = state.compute(loaded, &request).await
+        {
+            year_ago = found
+                .first()
+                .and_then(|r| r.values.first())
+                .and_then(|v| v.value);
+        }
+    }
+    let change = match (value, year_ago) {
+        (Some(a), Some(b)) => Some(a - b),
+        _ => None,
+    };
+    let year_ago_class = match (change, kpi.direction) {
+        (Some(c), tablero_model::Direction::Up) if c > 0.0 => "better",
+        (Some(c), tablero_model::Direction::Down) if c < 0.0 => "better",
+        (Some(c), _) if c != 0.0 => "worse",
+        _ => "same",
+    };
+    let mut ytd = (None, None);
+    let q = ValuesQuery {
+        from: None,
+        to: None,
+        grain: Some("year".into()),
+        ..base
+    };
+    if let Ok(request) = q.request(loaded, vec![kpi.id.value.clone()])
+        && let Ok(found) = state.compute(loaded, &request).await
+        && let Some(year) = found.first().and_then(|r| r.values.last())
+    {
+        ytd = (year.value, year.pace_target.or(year.target));
+    }
+    ScoreRow {
+        owner: kpi
+            .owner
+            .as_ref()
+            .map(|o| o.value.clone())
+            .unwrap_or_default(),
+        of_target,
+        year_ago: fmt.change(kpi, change),
+        year_ago_class: year_ago_class.to_string(),
+        ytd: fmt.value(kpi, ytd.0),
+        ytd_target: fmt.value(kpi, ytd.1),
+        card,
+    }
 }
 
 #[derive(Template)]
@@ -1066,9 +1161,7 @@ pub async fn dashboard_page(
         Ok(results) => {
             for result in results.iter() {
                 if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
-                    rows.push(ScoreRow {
-                        card: card(kpi, result, &fmt, frame.t),
-                    });
+                    rows.push(score_row(&state, &loaded, &query, kpi, result, &fmt, frame.t).await);
                 }
             }
         }

@@ -15,7 +15,7 @@ use tower::ServiceExt;
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    for folder in ["sources", "kpis", "insights", "data"] {
+    for folder in ["sources", "kpis", "insights", "dashboards", "data"] {
         std::fs::create_dir_all(root.join(folder)).unwrap();
     }
     let files = [
@@ -42,6 +42,10 @@ fn workspace() -> tempfile::TempDir {
         (
             "insights/bien.yaml",
             "id: ambos_bien\nwhen: \"pedidos.status = 'on_track' and retorno.status = 'on_track'\"\nmessage: Todo en meta.\n",
+        ),
+        (
+            "dashboards/comercial.yaml",
+            "id: comercial\ntitle: Comercial\ngrain: month\nkpis: [pedidos, retorno]\n",
         ),
         (
             "data/pedidos.csv",
@@ -225,4 +229,35 @@ async fn periods_download_as_csv_and_xlsx() {
     assert!(
         page.contains("/kpi/pedidos/download/csv") && page.contains("/kpi/pedidos/download/xlsx")
     );
+}
+
+/// The scorecard of `dashboards/comercial.yaml` as of 10 April 2026, for `pedidos` (target 3 a
+/// month): March's 2 orders are 2 / 3 = 67 % of target, 2 − 4 = −2 from February, and +2 from
+/// March 2025 (no orders then); the year to date is 4 + 4 + 2 + 1 = 11 orders against the
+/// year's 12 × 3 = 36 prorated to 100 of 365 days (1 January to the end of 10 April):
+/// 36 × 100 / 365 = 9.86, shown as 10.
+#[tokio::test]
+async fn the_scorecard_reads_across_each_kpi() {
+    let dir = workspace();
+    let state = AppState::open(dir.path());
+    let (status, page) = get(&state, "/dashboards/comercial?as_of=2026-04-10").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let row = page
+        .split("data-kpi=\"pedidos\"")
+        .nth(1)
+        .and_then(|r| r.split("</tr>").next())
+        .expect("a row for pedidos");
+    let cell = |testid: &str| {
+        row.split(&format!("data-testid=\"{testid}\">"))
+            .nth(1)
+            .and_then(|c| c.split('<').next())
+            .unwrap_or_else(|| panic!("{testid} in {row}"))
+            .to_string()
+    };
+    assert_eq!(cell("score-value"), "2");
+    assert_eq!(cell("score-of-target"), "67 %");
+    assert_eq!(cell("score-year-ago"), "▲ +2");
+    assert_eq!(cell("score-ytd"), "11");
+    assert_eq!(cell("score-ytd-target"), "10");
+    assert!(row.contains("▼ -2"), "the change from February: {row}");
 }
