@@ -142,3 +142,119 @@ pub fn values_csv(kpi: &Kpi, result: &KpiResult) -> Result<Response, AppError> {
         &format!("{}.csv", kpi.id.value),
     ))
 }
+
+/// Each KPI's latest complete period as a table: KPI, owner, period, value, target, % of
+/// target, status (in words). Units differ between rows, so numbers carry no unit format.
+pub fn latest_table(
+    workspace: &tablero_model::Workspace,
+    results: &[KpiResult],
+    ids: Option<&[String]>,
+    caller: &Caller,
+    locale: Locale,
+) -> Table {
+    let (t, _) = texts(Some(if locale == Locale::Es { "es" } else { "en" }), locale);
+    let text = |name: &str| Column {
+        name: name.into(),
+        number: None,
+    };
+    let columns = vec![
+        text("KPI"),
+        text(t.owner),
+        text(t.period),
+        text(t.value),
+        text(t.target),
+        text(t.of_target),
+        text(t.status),
+    ];
+    let mut rows = Vec::new();
+    for result in results {
+        if ids.is_some_and(|ids| !ids.contains(&result.kpi)) {
+            continue;
+        }
+        let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
+            continue;
+        };
+        let last = result
+            .values
+            .iter()
+            .filter(|v| !v.partial && v.value.is_some())
+            .last()
+            .or_else(|| result.values.iter().rfind(|v| !v.partial));
+        let (value, target) = (last.and_then(|v| v.value), last.and_then(|v| v.target));
+        rows.push(vec![
+            Cell::Text(kpi.name.clone()),
+            Cell::Text(
+                kpi.owner
+                    .as_ref()
+                    .map(|o| o.value.clone())
+                    .unwrap_or_default(),
+            ),
+            Cell::Text(last.map(|v| v.label.clone()).unwrap_or_default()),
+            Cell::Number(value),
+            Cell::Number(target),
+            Cell::Number(match (value, target) {
+                (Some(v), Some(t)) if t != 0.0 => Some(100.0 * v / t),
+                _ => None,
+            }),
+            Cell::Text(
+                tablero_model::display::status_label(
+                    last.map(|v| v.status.as_str()).unwrap_or("no_data"),
+                    locale,
+                )
+                .to_string(),
+            ),
+        ]);
+    }
+    Table { columns, rows }
+}
+
+/// GET /download/{kind} (the home page's KPIs) and /dashboards/{id}/download/{kind} (a
+/// scorecard's): each KPI's latest complete period, as CSV or XLSX.
+pub async fn latest(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(params): Path<Vec<(String, String)>>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let get = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let kind = get("kind").unwrap_or_default();
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
+    let (ids, name) = match get("id") {
+        Some(id) => {
+            let dashboard = workspace
+                .dashboard(&id)
+                .ok_or_else(|| AppError::not_found(format!("unknown dashboard `{id}`")))?;
+            let ids: Vec<String> = dashboard.kpis.iter().map(|k| k.value.clone()).collect();
+            (Some(ids), id)
+        }
+        None => (None, "kpis".to_string()),
+    };
+    let mut values = query.values();
+    values.by = None;
+    let request = values.request(&loaded, ids.clone().unwrap_or_default())?;
+    let results = state
+        .compute(&loaded, &request)
+        .await
+        .map_err(AppError::from_compute)?;
+    let table = latest_table(workspace, &results, ids.as_deref(), &caller, locale);
+    match kind.as_str() {
+        "csv" => Ok(attachment(
+            tablero_export::csv_for_spreadsheets(&table, locale).map_err(AppError::internal)?,
+            "text/csv; charset=utf-8",
+            &format!("{name}.csv"),
+        )),
+        "xlsx" => Ok(attachment(
+            tablero_export::xlsx(&table, &name).map_err(AppError::internal)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{name}.xlsx"),
+        )),
+        other => Err(AppError::not_found(format!("no `{other}` download"))),
+    }
+}

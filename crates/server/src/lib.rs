@@ -47,6 +47,8 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", axum::routing::post(auth::logout))
         .route("/kpi/{id}", get(pages::kpi_page))
         .route("/kpi/{id}/download/{kind}", get(downloads::kpi_periods))
+        .route("/download/{kind}", get(downloads::latest))
+        .route("/dashboards/{id}/download/{kind}", get(downloads::latest))
         .route(
             "/kpi/{id}/reviews",
             axum::routing::post(pages::review_form_submit),

@@ -1113,6 +1113,7 @@ async fn score_row(
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     frame: Frame,
+    dashboard_id: String,
     rows: Vec<ScoreRow>,
 }
 
@@ -1171,7 +1172,14 @@ pub async fn dashboard_page(
             frame.problem = Some(err.message);
         }
     }
-    render(status, DashboardPage { frame, rows })
+    render(
+        status,
+        DashboardPage {
+            frame,
+            dashboard_id: id.clone(),
+            rows,
+        },
+    )
 }
 
 /// Static files, embedded in the binary.

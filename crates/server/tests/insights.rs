@@ -261,3 +261,35 @@ async fn the_scorecard_reads_across_each_kpi() {
     assert_eq!(cell("score-ytd-target"), "10");
     assert!(row.contains("▼ -2"), "the change from February: {row}");
 }
+
+/// The home page's and a scorecard's tables download too: each KPI's latest complete period
+/// (March as of 10 April): pedidos 2 of 3 = 66.67 % (off track), retorno 60 + 60 = 120 of 100
+/// = 120 % (on track), in the Spanish spreadsheet's notation.
+#[tokio::test]
+async fn the_home_and_scorecard_tables_download() {
+    let dir = workspace();
+    let state = AppState::open(dir.path());
+    let expected = "\u{feff}KPI;Responsable;Periodo;Valor;Meta;% de la meta;Estado\nPedidos;Sales;2026-03;2;3;66,66666666666667;fuera de meta\nRetorno;Finances;2026-03;120;100;120;en meta\n";
+    for uri in [
+        "/download/csv?as_of=2026-04-10",
+        "/dashboards/comercial/download/csv?as_of=2026-04-10",
+    ] {
+        let (status, _, body) = download(&state, uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        assert_eq!(String::from_utf8(body).unwrap(), expected, "{uri}");
+    }
+    let (status, _, body) = download(
+        &state,
+        "/dashboards/comercial/download/xlsx?as_of=2026-04-10",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    use calamine::{Data, Reader, Xlsx};
+    let mut book: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(body)).unwrap();
+    let sheet = book.sheet_names()[0].clone();
+    let cells = book.worksheet_range(&sheet).unwrap();
+    assert_eq!(cells.get((2, 3)), Some(&Data::Float(120.0)));
+    let (status, _, _) = download(&state, "/dashboards/nope/download/csv", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
