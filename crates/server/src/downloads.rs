@@ -177,8 +177,7 @@ pub fn latest_table(
         let last = result
             .values
             .iter()
-            .filter(|v| !v.partial && v.value.is_some())
-            .last()
+            .rfind(|v| !v.partial && v.value.is_some())
             .or_else(|| result.values.iter().rfind(|v| !v.partial));
         let (value, target) = (last.and_then(|v| v.value), last.and_then(|v| v.target));
         rows.push(vec![
