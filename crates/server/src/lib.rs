@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(pages::review_form_submit),
         )
         .route("/dashboards/{id}", get(pages::dashboard_page))
+        .route("/tv/{id}", get(pages::tv_page))
         .route("/assets/{name}", get(pages::asset))
         .route(
             "/sources/{name}/entry",

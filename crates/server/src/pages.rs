@@ -1182,6 +1182,89 @@ pub async fn dashboard_page(
     )
 }
 
+#[derive(Template)]
+#[template(path = "tv.html")]
+struct TvPage {
+    frame: Frame,
+    cards: Vec<Card>,
+    /// Seconds between reloads.
+    refresh: u32,
+    /// When the numbers were computed, in the workspace's time zone.
+    updated: String,
+}
+
+/// How often a wall screen reloads, in seconds.
+const TV_REFRESH: u32 = 60;
+
+/// `/tv/{dashboard}`: a dashboard for a wall screen — large type, no controls, reloading itself
+/// every minute (a `<meta>` refresh: no script runs).
+pub async fn tv_page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(mut query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let snapshot = state.snapshot().await;
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let dashboard = workspace
+        .dashboard(&id)
+        .ok_or_else(|| AppError::not_found(format!("unknown dashboard `{id}`")))?;
+    if query.grain.is_none()
+        && let Some(g) = dashboard.grain
+    {
+        query.grain = Some(g.as_str().to_string());
+    }
+    let ids: Vec<String> = dashboard
+        .kpis
+        .iter()
+        .map(|k| k.value.clone())
+        .filter(|k| caller.sees_id(workspace, k))
+        .collect();
+    if ids.is_empty() && !dashboard.kpis.is_empty() {
+        return Err(AppError::not_found(format!("unknown dashboard `{id}`")));
+    }
+    let (mut frame, locale) = frame(
+        &snapshot.errors,
+        &loaded,
+        &caller,
+        &query,
+        dashboard.title.clone(),
+    );
+    let fmt = Fmt {
+        locale,
+        currency: &workspace.settings.currency,
+    };
+    let mut cards = Vec::new();
+    let mut status = StatusCode::OK;
+    match compute_all(&state, &loaded, &query, ids).await {
+        Ok(results) => {
+            for result in results.iter() {
+                if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
+                    cards.push(card(kpi, result, &fmt, frame.t));
+                }
+            }
+        }
+        Err(err) => {
+            status = err.status;
+            frame.problem = Some(err.message);
+        }
+    }
+    let updated = jiff::Timestamp::now()
+        .to_zoned(loaded.engine.calendar().time_zone().clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string();
+    render(
+        status,
+        TvPage {
+            frame,
+            cards,
+            refresh: TV_REFRESH,
+            updated,
+        },
+    )
+}
+
 /// Static files, embedded in the binary.
 pub async fn asset(Path(name): Path<String>) -> Response {
     let (body, kind): (&'static str, &str) = match name.as_str() {

@@ -293,3 +293,20 @@ async fn the_home_and_scorecard_tables_download() {
     let (status, _, _) = download(&state, "/dashboards/nope/download/csv", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// `/tv/{dashboard}` (SPEC §7): the dashboard's cards in large type, reloading itself, with no
+/// pickers, links or forms.
+#[tokio::test]
+async fn a_dashboard_on_the_wall() {
+    let dir = workspace();
+    let state = AppState::open(dir.path());
+    let (status, page) = get(&state, "/tv/comercial?as_of=2026-04-10").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("<meta http-equiv=\"refresh\" content=\"60\">"));
+    assert_eq!(page.matches("data-testid=\"kpi-card\"").count(), 2);
+    for control in ["<form", "<a ", "<script", "<select", "<button"] {
+        assert!(!page.contains(control), "a wall screen has no {control}");
+    }
+    let (status, _) = get(&state, "/tv/nope").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
