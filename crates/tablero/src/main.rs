@@ -15,6 +15,7 @@ mod output;
 mod people;
 mod reviews;
 mod store;
+mod top;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -156,6 +157,13 @@ enum Command {
     Alerts {
         #[command(subcommand)]
         action: alerting::AlertsAction,
+    },
+    /// The home page's cards in the terminal: every KPI's latest value, target, status and
+    /// change, by owner.
+    Top {
+        /// As if it were this moment: a date (end of that day) or an instant.
+        #[arg(long = "as-of")]
+        as_of: Option<String>,
     },
     /// KPI reviews: their comments, causes and actions.
     Reviews {
@@ -331,6 +339,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Users { action } => runtime.block_on(people::users(&cli.workspace, action)),
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
+        Command::Top { as_of } => runtime.block_on(top::top(&cli.workspace, as_of)),
         Command::Reviews {
             action: ReviewsAction::List { kpi },
         } => runtime.block_on(reviews::list(&cli.workspace, kpi)),

@@ -47,3 +47,30 @@ fn compute_writes_a_workbook_with_a_sheet_per_kpi() {
         .unwrap();
     assert_eq!(refused.status.code(), Some(2));
 }
+
+/// `tablero top` (SPEC §6) on the `filters` case as of 1 March 2026: February is the latest
+/// complete month; conv_cloud there is 0 (no Cloud win of 1 closed) against 50, off track, and
+/// it fell from January's 100 × 2 / 3.
+#[test]
+fn top_shows_the_cards_by_owner() {
+    let case = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/cases/filters");
+    let out = Command::new(env!("CARGO_BIN_EXE_tablero"))
+        .args(["-w", case, "top", "--as-of", "2026-03-01"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("Sales & Marketing\n"), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("Conversión Cloud"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("fuera de meta") && line.contains("2026-02") && line.contains('▼'),
+        "{line}"
+    );
+}
