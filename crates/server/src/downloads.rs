@@ -225,12 +225,10 @@ pub async fn latest(
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
+    let mut query = query;
     let (ids, name) = match get("id") {
         Some(id) => {
-            let dashboard = workspace
-                .dashboard(&id)
-                .ok_or_else(|| AppError::not_found(format!("unknown dashboard `{id}`")))?;
-            let ids: Vec<String> = dashboard.kpis.iter().map(|k| k.value.clone()).collect();
+            let (_, ids) = crate::pages::visible_dashboard(workspace, &caller, &id, &mut query)?;
             (Some(ids), id)
         }
         None => (None, "kpis".to_string()),

@@ -1117,6 +1117,34 @@ struct DashboardPage {
     rows: Vec<ScoreRow>,
 }
 
+/// A dashboard and the ids of its KPIs this caller sees; its grain becomes the query's when the
+/// query names none. A dashboard whose every KPI is hidden is answered as unknown, on every
+/// surface that shows it (scorecard, wall screen, download).
+pub(crate) fn visible_dashboard<'w>(
+    workspace: &'w tablero_model::Workspace,
+    caller: &Caller,
+    id: &str,
+    query: &mut PageQuery,
+) -> Result<(&'w tablero_model::Dashboard, Vec<String>), AppError> {
+    let unknown = || AppError::not_found(format!("unknown dashboard `{id}`"));
+    let dashboard = workspace.dashboard(id).ok_or_else(unknown)?;
+    if query.grain.is_none()
+        && let Some(g) = dashboard.grain
+    {
+        query.grain = Some(g.as_str().to_string());
+    }
+    let ids: Vec<String> = dashboard
+        .kpis
+        .iter()
+        .map(|k| k.value.clone())
+        .filter(|k| caller.sees_id(workspace, k))
+        .collect();
+    if ids.is_empty() && !dashboard.kpis.is_empty() {
+        return Err(unknown());
+    }
+    Ok((dashboard, ids))
+}
+
 /// A department's scorecard.
 pub async fn dashboard_page(
     State(state): State<AppState>,
@@ -1127,14 +1155,7 @@ pub async fn dashboard_page(
     let snapshot = state.snapshot().await;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let dashboard = workspace
-        .dashboard(&id)
-        .ok_or_else(|| AppError::not_found(format!("unknown dashboard `{id}`")))?;
-    if query.grain.is_none()
-        && let Some(g) = dashboard.grain
-    {
-        query.grain = Some(g.as_str().to_string());
-    }
+    let (dashboard, ids) = visible_dashboard(workspace, &caller, &id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,
@@ -1146,16 +1167,6 @@ pub async fn dashboard_page(
         locale,
         currency: &workspace.settings.currency,
     };
-    let ids: Vec<String> = dashboard
-        .kpis
-        .iter()
-        .map(|k| k.value.clone())
-        .filter(|k| caller.sees_id(workspace, k))
-        .collect();
-    if ids.is_empty() && !dashboard.kpis.is_empty() {
-        // Every KPI of it is hidden from this account: the dashboard is too.
-        return Err(AppError::not_found(format!("unknown dashboard `{id}`")));
-    }
     let mut rows = Vec::new();
     let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, ids).await {
@@ -1207,23 +1218,7 @@ pub async fn tv_page(
     let snapshot = state.snapshot().await;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let dashboard = workspace
-        .dashboard(&id)
-        .ok_or_else(|| AppError::not_found(format!("unknown dashboard `{id}`")))?;
-    if query.grain.is_none()
-        && let Some(g) = dashboard.grain
-    {
-        query.grain = Some(g.as_str().to_string());
-    }
-    let ids: Vec<String> = dashboard
-        .kpis
-        .iter()
-        .map(|k| k.value.clone())
-        .filter(|k| caller.sees_id(workspace, k))
-        .collect();
-    if ids.is_empty() && !dashboard.kpis.is_empty() {
-        return Err(AppError::not_found(format!("unknown dashboard `{id}`")));
-    }
+    let (dashboard, ids) = visible_dashboard(workspace, &caller, &id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,

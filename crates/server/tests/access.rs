@@ -277,6 +277,25 @@ async fn authorization_matrix(backend: Backend) {
         ("/api/v1/openapi.json", [200, 200, 200, 200]),
         ("/assets/app.css", [200, 200, 200, 200]),
         ("/login", [303, 303, 303, 200]),
+        // Added with alerts, reviews, insights, manual values, downloads and the wall screen.
+        ("/tv/finances", [200, 200, 404, 303]),
+        ("/tv/people_growth", [200, 404, 200, 303]),
+        ("/download/csv", [200, 200, 200, 303]),
+        ("/dashboards/finances/download/xlsx", [200, 200, 404, 303]),
+        (
+            "/kpi/ventas_netas_totales/download/csv",
+            [200, 200, 404, 303],
+        ),
+        ("/kpi/tasa_absentismo/download/xlsx", [200, 404, 200, 303]),
+        ("/api/v1/insights", [200, 200, 200, 401]),
+        ("/api/v1/annotations", [200, 200, 200, 401]),
+        (
+            "/api/v1/kpis/ventas_netas_totales/reviews",
+            [200, 200, 404, 401],
+        ),
+        ("/api/v1/kpis/tasa_absentismo/reviews", [200, 404, 200, 401]),
+        // The example has no manual source: nothing to enter, for anyone signed in.
+        ("/sources/mercado/entry", [404, 404, 404, 303]),
     ];
     for (route, expected) in matrix {
         for ((who, token), status) in callers.iter().zip(expected) {
