@@ -1,9 +1,10 @@
 //! Insights (SPEC §12): conditions over several KPIs together, each with a message in Spanish
-//! and English, evaluated on every KPI's latest complete period. Active ones show on the home
-//! page, on the pages of the KPIs they name, and at `GET /api/v1/insights`. An insight naming a
-//! KPI the caller may not see is absent for it.
+//! and English, evaluated per period: by default on every KPI's latest complete period, or on
+//! the period asked for (`?period=2026-03`; a KPI of another grain reads the period that covers
+//! its end). Active ones show on the home page, on the pages of the KPIs they name, and at
+//! `GET /api/v1/insights`. An insight naming a KPI the caller may not see is absent for it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -26,22 +27,37 @@ pub struct ActiveInsight {
     pub message: String,
     /// The KPIs it reads.
     pub kpis: Vec<String>,
+    /// The period each of those KPIs was read at (its label at the KPI's grain).
+    pub periods: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct InsightList {
+    /// The period asked for, when one was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
     pub insights: Vec<ActiveInsight>,
 }
 
-/// A KPI's latest complete period: value, target, status, and the value of the period before.
+/// Which period each KPI is read at.
+#[derive(Clone, Copy)]
+pub enum Which<'a> {
+    /// Each KPI's latest complete period.
+    LatestComplete,
+    /// The period with this label (a KPI of another grain: the period covering its end).
+    Period(&'a str),
+}
+
+/// A KPI's period: its label, value, target, status, and the value of the period before.
 struct Period {
+    label: String,
     value: Option<f64>,
     target: Option<f64>,
     status: Option<String>,
     previous: Option<f64>,
 }
 
-/// Each KPI's latest complete period.
+/// Each KPI's period the insights read.
 struct Latest(HashMap<String, Period>);
 
 impl Facts for Latest {
@@ -51,6 +67,7 @@ impl Facts for Latest {
             target,
             status,
             previous,
+            ..
         }) = self.0.get(kpi)
         else {
             return match field {
@@ -71,20 +88,23 @@ impl Facts for Latest {
     }
 }
 
-fn latest(results: &[KpiResult]) -> Latest {
+/// The facts of each KPI's period: with [`Which::LatestComplete`] the last complete one, with
+/// [`Which::Period`] the last one computed (the request ends at the period asked for).
+fn facts(results: &[KpiResult], which: Which<'_>) -> Latest {
     let mut map = HashMap::new();
     for result in results {
-        let complete: Vec<_> = result.values.iter().filter(|v| !v.partial).collect();
-        let Some(current) = complete.last() else {
+        let read: Vec<_> = match which {
+            Which::LatestComplete => result.values.iter().filter(|v| !v.partial).collect(),
+            Which::Period(_) => result.values.iter().collect(),
+        };
+        let Some(current) = read.last() else {
             continue;
         };
-        let previous = complete
-            .len()
-            .checked_sub(2)
-            .and_then(|i| complete[i].value);
+        let previous = read.len().checked_sub(2).and_then(|i| read[i].value);
         map.insert(
             result.kpi.clone(),
             Period {
+                label: current.label.clone(),
                 value: current.value,
                 target: current.target,
                 status: Some(current.status.as_str().to_string()),
@@ -95,13 +115,14 @@ fn latest(results: &[KpiResult]) -> Latest {
     Latest(map)
 }
 
-/// The insights that hold now, for this caller, in this language.
+/// The insights that hold at `which` period, for this caller, in this language.
 pub async fn active(
     state: &AppState,
     loaded: &Loaded,
     caller: &Caller,
     locale: Locale,
     as_of: Option<jiff::Timestamp>,
+    which: Which<'_>,
 ) -> Result<Vec<ActiveInsight>, AppError> {
     let workspace = loaded.engine.workspace();
     if workspace.insights.is_empty() {
@@ -130,26 +151,35 @@ pub async fn active(
             &Request {
                 kpis: wanted,
                 as_of,
+                to: match which {
+                    Which::LatestComplete => None,
+                    Which::Period(label) => Some(label.to_string()),
+                },
                 ..Request::default()
             },
         )
         .await
         .map_err(AppError::from_compute)?;
-    let facts = latest(&results);
+    let facts = facts(&results, which);
     Ok(checked
         .into_iter()
         .filter(|(_, condition, _)| condition.holds(&facts))
         .map(|(insight, _, kpis)| ActiveInsight {
             id: insight.id.value.clone(),
             message: insight.message(locale).to_string(),
+            periods: kpis
+                .iter()
+                .filter_map(|k| Some((k.clone(), facts.0.get(k)?.label.clone())))
+                .collect(),
             kpis,
         })
         .collect())
 }
 
-/// The insights that hold now (on each KPI's latest complete period).
-#[utoipa::path(get, path = "/insights", tag = "kpis",
-    responses((status = 200, body = InsightList)))]
+/// The insights that hold on each KPI's latest complete period, or on `period`.
+#[utoipa::path(get, path = "/insights", tag = "kpis", params(InsightQuery),
+    responses((status = 200, body = InsightList),
+        (status = 400, description = "a bad `period`, `as_of` or `lang`")))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -172,14 +202,34 @@ pub async fn list(
                 .map_err(|e| AppError::bad_parameter("as_of", e))?,
         ),
     };
+    let period = match query.period.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(label) => {
+            loaded
+                .engine
+                .calendar()
+                .parse_any_period(label)
+                .map_err(|e| AppError::bad_parameter("period", e))?;
+            Some(label.to_string())
+        }
+    };
+    let which = match &period {
+        Some(label) => Which::Period(label),
+        None => Which::LatestComplete,
+    };
     Ok(Json(InsightList {
-        insights: active(&state, &loaded, &caller, locale, as_of).await?,
+        insights: active(&state, &loaded, &caller, locale, as_of, which).await?,
+        period,
     }))
 }
 
-/// `?lang=es|en&as_of=T`.
+/// `?lang=es|en&as_of=T&period=P`.
 #[derive(serde::Deserialize, utoipa::IntoParams, Default)]
 pub struct InsightQuery {
+    /// `es` or `en`; the workspace's language by default.
     pub lang: Option<String>,
+    /// Evaluate as if it were this instant.
     pub as_of: Option<String>,
+    /// A period label (`2026-03`, `2026-Q1`, …); each KPI's latest complete period by default.
+    pub period: Option<String>,
 }

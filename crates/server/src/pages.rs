@@ -441,7 +441,16 @@ async fn page_insights(
         .as_deref()
         .filter(|t| !t.trim().is_empty())
         .and_then(|t| loaded.engine.calendar().parse_as_of(t).ok());
-    match crate::insights::active(state, loaded, caller, locale, as_of).await {
+    match crate::insights::active(
+        state,
+        loaded,
+        caller,
+        locale,
+        as_of,
+        crate::insights::Which::LatestComplete,
+    )
+    .await
+    {
         Ok(active) => active
             .into_iter()
             .filter(|i| kpi.is_none_or(|k| i.kpis.iter().any(|x| x == k)))

@@ -97,6 +97,49 @@ async fn the_active_insights_are_exactly_those_whose_condition_holds() {
         ids.sort();
         assert_eq!(ids, expected, "as of {as_of}");
     }
+    // Per period: the same facts read at the period asked for, whatever the date. (period,
+    // active insights): January both on track; February 4 orders on track but 60 < 100;
+    // March orders fell by half; the first quarter reads the monthly KPIs at its last month,
+    // March; April is in progress as of the end of the 10th (10 of 30 days), so its statuses
+    // compare with the pace targets: 1 order ≥ 3 × 10 / 30 = 1 on track, margin 10 < 100 ×
+    // 10 / 30 = 33.3 off track; and the orders fell again, (1 − 2) / 2 = −0.5.
+    let table = [
+        ("2026-01", "", vec!["ambos_bien"]),
+        ("2026-02", "", vec!["muchos_pedidos_poco_retorno"]),
+        ("2026-03", "", vec!["caida_pedidos"]),
+        ("2026-Q1", "", vec!["caida_pedidos"]),
+        (
+            "2026-04",
+            "&as_of=2026-04-10",
+            vec!["caida_pedidos", "muchos_pedidos_poco_retorno"],
+        ),
+        ("2025-06", "", vec![]),
+    ];
+    for (period, as_of, expected) in table {
+        let (status, body) = get(&state, &format!("/api/v1/insights?period={period}{as_of}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["period"], period);
+        let mut ids: Vec<&str> = json["insights"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["id"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        assert_eq!(ids, expected, "period {period}");
+    }
+    let (_, body) = get(&state, "/api/v1/insights?period=2026-Q1").await;
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["insights"][0]["periods"],
+        serde_json::json!({"pedidos": "2026-03"})
+    );
+    for bad in ["2026-13", "marzo", "2026-W99"] {
+        let (status, body) = get(&state, &format!("/api/v1/insights?period={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert!(body.contains("period:"), "{body}");
+    }
     // The message in the asked language, falling back to the other one.
     let (_, body) = get(&state, "/api/v1/insights?as_of=2026-03-10&lang=en").await;
     assert!(body.contains("Many new orders but low return."), "{body}");
