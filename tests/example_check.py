@@ -151,9 +151,30 @@ SOURCES = {
     "ausencias": ("ausencias.csv", ",", {
         "colaborador_id": "BIGINT", "fecha": "DATE", "dias": "DOUBLE", "motivo": "VARCHAR"}),
     "jornada": ("jornada.csv", ",", {"fecha": "DATE", "programados": "BIGINT"}),
-    "mercado": ("mercado.csv", ",", {
-        "trimestre": "DATE_DMY", "ventas_mercado": "DOUBLE", "fuente": "VARCHAR"}),
 }
+
+# Manual sources (`manual: true`, SPEC §12): their rows live in the store, a Delta Lake table
+# under data/store/NAME/ (SPEC §8), read here from its transaction log and Parquet files.
+STORE_SOURCES = {
+    "mercado": {"trimestre": "DATE", "ventas_mercado": "DOUBLE", "fuente": "VARCHAR"},
+}
+
+
+def delta_files(table):
+    """The Parquet files of a Delta table's newest version: every `add` of the log's commits,
+    in order, minus every `remove` (a log without checkpoints, as a few commits are)."""
+    log = table / "_delta_log"
+    if (log / "_last_checkpoint").exists():
+        sys.exit(f"{log}: checkpoints are not read by this check")
+    files = {}
+    for commit in sorted(log.glob("[0-9]*.json")):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line) if line.strip() else {}
+            if "add" in action:
+                files[action["add"]["path"]] = True
+            elif "remove" in action:
+                files.pop(action["remove"]["path"], None)
+    return [str(table / path) for path in files]
 
 
 def cast(column, kind):
@@ -177,6 +198,14 @@ def load(con, data):
         )
         kinds = {c: k for c, k in columns.items()}
         TIME_KINDS[name] = kinds
+    for name, columns in STORE_SOURCES.items():
+        files = delta_files(data / "store" / name)
+        if not files:
+            sys.exit(f"{data / 'store' / name}: the store table has no files")
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+        select = ", ".join(f'CAST("{c}" AS {k}) AS {c}' for c, k in columns.items())
+        con.execute(f"CREATE TABLE {name} AS SELECT {select} FROM read_parquet([{listed}])")
+        TIME_KINDS[name] = dict(columns)
 
 
 TIME_KINDS = {}

@@ -1176,7 +1176,9 @@ fn followers(c: &mut Company, data: &Path, summary: &mut Summary) -> Result<()> 
 }
 
 fn market(c: &mut Company, revenue: &[f64], data: &Path, summary: &mut Summary) -> Result<()> {
-    // Entered by hand each quarter from the industry association's report (dd/mm/yyyy).
+    // Entered by hand each quarter from the industry association's report: `mercado` is a
+    // manual source, so these past quarters are the rows entered so far, which whoever
+    // creates the workspace stores (see `MANUAL_HISTORY`).
     let mut rows = Vec::new();
     let months = c.months.clone();
     for (m, month) in months.iter().enumerate() {
@@ -1191,7 +1193,7 @@ fn market(c: &mut Company, revenue: &[f64], data: &Path, summary: &mut Summary) 
         let size = (full_quarter / share / 1_000_000.0).round() * 1_000_000.0;
         rows.push(format!(
             "{},{size},Informe ACTI\n",
-            month.strftime("%d/%m/%Y")
+            month.strftime("%Y-%m-%d")
         ));
     }
     write(

@@ -27,6 +27,11 @@ pub enum ExampleError {
     Parquet { path: PathBuf, message: String },
 }
 
+/// The example's manual sources (`manual: true`) and the file under `data/` the generator
+/// writes their past rows to: the values entered so far, which `tablero init` and `tablero demo`
+/// store as one batch (and then remove the file), so the form starts from a history.
+pub const MANUAL_HISTORY: &[(&str, &str)] = &[("mercado", "mercado.csv")];
+
 pub type Result<T, E = ExampleError> = std::result::Result<T, E>;
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> ExampleError + '_ {

@@ -4,9 +4,12 @@
 //! and passwords never stored in clear, disabled accounts and revoked tokens, and the
 //! sign-in throttle.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use support::example;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -20,19 +23,6 @@ use tablero_state::{Location, StateDb};
 use tower::ServiceExt;
 
 /// The example company, generated once (a fixed day, so its numbers hold still).
-fn example() -> &'static std::path::Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = tablero_example::GenerateOptions::new("2026-10-15".parse().unwrap());
-        tablero_example::write_example(&dir.path().join("acme"), &options, false).unwrap();
-        dir
-    })
-    .path()
-    .join("acme")
-    .leak()
-}
-
 const FINANCES: [&str; 4] = [
     "concentracion_ventas_cliente",
     "margen_ebitda",
@@ -294,8 +284,10 @@ async fn authorization_matrix(backend: Backend) {
             [200, 200, 404, 401],
         ),
         ("/api/v1/kpis/tasa_absentismo/reviews", [200, 404, 200, 401]),
-        // The example has no manual source: nothing to enter, for anyone signed in.
-        ("/sources/mercado/entry", [404, 404, 404, 303]),
+        // The market size is the example's manual source: editors and admins enter its
+        // values (SPEC §13: an editor pushes rows to store sources), viewers may not.
+        ("/sources/mercado/entry", [200, 200, 403, 303]),
+        ("/sources/facturas/entry", [404, 404, 404, 303]),
     ];
     for (route, expected) in matrix {
         for ((who, token), status) in callers.iter().zip(expected) {

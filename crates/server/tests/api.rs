@@ -2,27 +2,14 @@
 //! document against the routes, `/metrics` through a Prometheus text-format parser, the live
 //! reload of an edited workspace, and the security headers.
 
-use std::sync::OnceLock;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use support::example;
 use tablero_server::{AppState, app};
 use tower::ServiceExt;
-
-/// The example company, generated once for all tests (a fixed day, so the numbers hold still).
-fn example() -> &'static std::path::Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = tablero_example::GenerateOptions::new("2026-10-15".parse().unwrap());
-        tablero_example::write_example(&dir.path().join("acme"), &options, false).unwrap();
-        dir
-    })
-    .path()
-    .join("acme")
-    .leak()
-}
 
 async fn get(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap, String) {
     let response = app(state.clone())

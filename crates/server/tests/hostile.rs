@@ -7,29 +7,15 @@
 //! limit, answered 414 by hyper before any handler — so 100,000 terms are tested through the
 //! parser, the checker and the command line.)
 
-use std::sync::OnceLock;
+mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use support::example;
 use tablero_server::{AppState, app};
 use tower::ServiceExt;
 
-/// The example company, generated once for all tests (a fixed day, so the numbers hold still).
-fn example() -> &'static std::path::Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = tablero_example::GenerateOptions::new("2026-10-15".parse().unwrap());
-        tablero_example::write_example(&dir.path().join("acme"), &options, false).unwrap();
-        dir
-    })
-    .path()
-    .join("acme")
-    .leak()
-}
-
-/// One GET through the router, run by a spawned task so that it runs on a worker thread.
 async fn get(state: &AppState, uri: String) -> (StatusCode, String) {
     let router = app(state.clone());
     tokio::spawn(async move {

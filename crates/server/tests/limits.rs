@@ -4,8 +4,10 @@
 //! that must not grow with the range. Socket-level defences (slow clients, shutdown) are in
 //! `connections.rs`.
 
-use std::sync::OnceLock;
+mod support;
+
 use std::time::Duration;
+use support::example;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -14,21 +16,6 @@ use tablero_server::guard::HostPolicy;
 use tablero_server::{AppState, ComputeError, Limits, app};
 use tower::ServiceExt;
 
-/// The example company, generated once for all tests (a fixed day, so the numbers hold still).
-fn example() -> &'static std::path::Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let options = tablero_example::GenerateOptions::new("2026-10-15".parse().unwrap());
-        tablero_example::write_example(&dir.path().join("acme"), &options, false).unwrap();
-        dir
-    })
-    .path()
-    .join("acme")
-    .leak()
-}
-
-/// The example served as if bound to 127.0.0.1:8080.
 fn loopback_state() -> AppState {
     let mut state = AppState::open(example());
     state.hosts = HostPolicy {

@@ -401,6 +401,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     code: 1,
                     message: e.to_string(),
                 })?;
+                runtime.block_on(store::seed_example(&dir))?;
                 runtime.block_on(reviews::seed_example(&dir, today))?;
             }
             eprintln!("tablero demo: the 23people example in {}", dir.display());
@@ -523,6 +524,7 @@ fn init(
                 progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
             };
             let summary = tablero_example::write_example(dir, &options, force).map_err(fail)?;
+            runtime.block_on(store::seed_example(dir))?;
             runtime.block_on(reviews::seed_example(dir, today))?;
             let rows: usize = summary.files.iter().map(|(_, n)| n).sum();
             out!(

@@ -236,3 +236,39 @@ pub async fn repair(root: &Path, name: &str) -> Result<(), Failure> {
     );
     Ok(())
 }
+
+/// Stores the example's manual values entered so far (`tablero_example::MANUAL_HISTORY`): each
+/// file the generator wrote becomes one batch of its source, as if typed in the form, and is
+/// then removed — the store table is where a manual source's rows live.
+pub async fn seed_example(root: &Path) -> Result<(), Failure> {
+    let (workspace, calendar) = open(root)?;
+    for (name, file) in tablero_example::MANUAL_HISTORY {
+        let source = source(&workspace, name)?;
+        let path = root.join("data").join(file);
+        let bytes = std::fs::read(&path).map_err(|e| Failure {
+            code: 1,
+            message: format!("{}: cannot read: {e}", path.display()),
+        })?;
+        let label = path.display().to_string();
+        let input = Input {
+            bytes: &bytes,
+            format: Format::Csv,
+            label: &label,
+            sheet: None,
+        };
+        tablero_store::ingest(
+            root,
+            source,
+            &calendar,
+            &[input],
+            Some("example-history"),
+            &mut |_| {},
+        )
+        .await?;
+        std::fs::remove_file(&path).map_err(|e| Failure {
+            code: 1,
+            message: format!("{}: cannot remove: {e}", path.display()),
+        })?;
+    }
+    Ok(())
+}

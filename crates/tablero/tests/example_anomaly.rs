@@ -99,3 +99,36 @@ fn the_example_opens_with_reviews_and_an_overdue_action() {
         .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
 }
+
+/// The market size is a manual source: the example opens with the quarters entered so far in
+/// its store table and no file under `data/` — one report per complete quarter, 2023-Q4 (the
+/// data begins in October 2023) to 2026-Q3 (complete on 2026-09-30): 2023-Q4 (1), 2024 (4),
+/// 2025 (4), 2026-Q1..Q3 (3) = 12 rows.
+#[test]
+fn the_market_size_is_entered_by_hand_and_starts_with_its_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("23people");
+    let init = tablero()
+        .arg("init")
+        .arg(&root)
+        .args(["--example", "23people", "--today", "2026-10-15"])
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    assert!(!root.join("data/mercado.csv").exists());
+    let source = std::fs::read_to_string(root.join("sources/mercado.yaml")).unwrap();
+    assert!(source.contains("manual: true") && !source.contains("file:"));
+    let info = tablero()
+        .arg("-w")
+        .arg(&root)
+        .args(["store", "info", "mercado"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["rows:", "12"]),
+        "{text}"
+    );
+}
