@@ -39,7 +39,7 @@ async function shot(name) {
 test("home shows every KPI with a value and a status", async () => {
   await page.goto(url("/"));
   const cards = page.getByTestId("kpi-card");
-  assert.equal(await cards.count(), 26);
+  assert.equal(await cards.count(), 28);
   for (const card of await cards.all()) {
     const value = (await card.getByTestId("kpi-value").innerText()).trim();
     const status = (await card.getByTestId("kpi-status").innerText()).trim();

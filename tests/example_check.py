@@ -425,6 +425,9 @@ CATALOG = [
     Kpi("tasa_absentismo", "percent", "down", target=3, at_risk=3.5),
     Kpi("tasa_conversion_oportunidades", "percent", "up", target=30, at_risk=25),
     Kpi("valor_promedio_venta", "currency", "up", target=38000000, at_risk="85%"),
+    Kpi("oportunidades_cerradas", "count", "up", target=35, at_risk="85%", flow=True),
+    # A product of KPIs is not a flow of the period (SPEC §4 prorates flows only).
+    Kpi("ventas_ganadas", "currency", "up", target=399000000, at_risk="85%"),
     Kpi("ciclo_promedio_venta", "days", "down", target=44, at_risk=48),
     Kpi("satisfaccion_cliente_nps", "number", "up", target=40, at_risk=30),
     Kpi("oportunidades_calificadas", "count", "up", target=24, at_risk="85%", flow=True),
@@ -504,6 +507,15 @@ def values_of(kpi, c, periods):
         won = c.count("oportunidades", "cerrada", P, "etapa = 'won'")
         closed = c.count("oportunidades", "cerrada", P, "etapa IN ('won', 'lost')")
         return {p: mul(100, div(won[p], closed[p])) for p in won}
+    if k == "oportunidades_cerradas":
+        return c.count("oportunidades", "cerrada", P, "etapa IN ('won', 'lost')")
+    if k == "ventas_ganadas":
+        # closed × (100 × won / closed) / 100 × (won amount / won) is the won amount itself,
+        # computed here as that sum; null when nothing was won (the average of no rows is null)
+        # or nothing closed (the conversion divides by zero).
+        won = c.count("oportunidades", "cerrada", P, "etapa = 'won'")
+        amount = c.sum("oportunidades", "cerrada", "monto", P, "etapa = 'won'")
+        return {p: (amount[p] if won[p] else None) for p in won}
     if k == "valor_promedio_venta":
         return c.avg("oportunidades", "cerrada", "monto", P, "etapa = 'won'")
     if k == "ciclo_promedio_venta":

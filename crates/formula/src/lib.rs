@@ -12,6 +12,7 @@ pub mod ir;
 pub mod judge;
 pub mod lexer;
 pub mod parser;
+pub mod tree;
 
 pub use check::{Catalog, CheckedKpi, CheckedTarget, check_condition, check_workspace, smart_lint};
 pub use parser::parse;

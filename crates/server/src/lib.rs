@@ -18,6 +18,7 @@ mod metrics;
 mod pages;
 mod reviews;
 mod state;
+mod tree;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -46,6 +47,7 @@ pub fn app(state: AppState) -> Router {
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/logout", axum::routing::post(auth::logout))
         .route("/kpi/{id}", get(pages::kpi_page))
+        .route("/kpi/{id}/tree", get(tree::page))
         .route("/kpi/{id}/download/{kind}", get(downloads::kpi_periods))
         .route("/download/{kind}", get(downloads::latest))
         .route("/dashboards/{id}/download/{kind}", get(downloads::latest))

@@ -328,7 +328,7 @@ async fn compute_all(
         .map_err(AppError::from_compute)
 }
 
-fn render(status: StatusCode, template: impl Template) -> Result<Response, AppError> {
+pub(crate) fn render(status: StatusCode, template: impl Template) -> Result<Response, AppError> {
     let html = template.render().map_err(AppError::internal)?;
     Ok((status, Html(html)).into_response())
 }
@@ -525,6 +525,8 @@ struct KpiPage {
     entries: Vec<(String, String)>,
     /// Annotations in the chart's range: (date, text).
     notes: Vec<(String, String)>,
+    /// The KPI is a product or ratio of other KPIs: its tree page is linked.
+    tree: bool,
 }
 
 /// The SMART lint warnings of one KPI.
@@ -742,6 +744,7 @@ pub async fn kpi_page(
     render(
         status,
         KpiPage {
+            tree: tablero_formula::tree::kpi_tree(workspace, &id).is_some(),
             kpi_id: id.clone(),
             name: kpi.name.clone(),
             description: kpi.description.clone().unwrap_or_default(),

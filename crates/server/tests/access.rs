@@ -235,7 +235,7 @@ async fn authorization_matrix(backend: Backend) {
             .await
             .body,
     );
-    assert_eq!(all.len(), 26, "the admin sees the whole catalog");
+    assert_eq!(all.len(), 28, "the admin sees the whole catalog");
     let callers: [(&str, Option<&str>); 4] = [
         ("admin", Some(&w.admin)),
         ("editor of Finances", Some(&w.finance_editor)),
@@ -248,6 +248,9 @@ async fn authorization_matrix(backend: Backend) {
         ("/kpi/ventas_netas_totales", [200, 200, 404, 303]),
         ("/kpi/tasa_rotacion_profesionales", [200, 404, 200, 303]),
         ("/kpi/tiempo_promedio_espera", [200, 404, 404, 303]),
+        // A KPI tree shows its drivers: only to those who see the KPI.
+        ("/kpi/ventas_ganadas/tree", [200, 404, 404, 303]),
+        ("/api/v1/kpis/ventas_ganadas/tree", [200, 404, 404, 401]),
         ("/dashboards/finances", [200, 200, 404, 303]),
         ("/dashboards/people_growth", [200, 404, 200, 303]),
         ("/dashboards/direccion", [200, 200, 200, 303]),
@@ -825,7 +828,7 @@ async fn with_no_accounts_everyone_sees_everything_on_loopback() {
     let mut state = AppState::open(example());
     state.auth = Some(Arc::new(Auth::new(db.clone())));
     let answer = send(&state, get("/api/v1/kpis", None, None)).await;
-    assert_eq!(api_kpis(&answer.body).len(), 26);
+    assert_eq!(api_kpis(&answer.body).len(), 28);
     // Served beyond loopback by mistake (all accounts disabled): nobody sees anything.
     let mut closed = Auth::new(db);
     closed.open_when_empty = false;

@@ -32,7 +32,7 @@ async fn api_endpoints_answer() {
     let (status, _, body) = get(&state, "/api/v1/kpis").await;
     assert_eq!(status, StatusCode::OK);
     let list = json(&body);
-    assert_eq!(list["kpis"].as_array().unwrap().len(), 26);
+    assert_eq!(list["kpis"].as_array().unwrap().len(), 28);
     assert!(
         list["kpis"]
             .as_array()
@@ -173,6 +173,7 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/reviews/{id}/actions/{n}",
         "/api/v1/annotations",
         "/api/v1/insights",
+        "/api/v1/kpis/{id}/tree",
     ] {
         assert!(
             paths.get(route).is_some(),
@@ -181,7 +182,7 @@ async fn openapi_document_lists_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        9,
+        10,
         "undocumented or stale routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -216,12 +217,12 @@ async fn metrics_parse_as_prometheus_text() {
     let value = |name: &str| scrape.samples.iter().filter(|s| s.metric == name).count();
     assert_eq!(
         value("tablero_kpi_value"),
-        26,
+        28,
         "every KPI has a latest complete value"
     );
     assert_eq!(
         value("tablero_kpi_status"),
-        26 * 5,
+        28 * 5,
         "one gauge per status label"
     );
     let ebitda = scrape
@@ -282,7 +283,7 @@ async fn pages_render_with_security_headers() {
     let (_, _, en) = get(&state, "/?lang=en").await;
     assert!(es.contains("Responsable") || es.contains("Meta"));
     assert!(en.contains("Target") && !en.contains(">Meta "));
-    assert_eq!(es.matches("data-testid=\"kpi-card\"").count(), 26);
+    assert_eq!(es.matches("data-testid=\"kpi-card\"").count(), 28);
     let (status, _, _) = get(&state, "/kpi/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -48,7 +48,7 @@ fn ws() -> String {
 fn example_passes_check_smart_without_warnings() {
     let (code, out, err) = tablero(&["-w", &ws(), "check", "--smart"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("26 KPIs, 0 warning(s)"), "{out}{err}");
+    assert!(out.contains("28 KPIs, 0 warning(s)"), "{out}{err}");
     assert!(err.is_empty(), "{err}");
 }
 
@@ -74,7 +74,7 @@ fn every_kpi_has_a_value_in_the_last_24_complete_months() {
     // Today is 2026-10-15: the last complete month is 2026-09, 24 months back is 2024-10.
     // Each KPI at its own grain: 24 months, or the 8 quarters 2024-Q4..2026-Q3.
     let results = json_values(&["--from", "2024-10", "--to", "2026-09", "--as-of", TODAY]);
-    assert_eq!(results.len(), 26);
+    assert_eq!(results.len(), 28);
     for kpi in &results {
         let values = kpi["values"].as_array().unwrap();
         let expected = if kpi["grain"] == "quarter" { 8 } else { 24 };
