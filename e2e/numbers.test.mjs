@@ -130,7 +130,7 @@ test("the math of the check itself: es formatting and rounding", () => {
 test("every card shows the numbers DuckDB computes, and the API's value", async (t) => {
   await page.goto(`${base}/?as_of=${asOf}`);
   const cards = page.getByTestId("kpi-card");
-  assert.equal(await cards.count(), 26);
+  assert.equal(await cards.count(), 28);
   let withPace = 0;
   for (const card of await cards.all()) {
     const id = await card.getAttribute("data-kpi");
