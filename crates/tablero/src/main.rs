@@ -11,6 +11,7 @@ macro_rules! out {
 }
 
 mod alerting;
+mod bench;
 mod output;
 mod people;
 mod reviews;
@@ -165,6 +166,31 @@ enum Command {
         #[arg(long = "as-of")]
         as_of: Option<String>,
     },
+    /// Generates the example company at a size and times its whole catalog, monthly over three
+    /// years (SPEC §10).
+    Bench {
+        /// Invoice rows to generate (each invoice is split into equal parts).
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: u64,
+        /// Full-catalog computations to time; the median is reported.
+        #[arg(long, default_value_t = 3)]
+        runs: u32,
+        /// Also compute the same KPIs in DuckDB (its Python package) and print the ratio.
+        #[arg(long, value_enum)]
+        compare: Option<Compare>,
+        /// `text` for people, `json` for machines.
+        #[arg(long, value_enum, default_value = "text")]
+        format: BenchFormat,
+        /// Seed of the data generator.
+        #[arg(long, default_value_t = 23)]
+        seed: u64,
+        /// The company's last day of data (default: today in its time zone).
+        #[arg(long)]
+        today: Option<String>,
+        /// Keep the generated workspace in this folder (it must be empty or not exist).
+        #[arg(long)]
+        keep: Option<PathBuf>,
+    },
     /// KPI reviews: their comments, causes and actions.
     Reviews {
         #[command(subcommand)]
@@ -235,6 +261,18 @@ impl From<GrainArg> for Grain {
 enum Example {
     #[value(name = "23people")]
     People23,
+}
+
+/// What `bench --compare` runs beside the engine.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Compare {
+    Duckdb,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum BenchFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -340,6 +378,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
         Command::Top { as_of } => runtime.block_on(top::top(&cli.workspace, as_of)),
+        Command::Bench {
+            rows,
+            runs,
+            compare,
+            format,
+            seed,
+            today,
+            keep,
+        } => {
+            let today = example_today(today.as_deref())?;
+            runtime.block_on(bench::bench(bench::Options {
+                rows,
+                runs,
+                compare_duckdb: compare == Some(Compare::Duckdb),
+                json: format == BenchFormat::Json,
+                seed,
+                today,
+                keep,
+            }))
+        }
         Command::Reviews {
             action: ReviewsAction::List { kpi },
         } => runtime.block_on(reviews::list(&cli.workspace, kpi)),
