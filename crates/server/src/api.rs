@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::reviews::set_action))
         .routes(routes!(crate::insights::list))
         .routes(routes!(crate::tree::api))
+        .routes(routes!(crate::funnel::api))
         .routes(routes!(
             crate::reviews::list_annotations,
             crate::reviews::create_annotation

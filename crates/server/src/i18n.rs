@@ -67,6 +67,8 @@ pub struct Texts {
     pub insights: &'static str,
     /// The link from a KPI page to its tree.
     pub tree_link: &'static str,
+    /// The link from a stage's page to its funnel.
+    pub funnel_link: &'static str,
     pub too_early: &'static str,
     pub of_target: &'static str,
     pub vs_year_ago: &'static str,
@@ -124,6 +126,7 @@ pub const ES: Texts = Texts {
     unusual: "valor inusual; se esperaba",
     insights: "Para actuar",
     tree_link: "Qué movió este KPI: sus impulsores y la contribución de cada uno",
+    funnel_link: "Ver el embudo completo: cada etapa y su conversión",
     too_early: "aún es pronto para proyectar (ha pasado {share} % del periodo)",
     of_target: "% de la meta",
     vs_year_ago: "vs. hace un año",
@@ -208,6 +211,7 @@ pub const EN: Texts = Texts {
     unusual: "unusual value; expected",
     insights: "Calls for action",
     tree_link: "What moved this KPI: its drivers and each one's contribution",
+    funnel_link: "See the whole funnel: each stage and its conversion",
     too_early: "too early to project ({share} % of the period has passed)",
     of_target: "% of target",
     vs_year_ago: "vs. a year ago",

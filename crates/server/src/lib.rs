@@ -10,6 +10,7 @@ mod chart;
 pub mod downloads;
 mod entry;
 mod error;
+mod funnel;
 pub mod guard;
 mod i18n;
 mod insights;
@@ -48,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", axum::routing::post(auth::logout))
         .route("/kpi/{id}", get(pages::kpi_page))
         .route("/kpi/{id}/tree", get(tree::page))
+        .route("/funnel/{group}", get(funnel::page))
         .route("/kpi/{id}/download/{kind}", get(downloads::kpi_periods))
         .route("/download/{kind}", get(downloads::latest))
         .route("/dashboards/{id}/download/{kind}", get(downloads::latest))

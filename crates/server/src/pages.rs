@@ -527,6 +527,8 @@ struct KpiPage {
     notes: Vec<(String, String)>,
     /// The KPI is a product or ratio of other KPIs: its tree page is linked.
     tree: bool,
+    /// The KPI is a stage of this funnel (its `group:`): the funnel is linked.
+    funnel: Option<String>,
 }
 
 /// The SMART lint warnings of one KPI.
@@ -745,6 +747,7 @@ pub async fn kpi_page(
         status,
         KpiPage {
             tree: tablero_formula::tree::kpi_tree(workspace, &id).is_some(),
+            funnel: kpi.group.clone(),
             kpi_id: id.clone(),
             name: kpi.name.clone(),
             description: kpi.description.clone().unwrap_or_default(),

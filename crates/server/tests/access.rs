@@ -251,6 +251,9 @@ async fn authorization_matrix(backend: Backend) {
         // A KPI tree shows its drivers: only to those who see the KPI.
         ("/kpi/ventas_ganadas/tree", [200, 404, 404, 303]),
         ("/api/v1/kpis/ventas_ganadas/tree", [200, 404, 404, 401]),
+        // A funnel shows only the stages the account may see: none is none at all.
+        ("/funnel/embudo", [200, 404, 404, 303]),
+        ("/api/v1/funnels/embudo", [200, 404, 404, 401]),
         ("/dashboards/finances", [200, 200, 404, 303]),
         ("/dashboards/people_growth", [200, 404, 200, 303]),
         ("/dashboards/direccion", [200, 200, 200, 303]),

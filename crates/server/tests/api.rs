@@ -174,6 +174,7 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/annotations",
         "/api/v1/insights",
         "/api/v1/kpis/{id}/tree",
+        "/api/v1/funnels/{group}",
     ] {
         assert!(
             paths.get(route).is_some(),
@@ -182,7 +183,7 @@ async fn openapi_document_lists_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        10,
+        11,
         "undocumented or stale routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

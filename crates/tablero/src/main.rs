@@ -201,7 +201,15 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ReviewsAction {
     /// The reviews of a KPI (or of every KPI), newest first, with their actions.
-    List { kpi: Option<String> },
+    List {
+        kpi: Option<String>,
+        /// Only the KPIs of this owner, e.g. "Finances".
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only the open actions past their due date.
+        #[arg(long)]
+        overdue: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,8 +407,20 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }))
         }
         Command::Reviews {
-            action: ReviewsAction::List { kpi },
-        } => runtime.block_on(reviews::list(&cli.workspace, kpi)),
+            action:
+                ReviewsAction::List {
+                    kpi,
+                    owner,
+                    overdue,
+                },
+        } => runtime.block_on(reviews::list(
+            &cli.workspace,
+            reviews::ListOptions {
+                kpi,
+                owner,
+                overdue,
+            },
+        )),
         Command::Serve {
             addr,
             insecure_bind,

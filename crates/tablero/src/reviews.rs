@@ -19,26 +19,73 @@ async fn open(root: &Path) -> Result<tablero_state::StateDb, Failure> {
         })
 }
 
-/// Prints the reviews of one KPI, or of every KPI, newest first, with their actions.
-pub async fn list(root: &Path, kpi: Option<String>) -> Result<(), Failure> {
+/// What `tablero reviews list` shows.
+pub struct ListOptions {
+    /// One KPI's reviews; every KPI's when `None`.
+    pub kpi: Option<String>,
+    /// Only the KPIs of this owner (as written in the catalog, any case).
+    pub owner: Option<String>,
+    /// Only the open actions past their due date (and the reviews they belong to).
+    pub overdue: bool,
+}
+
+/// Prints the reviews of one KPI, or of every KPI (of one owner), newest first, with their
+/// actions; with `overdue`, only the open actions past due, counted from today in the
+/// workspace's time zone.
+pub async fn list(root: &Path, options: ListOptions) -> Result<(), Failure> {
     let (workspace, _) = tablero_model::load_workspace(root);
-    let ids: Vec<String> = match kpi {
+    let owner_of = |k: &tablero_model::Kpi| k.owner.as_ref().map(|o| o.value.clone());
+    if let Some(owner) = &options.owner
+        && !workspace
+            .kpis
+            .iter()
+            .any(|k| owner_of(k).is_some_and(|o| o.eq_ignore_ascii_case(owner)))
+    {
+        let mut owners: Vec<String> = workspace.kpis.iter().filter_map(owner_of).collect();
+        owners.sort();
+        owners.dedup();
+        return Err(Failure {
+            code: EXIT_USER,
+            message: format!(
+                "--owner {owner}: no KPI has this owner; owners: {}",
+                owners.join(", ")
+            ),
+        });
+    }
+    let ids: Vec<String> = match &options.kpi {
         Some(id) => {
-            if workspace.kpi(&id).is_none() {
+            if workspace.kpi(id).is_none() {
                 return Err(Failure {
                     code: EXIT_USER,
                     message: format!("unknown KPI `{id}`"),
                 });
             }
-            vec![id]
+            vec![id.clone()]
         }
         None => workspace.kpis.iter().map(|k| k.id.value.clone()).collect(),
     };
+    let ids: Vec<String> = ids
+        .into_iter()
+        .filter(|id| {
+            options.owner.as_ref().is_none_or(|owner| {
+                workspace
+                    .kpi(id)
+                    .and_then(owner_of)
+                    .is_some_and(|o| o.eq_ignore_ascii_case(owner))
+            })
+        })
+        .collect();
+    let zone =
+        jiff::tz::TimeZone::get(&workspace.settings.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let today = jiff::Timestamp::now().to_zoned(zone).date().to_string();
+    let is_overdue = |a: &Action| a.state == "open" && a.due < today;
     let db = open(root).await?;
-    let today = jiff::Zoned::now().date().to_string();
     let mut any = false;
     for id in ids {
         for review in db.reviews(&id).await? {
+            if options.overdue && !review.actions.iter().any(is_overdue) {
+                continue;
+            }
             any = true;
             let when = jiff::Timestamp::from_microsecond(review.created_at)
                 .map(|t| t.strftime("%Y-%m-%d").to_string())
@@ -53,12 +100,12 @@ pub async fn list(root: &Path, kpi: Option<String>) -> Result<(), Failure> {
             if let Some(cause) = &review.cause {
                 out!("    cause: {cause}");
             }
-            for a in &review.actions {
-                let overdue = if a.state == "open" && a.due < today {
-                    " (overdue)"
-                } else {
-                    ""
-                };
+            for a in review
+                .actions
+                .iter()
+                .filter(|a| !options.overdue || is_overdue(a))
+            {
+                let overdue = if is_overdue(a) { " (overdue)" } else { "" };
                 out!(
                     "    [{}] {} — {}, {}{overdue}",
                     a.state,
@@ -70,7 +117,14 @@ pub async fn list(root: &Path, kpi: Option<String>) -> Result<(), Failure> {
         }
     }
     if !any {
-        out!("no reviews yet");
+        out!(
+            "{}",
+            if options.overdue {
+                "no overdue actions"
+            } else {
+                "no reviews yet"
+            }
+        );
     }
     db.close().await;
     Ok(())

@@ -98,6 +98,36 @@ fn the_example_opens_with_reviews_and_an_overdue_action() {
         .output()
         .unwrap();
     assert_eq!(unknown.status.code(), Some(1));
+    // Only the open actions past due (the tests run after 2026-10-29, so every open action of
+    // the example — due 2026-10-12, -22 and -29 — is past), and only an owner's KPIs.
+    let run = |args: &[&str]| {
+        let out = tablero().arg("-w").arg(&root).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, overdue, _) = run(&["reviews", "list", "--overdue"]);
+    assert_eq!(code, Some(0));
+    assert!(overdue.contains("2026-10-12 (overdue)"), "{overdue}");
+    assert!(!overdue.contains("[done]"), "{overdue}");
+    assert!(
+        !overdue.contains("2026-10-05"),
+        "done actions are not listed: {overdue}"
+    );
+    let (_, finances, _) = run(&["reviews", "list", "--owner", "finances"]);
+    assert!(
+        finances.contains("ventas_netas_totales 2026-08"),
+        "{finances}"
+    );
+    assert!(!finances.contains("tiempo_promedio_espera"), "{finances}");
+    let (code, _, err) = run(&["reviews", "list", "--owner", "Nadie"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("--owner Nadie") && err.contains("Finances"),
+        "{err}"
+    );
 }
 
 /// The market size is a manual source: the example opens with the quarters entered so far in

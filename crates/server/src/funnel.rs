@@ -1,0 +1,244 @@
+//! Funnels: the KPIs that share a `group:` (a pipeline's stages, in catalog order) for one
+//! period — each stage's value and the conversion from the stage before — at
+//! `GET /api/v1/funnels/{group}` and on the page `/funnel/{group}`.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use tablero_engine::Request;
+use tablero_model::Locale;
+use tablero_model::display::format_value;
+use utoipa::ToSchema;
+
+use crate::api::loaded;
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::pages::{Frame, PageQuery, frame, render};
+use crate::state::{AppState, Loaded};
+
+/// A funnel at one period.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct Funnel {
+    pub group: String,
+    pub period: String,
+    pub stages: Vec<Stage>,
+}
+
+/// One stage: its KPI, value, and the percentage of the stage before that reached it.
+#[derive(Serialize, ToSchema, Debug)]
+pub struct Stage {
+    pub kpi: String,
+    pub name: String,
+    pub value: Option<f64>,
+    /// `100 × value / previous stage's value`; null for the first stage or a zero before.
+    pub conversion: Option<f64>,
+    /// `100 × value / first stage's value`.
+    pub of_first: Option<f64>,
+}
+
+/// `?period=2026-09&as_of=T&lang=es|en`.
+#[derive(Deserialize, utoipa::IntoParams, Default, Debug)]
+pub struct FunnelQuery {
+    /// A period label at the stages' grain; the latest complete period by default.
+    pub period: Option<String>,
+    pub as_of: Option<String>,
+    pub lang: Option<String>,
+}
+
+async fn build(
+    state: &AppState,
+    loaded: &Loaded,
+    caller: &Caller,
+    group: &str,
+    query: &FunnelQuery,
+) -> Result<Funnel, AppError> {
+    let workspace = loaded.engine.workspace();
+    let stages: Vec<&tablero_model::Kpi> = workspace
+        .kpis
+        .iter()
+        .filter(|k| k.group.as_deref() == Some(group) && caller.sees(k))
+        .collect();
+    let Some(first) = stages.first() else {
+        return Err(AppError::not_found(format!("no funnel named `{group}`")));
+    };
+    let grain = first.grain_or_default();
+    let calendar = loaded.engine.calendar();
+    let as_of = match query.as_of.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(
+            calendar
+                .parse_as_of(t)
+                .map_err(|e| AppError::bad_parameter("as_of", e))?,
+        ),
+    };
+    let period = match query.period.as_deref().map(str::trim) {
+        None | Some("") => calendar.shift(
+            calendar.period_of(grain, as_of.unwrap_or_else(jiff::Timestamp::now)),
+            -1,
+        ),
+        Some(label) => calendar
+            .parse_period(grain, label)
+            .map_err(|e| AppError::bad_parameter("period", e))?,
+    };
+    let label = calendar.label(period);
+    let results = state
+        .compute(
+            loaded,
+            &Request {
+                kpis: stages.iter().map(|k| k.id.value.clone()).collect(),
+                from: Some(label.clone()),
+                to: Some(label.clone()),
+                grain: Some(grain),
+                as_of,
+                ..Request::default()
+            },
+        )
+        .await
+        .map_err(AppError::from_compute)?;
+    let value_of = |id: &str| {
+        results
+            .iter()
+            .find(|r| r.kpi == id)
+            .and_then(|r| {
+                r.values
+                    .iter()
+                    .find(|v| v.label == label && v.dim.is_none())
+            })
+            .and_then(|v| v.value)
+    };
+    let share = |part: Option<f64>, whole: Option<f64>| match (part, whole) {
+        (Some(p), Some(w)) if w != 0.0 => Some(100.0 * p / w),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    let mut before: Option<Option<f64>> = None;
+    let top = value_of(&first.id.value);
+    for kpi in &stages {
+        let value = value_of(&kpi.id.value);
+        out.push(Stage {
+            kpi: kpi.id.value.clone(),
+            name: kpi.name.clone(),
+            value,
+            conversion: before.and_then(|b| share(value, b)),
+            of_first: share(value, top),
+        });
+        before = Some(value);
+    }
+    Ok(Funnel {
+        group: group.to_string(),
+        period: label,
+        stages: out,
+    })
+}
+
+/// The stages of a funnel (KPIs sharing a `group:`) at one period, with their conversions.
+#[utoipa::path(get, path = "/funnels/{group}", tag = "kpis",
+    params(("group" = String, Path, description = "the stages' `group:`"), FunnelQuery),
+    responses((status = 200, body = Funnel),
+        (status = 400, description = "a bad `period` or `as_of`"),
+        (status = 404, description = "no KPI (that the account may see) has this group")))]
+pub async fn api(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(group): Path<String>,
+    Query(query): Query<FunnelQuery>,
+) -> Result<Json<Funnel>, AppError> {
+    let loaded = loaded(&state).await?;
+    Ok(Json(build(&state, &loaded, &caller, &group, &query).await?))
+}
+
+struct StageRow {
+    id: String,
+    name: String,
+    value: String,
+    conversion: String,
+    of_first: String,
+    /// Bar width, percent of the widest stage.
+    width: f64,
+}
+
+#[derive(Template)]
+#[template(path = "funnel.html")]
+struct FunnelPage {
+    frame: Frame,
+    period: String,
+    stages: Vec<StageRow>,
+    conversion_label: &'static str,
+    of_first_label: &'static str,
+    stage_label: &'static str,
+}
+
+/// `/funnel/{group}`: the funnel as horizontal bars with the conversion between stages.
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(group): Path<String>,
+    Query(query): Query<FunnelQuery>,
+) -> Result<Response, AppError> {
+    let snapshot = state.snapshot().await;
+    let loaded = loaded(&state).await?;
+    let funnel = build(&state, &loaded, &caller, &group, &query).await?;
+    let workspace = loaded.engine.workspace();
+    let page_query = PageQuery {
+        as_of: query.as_of.clone(),
+        lang: query.lang.clone(),
+        ..PageQuery::default()
+    };
+    let (frame, locale) = frame(
+        &snapshot.errors,
+        &loaded,
+        &caller,
+        &page_query,
+        format!("{} — {}", group, funnel.period),
+    );
+    let currency = workspace.settings.currency.as_str();
+    let widest = funnel
+        .stages
+        .iter()
+        .filter_map(|s| s.value)
+        .fold(0.0_f64, f64::max);
+    let percent = |v: Option<f64>| {
+        v.map(|v| format_value(v, tablero_model::Unit::Percent, 1, locale, currency))
+            .unwrap_or_else(|| "—".into())
+    };
+    let stages = funnel
+        .stages
+        .iter()
+        .map(|s| StageRow {
+            id: s.kpi.clone(),
+            name: s.name.clone(),
+            value: match (workspace.kpi(&s.kpi), s.value) {
+                (Some(k), Some(v)) => format_value(v, k.unit, k.decimals, locale, currency),
+                _ => "—".into(),
+            },
+            conversion: percent(s.conversion),
+            of_first: percent(s.of_first),
+            width: match s.value {
+                Some(v) if widest > 0.0 => (100.0 * v / widest).clamp(0.0, 100.0),
+                _ => 0.0,
+            },
+        })
+        .collect();
+    let es = locale == Locale::Es;
+    render(
+        axum::http::StatusCode::OK,
+        FunnelPage {
+            frame,
+            period: funnel.period,
+            stages,
+            conversion_label: if es {
+                "Conversión desde la etapa anterior"
+            } else {
+                "Conversion from the stage before"
+            },
+            of_first_label: if es {
+                "De la primera etapa"
+            } else {
+                "Of the first stage"
+            },
+            stage_label: if es { "Etapa" } else { "Stage" },
+        },
+    )
+}
