@@ -134,7 +134,7 @@ async fn build(
 }
 
 /// The stages of a funnel (KPIs sharing a `group:`) at one period, with their conversions.
-#[utoipa::path(get, path = "/funnels/{group}", tag = "kpis",
+#[utoipa::path(get, path = "/funnels/{group}", tag = "kpis", operation_id = "funnel",
     params(("group" = String, Path, description = "the stages' `group:`"), FunnelQuery),
     responses((status = 200, body = Funnel),
         (status = 400, description = "a bad `period` or `as_of`"),

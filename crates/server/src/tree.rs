@@ -284,7 +284,7 @@ async fn build(
 }
 
 /// A KPI's drivers and the split of its change from the period before and from a year ago.
-#[utoipa::path(get, path = "/kpis/{id}/tree", tag = "kpis",
+#[utoipa::path(get, path = "/kpis/{id}/tree", tag = "kpis", operation_id = "kpi_tree",
     params(("id" = String, Path, description = "KPI id"), TreeQuery),
     responses((status = 200, body = KpiTree),
         (status = 400, description = "a bad `period` or `as_of`"),

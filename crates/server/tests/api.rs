@@ -187,6 +187,16 @@ async fn openapi_document_lists_every_api_route() {
         "undocumented or stale routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
+    // Operation ids are unique (an OpenAPI 3.1 rule that code generators rely on).
+    let mut ids: Vec<&str> = paths
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .filter_map(|operation| operation["operationId"].as_str())
+        .collect();
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "duplicate operation ids: {ids:?}");
     // Every schema a response refers to exists.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
     for reference in body
