@@ -15,7 +15,7 @@ pub use password::{MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_password_policy
 pub use rules::{Principal, Visitor};
 pub use tablero_state::{Account, Role};
 pub use throttle::{SignInThrottle, Throttled};
-pub use token::{IssuedToken, TOKEN_PREFIX, hash_token};
+pub use token::{IssuedToken, SHARE_PREFIX, TOKEN_PREFIX, hash_token};
 
 use tablero_state::{NewAccount, NewToken, StateDb, StateError};
 
@@ -139,6 +139,51 @@ pub async fn account_for_token(db: &StateDb, token: &str) -> Result<Option<Accou
         return Ok(None);
     }
     Ok(db.account_for_token(&hash_token(token)).await?)
+}
+
+/// Makes a share link to one dashboard for an account, living `days` days: the returned
+/// secret goes into the link's address once; the database keeps its hash.
+pub async fn create_share(
+    db: &StateDb,
+    email: &str,
+    dashboard: &str,
+    view: &str,
+    days: u32,
+) -> Result<(tablero_state::Share, String)> {
+    let issued = IssuedToken::with_prefix(SHARE_PREFIX);
+    let share = db
+        .insert_share(&tablero_state::NewShare {
+            id: &issued.id,
+            secret_hash: &issued.hash,
+            dashboard,
+            view,
+            created_by: email,
+            expires_at: tablero_state::now().saturating_add(i64::from(days) * 86_400),
+        })
+        .await?;
+    Ok((share, issued.secret))
+}
+
+/// The share link behind a secret, with its creator's account: `None` when it is unknown,
+/// expired or revoked, or the account is disabled or gone.
+pub async fn share_for_link(
+    db: &StateDb,
+    secret: &str,
+) -> Result<Option<(tablero_state::Share, Account)>> {
+    if !secret.starts_with(SHARE_PREFIX) || secret.len() > 200 {
+        return Ok(None);
+    }
+    let Some(share) = db
+        .live_share(&hash_token(secret), tablero_state::now())
+        .await?
+    else {
+        return Ok(None);
+    };
+    let account = db
+        .account(&share.created_by)
+        .await?
+        .filter(|a| !a.is_disabled());
+    Ok(account.map(|a| (share, a)))
 }
 
 async fn hash_off_thread(password: String) -> Result<String> {

@@ -6,6 +6,8 @@ use sha2::{Digest, Sha256};
 
 /// Every token starts with this, so it is recognisable in logs and secret scanners.
 pub const TOKEN_PREFIX: &str = "tbl_";
+/// Every share link's secret starts with this: never mistaken for a token.
+pub const SHARE_PREFIX: &str = "shr_";
 
 /// A token just created: `secret` is shown to the person once and then forgotten.
 pub struct IssuedToken {
@@ -24,13 +26,18 @@ impl std::fmt::Debug for IssuedToken {
 
 impl IssuedToken {
     pub(crate) fn generate() -> IssuedToken {
+        IssuedToken::with_prefix(TOKEN_PREFIX)
+    }
+
+    /// A secret of the same strength for another use (share links).
+    pub(crate) fn with_prefix(prefix: &str) -> IssuedToken {
         let mut rng = rand::rng();
         let mut id = [0u8; 6];
         let mut secret = [0u8; 32];
         rng.fill_bytes(&mut id);
         rng.fill_bytes(&mut secret);
         let id = hex(&id);
-        let secret = format!("{TOKEN_PREFIX}{id}_{}", hex(&secret));
+        let secret = format!("{prefix}{id}_{}", hex(&secret));
         IssuedToken {
             hash: hash_token(&secret),
             id,

@@ -43,6 +43,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::insights::list))
         .routes(routes!(crate::tree::api))
         .routes(routes!(crate::funnel::api))
+        .routes(routes!(crate::shares::create, crate::shares::list))
+        .routes(routes!(crate::shares::revoke))
         .routes(routes!(
             crate::reviews::list_annotations,
             crate::reviews::create_annotation

@@ -180,6 +180,8 @@ impl Caller {
 fn is_public(path: &str) -> bool {
     path == "/login"
         || path.starts_with("/assets/")
+        // A share link is its own key: the page checks it.
+        || path.starts_with("/share/")
         || path == "/api/v1/health"
         || path == "/api/v1/openapi.json"
 }
@@ -332,7 +334,7 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-fn state_failure(err: tablero_state::StateError) -> AppError {
+pub(crate) fn state_failure(err: tablero_state::StateError) -> AppError {
     tracing::error!(%err, "state database");
     AppError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -341,7 +343,7 @@ fn state_failure(err: tablero_state::StateError) -> AppError {
     }
 }
 
-fn access_failure(err: tablero_access::AccessError) -> AppError {
+pub(crate) fn access_failure(err: tablero_access::AccessError) -> AppError {
     match err {
         tablero_access::AccessError::State(err) => state_failure(err),
         other => AppError::internal(other),

@@ -18,6 +18,7 @@ pub mod listen;
 mod metrics;
 mod pages;
 mod reviews;
+mod shares;
 mod state;
 mod tree;
 pub mod wire;
@@ -50,6 +51,7 @@ pub fn app(state: AppState) -> Router {
         .route("/kpi/{id}", get(pages::kpi_page))
         .route("/kpi/{id}/tree", get(tree::page))
         .route("/funnel/{group}", get(funnel::page))
+        .route("/share/{secret}", get(shares::page))
         .route("/kpi/{id}/download/{kind}", get(downloads::kpi_periods))
         .route("/download/{kind}", get(downloads::latest))
         .route("/dashboards/{id}/download/{kind}", get(downloads::latest))
@@ -106,10 +108,11 @@ pub fn app(state: AppState) -> Router {
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
-        .layer(SetResponseHeaderLayer::overriding(
+        .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             // `same-origin`, not `no-referrer`: with `no-referrer` browsers send `Origin: null` on
-            // our own forms, which the cross-site guard must refuse.
+            // our own forms, which the cross-site guard must refuse. A shared page (no forms,
+            // its secret in the address) sets `no-referrer` itself.
             HeaderValue::from_static("same-origin"),
         ))
         .with_state(state)

@@ -130,6 +130,8 @@ pub struct Frame {
     pub problem: Option<String>,
     /// The signed-in account, for the header (none when the workspace has no accounts).
     pub account: Option<AccountBar>,
+    /// The page is seen through a share link: no navigation, pickers, downloads or links.
+    pub shared: bool,
 }
 
 /// Who is signed in: shown in the header with the sign-out button.
@@ -184,8 +186,21 @@ pub(crate) fn frame(
             },
             csrf: caller.csrf.clone().unwrap_or_default(),
         }),
+        shared: false,
     };
     (frame, locale)
+}
+
+impl Frame {
+    /// Seen through a share link: nothing but the page itself — no navigation, account,
+    /// workspace errors or links carried to other pages.
+    pub(crate) fn share(&mut self) {
+        self.shared = true;
+        self.account = None;
+        self.dashboards.clear();
+        self.errors.clear();
+        self.carry.clear();
+    }
 }
 
 /// A value formatted for people in the page's language.
@@ -1165,30 +1180,45 @@ pub async fn dashboard_page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Query(mut query): Query<PageQuery>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    dashboard_view(&state, &caller, &id, query, false).await
+}
+
+/// The scorecard of dashboard `id` as `caller` sees it; `shared` strips everything but the
+/// table (a share link).
+pub(crate) async fn dashboard_view(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    mut query: PageQuery,
+    shared: bool,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded(state).await?;
     let workspace = loaded.engine.workspace();
-    let (dashboard, ids) = visible_dashboard(workspace, &caller, &id, &mut query)?;
+    let (dashboard, ids) = visible_dashboard(workspace, caller, id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,
-        &caller,
+        caller,
         &query,
         dashboard.title.clone(),
     );
+    if shared {
+        frame.share();
+    }
     let fmt = Fmt {
         locale,
         currency: &workspace.settings.currency,
     };
     let mut rows = Vec::new();
     let mut status = StatusCode::OK;
-    match compute_all(&state, &loaded, &query, ids).await {
+    match compute_all(state, &loaded, &query, ids).await {
         Ok(results) => {
             for result in results.iter() {
                 if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
-                    rows.push(score_row(&state, &loaded, &query, kpi, result, &fmt, frame.t).await);
+                    rows.push(score_row(state, &loaded, &query, kpi, result, &fmt, frame.t).await);
                 }
             }
         }
@@ -1202,7 +1232,7 @@ pub async fn dashboard_page(
         status,
         DashboardPage {
             frame,
-            dashboard_id: id.clone(),
+            dashboard_id: id.to_string(),
             rows,
         },
     )
@@ -1228,26 +1258,40 @@ pub async fn tv_page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Query(mut query): Query<PageQuery>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    tv_view(&state, &caller, &id, query, false).await
+}
+
+/// The wall-screen page of dashboard `id` as `caller` sees it (`shared`: through a link).
+pub(crate) async fn tv_view(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    mut query: PageQuery,
+    shared: bool,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded(state).await?;
     let workspace = loaded.engine.workspace();
-    let (dashboard, ids) = visible_dashboard(workspace, &caller, &id, &mut query)?;
+    let (dashboard, ids) = visible_dashboard(workspace, caller, id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,
-        &caller,
+        caller,
         &query,
         dashboard.title.clone(),
     );
+    if shared {
+        frame.share();
+    }
     let fmt = Fmt {
         locale,
         currency: &workspace.settings.currency,
     };
     let mut cards = Vec::new();
     let mut status = StatusCode::OK;
-    match compute_all(&state, &loaded, &query, ids).await {
+    match compute_all(state, &loaded, &query, ids).await {
         Ok(results) => {
             for result in results.iter() {
                 if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {

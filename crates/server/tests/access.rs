@@ -1298,3 +1298,202 @@ async fn reviews_and_annotations_sqlite() {
 async fn reviews_and_annotations_postgres() {
     reviews_and_annotations(Backend::Postgres).await;
 }
+
+/// Share links: made by editors and admins, opened by nobody signed in, showing one board with
+/// what the creator may see and nothing else; listed, revoked, expired, dead with their
+/// creator's account.
+async fn share_links(backend: Backend) {
+    let w = world(backend, example()).await;
+    let make = |token: Option<&str>, body: &str| post_json("/api/v1/shares", token, body);
+    let board = r#"{"dashboard": "direccion", "days": 7}"#;
+    // (caller, body, status, the field named)
+    let viewer = Some(w.people_viewer.as_str());
+    let editor = Some(w.finance_editor.as_str());
+    let admin = Some(w.admin.as_str());
+    let refusals = [
+        (None, board, 401, ""),
+        (viewer, board, 403, ""),
+        (
+            editor,
+            r#"{"dashboard": "direccion", "days": 0}"#,
+            400,
+            "days:",
+        ),
+        (
+            editor,
+            r#"{"dashboard": "direccion", "days": 366}"#,
+            400,
+            "days:",
+        ),
+        (
+            editor,
+            r#"{"dashboard": "direccion", "view": "wall"}"#,
+            400,
+            "view:",
+        ),
+        (
+            editor,
+            r#"{"dashboard": "direccion", "who": 1}"#,
+            400,
+            "body:",
+        ),
+        (editor, r#"{"dashboard": "nope"}"#, 404, ""),
+        // The People Growth board has no KPI of Finances: as good as absent for its editor.
+        (editor, r#"{"dashboard": "people_growth"}"#, 404, ""),
+    ];
+    for (token, body, status, field) in refusals {
+        let answer = send(&w.state, make(token, body)).await;
+        assert_eq!(answer.status.as_u16(), status, "{body}: {}", answer.body);
+        assert!(answer.body.contains(field), "{body}: {}", answer.body);
+    }
+    let created = send(&w.state, make(editor, board)).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let json: serde_json::Value = serde_json::from_str(&created.body).unwrap();
+    let url = json["url"].as_str().unwrap();
+    // The example's public_url, then the link's path.
+    assert!(url.starts_with("http://127.0.0.1:8080/share/shr_"), "{url}");
+    let path = &url[url.find("/share/").unwrap()..];
+    let editor_link = json["id"].as_str().unwrap().to_string();
+
+    // Nobody signed in opens it: the board with what its creator sees — the Finances KPIs of
+    // the management board — and no way to anything else.
+    let page = send(&w.state, get(path, None, None)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let shown: BTreeSet<String> = page
+        .body
+        .split("data-testid=\"score-row\" data-kpi=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        set(&[
+            "concentracion_ventas_cliente",
+            "margen_ebitda",
+            "ventas_netas_totales"
+        ])
+    );
+    for elsewhere in [
+        "href=\"/kpi/",
+        "href=\"/dashboards/",
+        "/download/",
+        "action=\"/logout\"",
+    ] {
+        assert!(
+            !page.body.contains(elsewhere),
+            "{elsewhere} on a shared page"
+        );
+    }
+    assert!(
+        page.headers.get(header::SET_COOKIE).is_none(),
+        "a link carries no session"
+    );
+    assert_eq!(page.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(page.headers[header::REFERRER_POLICY], "no-referrer");
+    // The link is not a key to anything else: not as a token, not under another path.
+    let secret = path.trim_start_matches("/share/");
+    let api = send(&w.state, get("/api/v1/kpis", Some(secret), None)).await;
+    assert_eq!(api.status, StatusCode::UNAUTHORIZED);
+    let home = send(&w.state, get("/", None, None)).await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER);
+
+    // The wall-screen view of the same board, made by the admin: all 9 KPIs of the board.
+    let tv = send(
+        &w.state,
+        make(admin, r#"{"dashboard": "direccion", "view": "tv"}"#),
+    )
+    .await;
+    assert_eq!(tv.status, StatusCode::CREATED, "{}", tv.body);
+    let tv: serde_json::Value = serde_json::from_str(&tv.body).unwrap();
+    let tv_url = tv["url"].as_str().unwrap();
+    let tv_path = &tv_url[tv_url.find("/share/").unwrap()..];
+    let wall = send(&w.state, get(tv_path, None, None)).await;
+    assert_eq!(wall.status, StatusCode::OK);
+    assert!(wall.body.contains("data-testid=\"tv\""));
+    assert_eq!(wall.body.matches("data-testid=\"kpi-card\"").count(), 9);
+
+    // Lists: an editor its own, the admin every link; a viewer none.
+    let count = |body: &str| {
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        json["shares"].as_array().unwrap().len()
+    };
+    let mine = send(&w.state, get("/api/v1/shares", editor, None)).await;
+    assert_eq!(count(&mine.body), 1);
+    let all = send(&w.state, get("/api/v1/shares", admin, None)).await;
+    assert_eq!(count(&all.body), 2);
+    let refused = send(&w.state, get("/api/v1/shares", viewer, None)).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+
+    // Revoking: not another's (404), one's own (204, and the link is dead), not twice.
+    let delete = |id: &str, token: Option<&str>| {
+        let mut builder = Request::builder()
+            .method(Method::DELETE)
+            .uri(format!("/api/v1/shares/{id}"))
+            .header(header::HOST, "localhost");
+        if let Some(token) = token {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        builder.body(Body::empty()).unwrap()
+    };
+    let tv_id = tv["id"].as_str().unwrap();
+    assert_eq!(
+        send(&w.state, delete(tv_id, editor)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&w.state, delete(&editor_link, viewer)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        send(&w.state, delete(&editor_link, editor)).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&w.state, get(path, None, None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&w.state, delete(&editor_link, editor)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Expiry is the state database's `live_share` (tested there with a clock).
+
+    // A link dies with its creator's account.
+    let again = send(&w.state, make(editor, board)).await;
+    let again: serde_json::Value = serde_json::from_str(&again.body).unwrap();
+    let again_url = again["url"].as_str().unwrap();
+    let again_path = &again_url[again_url.find("/share/").unwrap()..];
+    assert_eq!(
+        send(&w.state, get(again_path, None, None)).await.status,
+        StatusCode::OK
+    );
+    w.db.disable_account("fin@acme.cl").await.unwrap();
+    assert_eq!(
+        send(&w.state, get(again_path, None, None)).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Made-up links, and an API token in a link's place.
+    for made_up in [
+        "/share/shr_0000_1111",
+        "/share/nothing",
+        &format!("/share/{}", w.admin),
+    ] {
+        assert_eq!(
+            send(&w.state, get(made_up, None, None)).await.status,
+            StatusCode::NOT_FOUND,
+            "{made_up}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn share_links_sqlite() {
+    share_links(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn share_links_postgres() {
+    share_links(Backend::Postgres).await;
+}

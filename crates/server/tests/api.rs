@@ -175,6 +175,7 @@ async fn openapi_document_lists_every_api_route() {
         "/api/v1/insights",
         "/api/v1/kpis/{id}/tree",
         "/api/v1/funnels/{group}",
+        "/api/v1/shares",
     ] {
         assert!(
             paths.get(route).is_some(),
@@ -183,7 +184,7 @@ async fn openapi_document_lists_every_api_route() {
     }
     assert_eq!(
         paths.len(),
-        11,
+        13,
         "undocumented or stale routes: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -14,6 +14,7 @@ mod accounts;
 mod alerts;
 mod reviews;
 mod sessions;
+mod shares;
 mod tokens;
 
 use std::borrow::Cow;
@@ -31,6 +32,7 @@ pub use accounts::{Account, NewAccount, Role};
 pub use alerts::{Delivery, Firing, NewFiring};
 pub use reviews::{Action, Annotation, OverdueAction, Review};
 pub use sessions::StoredSession;
+pub use shares::{NewShare, Share};
 pub use tokens::{NewToken, TokenInfo};
 
 /// The migrations, in order. A new table is a new file here, never an edit of an old one.
@@ -49,6 +51,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "reviews, their actions, and annotations",
         include_str!("../migrations/0003_reviews.sql"),
+    ),
+    (
+        4,
+        "share links",
+        include_str!("../migrations/0004_shares.sql"),
     ),
 ];
 

@@ -153,3 +153,48 @@ fn a_postgres_password_never_shows() {
     let err = Location::parse("mysql://u:s3cret@h/db").unwrap_err();
     assert!(!err.to_string().contains("s3cret"), "{err}");
 }
+
+#[tokio::test]
+async fn a_share_link_lives_until_it_expires_or_is_revoked() {
+    let (_dir, db) = db().await;
+    db.insert_account(&NewAccount {
+        email: "ana@acme.cl",
+        role: Role::Editor,
+        owners: &[],
+        password_hash: "x",
+    })
+    .await
+    .unwrap();
+    let made_at = now();
+    let share = db
+        .insert_share(&NewShare {
+            id: "s1",
+            secret_hash: "h1",
+            dashboard: "direccion",
+            view: "board",
+            created_by: "ana@acme.cl",
+            expires_at: made_at + 60,
+        })
+        .await
+        .unwrap();
+    // (instant, alive): alive before its expiry, dead at and after it.
+    for (at, alive) in [
+        (made_at, true),
+        (made_at + 59, true),
+        (made_at + 60, false),
+        (made_at + 3600, false),
+    ] {
+        assert_eq!(
+            db.live_share("h1", at).await.unwrap().is_some(),
+            alive,
+            "{at}"
+        );
+    }
+    assert_eq!(db.live_share("h2", made_at).await.unwrap(), None);
+    assert_eq!(db.shares(Some("ana@acme.cl")).await.unwrap(), vec![share]);
+    // Only its creator (or anyone, for an admin) revokes it, once.
+    assert!(!db.revoke_share("s1", Some("otra@acme.cl")).await.unwrap());
+    assert!(db.revoke_share("s1", Some("ana@acme.cl")).await.unwrap());
+    assert!(!db.revoke_share("s1", None).await.unwrap());
+    assert_eq!(db.live_share("h1", made_at).await.unwrap(), None);
+}
