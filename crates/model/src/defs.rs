@@ -384,8 +384,19 @@ pub struct Dashboard {
     pub grain: Option<Grain>,
     /// How many periods the scorecard shows (default 12).
     pub periods: Option<u32>,
+    /// Every KPI of the dashboard, in order (those of its sections, when it has sections).
     pub kpis: Vec<Text>,
+    /// `sections:` — titled groups of its KPIs, shown as such in the scorecard; empty when the
+    /// dashboard lists `kpis:` directly.
+    pub sections: Vec<Section>,
     pub file: PathBuf,
+}
+
+/// A titled group of a dashboard's KPIs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section {
+    pub title: String,
+    pub kpis: Vec<Text>,
 }
 
 /// A whole workspace as written.

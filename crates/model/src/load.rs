@@ -1086,7 +1086,15 @@ impl YamlFile<'_> {
         self.check_keys(
             map,
             "a dashboard",
-            &["id", "title", "description", "grain", "periods", "kpis"],
+            &[
+                "id",
+                "title",
+                "description",
+                "grain",
+                "periods",
+                "kpis",
+                "sections",
+            ],
         );
         let id = self.required(map, "id", "a dashboard")?;
         if !self.plain_name(&id, "a dashboard id", "it is used in the URL /tv/ID") {
@@ -1112,13 +1120,49 @@ impl YamlFile<'_> {
                 }
             },
         };
-        let kpis = self.word_list(map, "kpis");
+        let mut kpis = self.word_list(map, "kpis");
+        let mut sections = Vec::new();
+        match map.get_node("sections") {
+            None => {}
+            Some(Node::Sequence(seq)) => {
+                if !kpis.is_empty() {
+                    self.error(
+                        map.span(),
+                        "a dashboard lists `kpis:` or `sections:`, not both",
+                    );
+                }
+                for node in seq.iter() {
+                    let Node::Mapping(section) = node else {
+                        self.error(
+                            node.span(),
+                            "each section is `title:` and `kpis:`, like `- title: Ventas`",
+                        );
+                        continue;
+                    };
+                    self.check_keys(section, "a section", &["title", "kpis"]);
+                    let Some(title) = self.required(section, "title", "a section") else {
+                        continue;
+                    };
+                    let members = self.word_list(section, "kpis");
+                    kpis.extend(members.iter().cloned());
+                    sections.push(Section {
+                        title: title.value,
+                        kpis: members,
+                    });
+                }
+            }
+            Some(other) => self.error(
+                other.span(),
+                "`sections` must be a list of `title:` and `kpis:`",
+            ),
+        }
         Some(Dashboard {
             id: id.value,
             title,
             grain,
             periods,
             kpis,
+            sections,
             file: self.rel.clone(),
         })
     }

@@ -207,6 +207,93 @@ pub fn latest_table(
     Table { columns, rows }
 }
 
+/// `?period=P&lang=…&as_of=…&where=…` of a breakdown's download.
+#[derive(serde::Deserialize, Default)]
+pub struct BreakdownQuery {
+    pub period: Option<String>,
+    pub lang: Option<String>,
+    pub as_of: Option<String>,
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+}
+
+/// GET /kpi/{id}/breakdown/{dim}/download/{csv|xlsx}?period=P: the KPI page's breakdown by one
+/// of its dimensions at one period (the latest complete one by default), one row per value.
+pub async fn breakdown(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((id, dim, kind)): Path<(String, String, String)>,
+    Query(query): Query<BreakdownQuery>,
+) -> Result<Response, AppError> {
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let kpi = crate::api::visible(workspace, &caller, &id)?;
+    if !crate::api::definition(&loaded, kpi)
+        .dimensions
+        .contains(&dim)
+    {
+        return Err(AppError::not_found(format!(
+            "KPI `{id}` has no dimension `{dim}`"
+        )));
+    }
+    let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
+    if let Some(p) = &query.period {
+        loaded
+            .engine
+            .calendar()
+            .parse_period(kpi.grain_or_default(), p)
+            .map_err(|e| AppError::bad_parameter("period", e))?;
+    }
+    let page = PageQuery {
+        from: query.period.clone(),
+        to: query.period.clone(),
+        filter: query.filter.clone(),
+        as_of: query.as_of.clone(),
+        lang: query.lang.clone(),
+        ..PageQuery::default()
+    };
+    let mut values = page.values();
+    values.by = Some(dim.clone());
+    let request = values.request(&loaded, vec![id.clone()])?;
+    let results = state
+        .compute(&loaded, &request)
+        .await
+        .map_err(AppError::from_compute)?;
+    let mut result = results
+        .first()
+        .ok_or_else(|| AppError::internal("no result"))?
+        .clone();
+    // Without a period: the latest complete one, as the page shows.
+    let period = match &query.period {
+        Some(p) => p.trim().to_string(),
+        None => result
+            .values
+            .iter()
+            .filter(|v| !v.partial)
+            .map(|v| v.label.clone())
+            .max()
+            .unwrap_or_default(),
+    };
+    result
+        .values
+        .retain(|v| v.label == period || query.period.is_some());
+    let table = values_table(kpi, &result, Some(locale));
+    let name = format!("{id}-{dim}-{period}");
+    match kind.as_str() {
+        "csv" => Ok(attachment(
+            tablero_export::csv_for_spreadsheets(&table, locale).map_err(AppError::internal)?,
+            "text/csv; charset=utf-8",
+            &format!("{name}.csv"),
+        )),
+        "xlsx" => Ok(attachment(
+            tablero_export::xlsx(&table, &id).map_err(AppError::internal)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            &format!("{name}.xlsx"),
+        )),
+        other => Err(AppError::not_found(format!("no `{other}` download"))),
+    }
+}
+
 /// GET /download/{kind} (the home page's KPIs) and /dashboards/{id}/download/{kind} (a
 /// scorecard's): each KPI's latest complete period, as CSV or XLSX.
 pub async fn latest(

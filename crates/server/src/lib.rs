@@ -53,6 +53,10 @@ pub fn app(state: AppState) -> Router {
         .route("/funnel/{group}", get(funnel::page))
         .route("/share/{secret}", get(shares::page))
         .route("/kpi/{id}/download/{kind}", get(downloads::kpi_periods))
+        .route(
+            "/kpi/{id}/breakdown/{dim}/download/{kind}",
+            get(downloads::breakdown),
+        )
         .route("/download/{kind}", get(downloads::latest))
         .route("/dashboards/{id}/download/{kind}", get(downloads::latest))
         .route(
@@ -60,6 +64,7 @@ pub fn app(state: AppState) -> Router {
             axum::routing::post(pages::review_form_submit),
         )
         .route("/dashboards/{id}", get(pages::dashboard_page))
+        .route("/tv", get(pages::tv_rotation))
         .route("/tv/{id}", get(pages::tv_page))
         .route("/assets/{name}", get(pages::asset))
         .route(

@@ -5,7 +5,7 @@ use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tablero_engine::{KpiResult, KpiValue, Request};
 use tablero_model::display::{format_value, status_label};
@@ -1042,6 +1042,8 @@ async fn page_sql(state: &AppState, loaded: &Loaded, query: &PageQuery, id: &str
 
 /// A row of a scorecard: the card's numbers plus what a review meeting reads across.
 pub struct ScoreRow {
+    /// The title of the dashboard section this row opens, if it opens one.
+    pub section: Option<String>,
     pub card: Card,
     pub owner: String,
     /// Value as a share of target, e.g. "94 %".
@@ -1125,6 +1127,7 @@ async fn score_row(
         ytd = (year.value, year.pace_target.or(year.target));
     }
     ScoreRow {
+        section: None,
         owner: kpi
             .owner
             .as_ref()
@@ -1214,11 +1217,31 @@ pub(crate) async fn dashboard_view(
     };
     let mut rows = Vec::new();
     let mut status = StatusCode::OK;
-    match compute_all(state, &loaded, &query, ids).await {
+    match compute_all(state, &loaded, &query, ids.clone()).await {
         Ok(results) => {
-            for result in results.iter() {
-                if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
-                    rows.push(score_row(state, &loaded, &query, kpi, result, &fmt, frame.t).await);
+            // In the dashboard's order, each section's title on its first visible row.
+            let sections: Vec<(Option<&str>, &[tablero_model::Text])> =
+                if dashboard.sections.is_empty() {
+                    vec![(None, dashboard.kpis.as_slice())]
+                } else {
+                    dashboard
+                        .sections
+                        .iter()
+                        .map(|s| (Some(s.title.as_str()), s.kpis.as_slice()))
+                        .collect()
+                };
+            for (title, members) in sections {
+                let mut opens = title.map(str::to_string);
+                for member in members {
+                    let Some(result) = results.iter().find(|r| r.kpi == member.value) else {
+                        continue;
+                    };
+                    if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
+                        let mut row =
+                            score_row(state, &loaded, &query, kpi, result, &fmt, frame.t).await;
+                        row.section = opens.take();
+                        rows.push(row);
+                    }
                 }
             }
         }
@@ -1247,6 +1270,8 @@ struct TvPage {
     refresh: u32,
     /// When the numbers were computed, in the workspace's time zone.
     updated: String,
+    /// Where the reload goes when rotating through dashboards.
+    next: Option<String>,
 }
 
 /// How often a wall screen reloads, in seconds.
@@ -1259,17 +1284,60 @@ pub async fn tv_page(
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(query): Query<PageQuery>,
+    Query(rotation): Query<Rotation>,
 ) -> Result<Response, AppError> {
-    tv_view(&state, &caller, &id, query, false).await
+    let rotate = rotation.rotate.is_some_and(|r| r != "0" && !r.is_empty());
+    tv_view(&state, &caller, &id, query, false, rotate).await
 }
 
-/// The wall-screen page of dashboard `id` as `caller` sees it (`shared`: through a link).
+/// `?rotate=1`: each reload of a wall screen moves to the next dashboard.
+#[derive(Deserialize, Default)]
+pub struct Rotation {
+    pub rotate: Option<String>,
+}
+
+/// The dashboards this caller may see, in catalog order.
+fn visible_dashboards<'w>(
+    workspace: &'w tablero_model::Workspace,
+    caller: &Caller,
+) -> Vec<&'w tablero_model::Dashboard> {
+    workspace
+        .dashboards
+        .iter()
+        .filter(|d| d.kpis.iter().any(|k| caller.sees_id(workspace, &k.value)))
+        .collect()
+}
+
+/// `/tv`: a wall screen rotating through every dashboard the caller may see, one a minute.
+pub async fn tv_rotation(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Query(query): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let first = visible_dashboards(workspace, &caller)
+        .first()
+        .map(|d| d.id.clone())
+        .ok_or_else(|| AppError::not_found("no dashboard to show"))?;
+    let lang = query
+        .lang
+        .as_deref()
+        .filter(|l| matches!(*l, "es" | "en"))
+        .map(|l| format!("&lang={l}"))
+        .unwrap_or_default();
+    Ok(Redirect::to(&format!("/tv/{first}?rotate=1{lang}")).into_response())
+}
+
+/// The wall-screen page of dashboard `id` as `caller` sees it (`shared`: through a link;
+/// `rotate`: its reload moves on to the next dashboard the caller may see).
 pub(crate) async fn tv_view(
     state: &AppState,
     caller: &Caller,
     id: &str,
     mut query: PageQuery,
     shared: bool,
+    rotate: bool,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
     let loaded = loaded(state).await?;
@@ -1308,6 +1376,16 @@ pub(crate) async fn tv_view(
         .to_zoned(loaded.engine.calendar().time_zone().clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string();
+    let next = rotate.then(|| {
+        let boards = visible_dashboards(workspace, caller);
+        let at = boards.iter().position(|d| d.id == id).unwrap_or(0);
+        let next = &boards[(at + 1) % boards.len().max(1)];
+        let lang = match query.lang.as_deref() {
+            Some(l @ ("es" | "en")) => format!("&lang={l}"),
+            _ => String::new(),
+        };
+        format!("/tv/{}?rotate=1{lang}", next.id)
+    });
     render(
         status,
         TvPage {
@@ -1315,6 +1393,7 @@ pub(crate) async fn tv_view(
             cards,
             refresh: TV_REFRESH,
             updated,
+            next,
         },
     )
 }

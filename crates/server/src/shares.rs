@@ -232,7 +232,7 @@ pub async fn page(
             ..PageQuery::default()
         };
         match share.view.as_str() {
-            "tv" => pages::tv_view(&state, &caller, &share.dashboard, query, true).await,
+            "tv" => pages::tv_view(&state, &caller, &share.dashboard, query, true, false).await,
             _ => pages::dashboard_view(&state, &caller, &share.dashboard, query, true).await,
         }
     }

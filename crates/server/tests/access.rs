@@ -283,6 +283,11 @@ async fn authorization_matrix(backend: Backend) {
             [200, 200, 404, 303],
         ),
         ("/kpi/tasa_absentismo/download/xlsx", [200, 404, 200, 303]),
+        (
+            "/kpi/ventas_netas_totales/breakdown/linea_servicio/download/csv",
+            [200, 200, 404, 303],
+        ),
+        ("/tv", [303, 303, 303, 303]),
         ("/api/v1/insights", [200, 200, 200, 401]),
         ("/api/v1/annotations", [200, 200, 200, 401]),
         (

@@ -529,3 +529,70 @@ async fn bad_pushes_get_fitting_statuses_and_store_nothing() {
     // Nothing was stored: the table was never even created.
     assert!(!ws.path().join("data/store/encuestas/_delta_log").exists());
 }
+
+/// A KPI page's breakdown downloads as a table: one row per service line at the period asked
+/// for, whose net sales add up to the KPI's total for that month (a sum splits exactly).
+#[tokio::test]
+async fn a_breakdown_downloads_and_adds_up_to_the_total() {
+    let state = AppState::open(example());
+    let uri =
+        "/kpi/ventas_netas_totales/breakdown/linea_servicio/download/csv?period=2026-09&lang=en";
+    let (status, headers, body) = get(&state, uri).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let mut lines = body.trim_start_matches('\u{feff}').lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "Period,linea_servicio,Value,Target,Status"
+    );
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert!(rows.len() >= 3, "{body}");
+    assert!(rows.iter().all(|r| r[0] == "2026-09"), "{body}");
+    let sum: f64 = rows.iter().map(|r| r[2].parse::<f64>().unwrap()).sum();
+    let (_, _, total) = get(
+        &state,
+        "/api/v1/kpis/ventas_netas_totales/values?from=2026-09&to=2026-09&as_of=2026-10-15",
+    )
+    .await;
+    let total: serde_json::Value = serde_json::from_str(&total).unwrap();
+    let total = total["values"][0]["value"].as_f64().unwrap();
+    assert!(
+        (sum - total).abs() <= 1e-6 * total.abs(),
+        "{sum} vs {total}"
+    );
+    // XLSX too; a dimension the KPI lacks, a bad period, another kind.
+    let table = [
+        (
+            "/kpi/ventas_netas_totales/breakdown/linea_servicio/download/xlsx",
+            StatusCode::OK,
+        ),
+        (
+            "/kpi/ventas_netas_totales/breakdown/etapa/download/csv",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/kpi/ventas_netas_totales/breakdown/linea_servicio/download/csv?period=2026-13",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/kpi/ventas_netas_totales/breakdown/linea_servicio/download/pdf",
+            StatusCode::NOT_FOUND,
+        ),
+    ];
+    for (uri, expected) in table {
+        let (status, _, body) = get(&state, uri).await;
+        assert_eq!(status, expected, "{uri}: {body}");
+    }
+    // The KPI page links each breakdown's downloads.
+    let (_, _, page) = get(&state, "/kpi/ventas_netas_totales?as_of=2026-10-15").await;
+    assert!(
+        page.contains("/kpi/ventas_netas_totales/breakdown/linea_servicio/download/csv?period=")
+    );
+}

@@ -353,3 +353,72 @@ async fn a_dashboard_on_the_wall() {
     let (status, _) = get(&state, "/tv/nope").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A dashboard with `sections:` shows each section's title over its KPIs, in the dashboard's
+/// order (not the catalog's): here the margin first, then the orders.
+#[tokio::test]
+async fn a_scorecard_shows_its_sections_in_order() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("dashboards/secciones.yaml"),
+        "id: secciones\ntitle: Por secciones\ngrain: month\nsections:\n  - title: Rentabilidad\n    kpis: [retorno]\n  - title: Volumen\n    kpis: [pedidos]\n",
+    )
+    .unwrap();
+    let state = AppState::open(dir.path());
+    let (status, page) = get(&state, "/dashboards/secciones?as_of=2026-04-10").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let order: Vec<usize> = [
+        "Rentabilidad",
+        "data-kpi=\"retorno\"",
+        "Volumen",
+        "data-kpi=\"pedidos\"",
+    ]
+    .iter()
+    .map(|needle| {
+        page.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {page}"))
+    })
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    assert_eq!(page.matches("data-testid=\"score-section\"").count(), 2);
+}
+
+/// `/tv` rotates: each wall-screen page's reload goes on to the next dashboard the caller may
+/// see, in catalog order, and wraps; without `rotate` it reloads itself.
+#[tokio::test]
+async fn a_wall_screen_rotates_through_the_dashboards() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("dashboards/zeta.yaml"),
+        "id: zeta\ntitle: Zeta\nkpis: [retorno]\n",
+    )
+    .unwrap();
+    let state = AppState::open(dir.path());
+    let response = app(state.clone())
+        .oneshot(
+            Request::builder()
+                .uri("/tv?lang=en")
+                .header("host", "localhost")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        response.headers()["location"],
+        "/tv/comercial?rotate=1&lang=en"
+    );
+    let (_, first) = get(&state, "/tv/comercial?rotate=1&lang=en").await;
+    assert!(
+        first.contains("content=\"60; url=/tv/zeta?rotate=1&#38;lang=en\""),
+        "{first}"
+    );
+    let (_, second) = get(&state, "/tv/zeta?rotate=1").await;
+    assert!(
+        second.contains("content=\"60; url=/tv/comercial?rotate=1\""),
+        "{second}"
+    );
+    let (_, still) = get(&state, "/tv/zeta").await;
+    assert!(still.contains("content=\"60\""), "{still}");
+}
