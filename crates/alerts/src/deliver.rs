@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tablero_model::{Settings, SmtpSecurity};
@@ -81,27 +82,49 @@ impl Sender {
     }
 
     async fn email(&self, delivery: &Delivery, mail: &serde_json::Value) -> Outcome {
+        self.email_to(&delivery.target, mail).await
+    }
+
+    /// Sends one e-mail to `to` through `[smtp]`: `{"subject", "text", "html"}`, and an optional
+    /// `"attachment": {"name", "content_type", "base64"}` (a scheduled report's PDF).
+    pub async fn email_to(&self, to: &str, mail: &serde_json::Value) -> Outcome {
         let Some(smtp) = &self.smtp else {
             return retry("tablero.toml has no [smtp]".into());
         };
         let text = |key: &str| mail[key].as_str().unwrap_or_default().to_string();
-        let (Ok(from), Ok(to)) = (
-            smtp.from.parse::<Mailbox>(),
-            delivery.target.parse::<Mailbox>(),
-        ) else {
-            return retry(format!(
-                "`{}` or `{}` is not a mailbox",
-                smtp.from, delivery.target
-            ));
+        let (Ok(from), Ok(mailbox)) = (smtp.from.parse::<Mailbox>(), to.parse::<Mailbox>()) else {
+            return retry(format!("`{}` or `{to}` is not a mailbox", smtp.from));
+        };
+        let body = MultiPart::alternative_plain_html(text("text"), text("html"));
+        let attachment = &mail["attachment"];
+        let body = if attachment.is_object() {
+            use base64::Engine;
+            let bytes = match base64::engine::general_purpose::STANDARD
+                .decode(attachment["base64"].as_str().unwrap_or_default())
+            {
+                Ok(b) => b,
+                Err(e) => return retry(format!("the stored attachment is unreadable: {e}")),
+            };
+            let Ok(kind) =
+                ContentType::parse(attachment["content_type"].as_str().unwrap_or_default())
+            else {
+                return retry("the stored attachment has no content type".into());
+            };
+            let name = attachment["name"]
+                .as_str()
+                .unwrap_or("attachment")
+                .to_string();
+            MultiPart::mixed()
+                .multipart(body)
+                .singlepart(Attachment::new(name).body(bytes, kind))
+        } else {
+            body
         };
         let message = Message::builder()
             .from(from)
-            .to(to)
+            .to(mailbox)
             .subject(text("subject"))
-            .multipart(MultiPart::alternative_plain_html(
-                text("text"),
-                text("html"),
-            ));
+            .multipart(body);
         let message = match message {
             Ok(m) => m,
             Err(e) => return retry(format!("cannot build the e-mail: {e}")),

@@ -20,7 +20,7 @@
 //! receiver can tell.
 
 mod decide;
-mod deliver;
+pub mod deliver;
 mod message;
 
 use tablero_engine::{Engine, Request};
@@ -263,7 +263,7 @@ async fn visible_targets(
 
 /// Seconds to wait after the `attempts`-th failure: at the next evaluation after the first,
 /// then 1, 2, 4… minutes, at most 6 hours.
-fn backoff(attempts: i64) -> i64 {
+pub fn backoff(attempts: i64) -> i64 {
     if attempts <= 1 {
         return 0;
     }

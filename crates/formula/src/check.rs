@@ -144,12 +144,43 @@ pub fn check_workspace(workspace: &Workspace) -> (Catalog, Vec<Diagnostic>) {
         }
     }
     checker.diagnostics.extend(check_alerts(workspace));
+    checker.diagnostics.extend(check_reports(workspace));
     for insight in &workspace.insights {
         if let Err(errors) = crate::insight::insight_condition(workspace, &insight.when) {
             checker.diagnostics.extend(errors);
         }
     }
     (catalog, checker.diagnostics)
+}
+
+/// Scheduled reports against the catalog: the dashboard they send, and the `[smtp]` they need.
+fn check_reports(workspace: &Workspace) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for report in &workspace.reports {
+        let id = &report.id.value;
+        if workspace.dashboard(&report.dashboard.value).is_none() {
+            let known: Vec<&str> = workspace.dashboards.iter().map(|d| d.id.as_str()).collect();
+            out.push(Diagnostic::error(
+                Some(report.dashboard.location.clone()),
+                format!(
+                    "report `{id}` sends unknown dashboard `{}`; dashboards: {}",
+                    report.dashboard.value,
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+        if workspace.settings.smtp.is_none() {
+            out.push(Diagnostic::error(
+                Some(report.id.location.clone()),
+                format!("report `{id}` is sent by e-mail, but tablero.toml has no [smtp]"),
+            ));
+        }
+    }
+    out
 }
 
 /// The alert rules of SPEC §12 against the catalog: the KPIs, owner and tags they name, their

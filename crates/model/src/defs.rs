@@ -399,6 +399,83 @@ pub struct Section {
     pub kpis: Vec<Text>,
 }
 
+/// A scheduled report (`reports/*.yaml`): a dashboard's scorecard e-mailed to people on a
+/// schedule in the workspace's time zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub id: Text,
+    pub dashboard: Text,
+    pub to: Vec<Text>,
+    pub schedule: Schedule,
+    /// The language of the e-mail; the workspace's when `None`.
+    pub locale: Option<Locale>,
+    pub file: PathBuf,
+}
+
+/// When a report goes out: `daily at 07:00`, `weekly on monday at 08:30`, `monthly on day 3 at
+/// 09:00` (a day past the month's end means its last day).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub every: Every,
+    pub hour: i8,
+    pub minute: i8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Every {
+    Day,
+    /// ISO weekday, Monday = 1.
+    Week(i8),
+    /// Day of the month, 1..=31.
+    Month(i8),
+}
+
+impl Schedule {
+    /// Parses `daily at HH:MM`, `weekly on WEEKDAY at HH:MM` (English or Spanish day names) or
+    /// `monthly on day N at HH:MM`.
+    pub fn parse(text: &str) -> Result<Schedule, String> {
+        let lower = text.trim().to_lowercase();
+        let words: Vec<&str> = lower.split_whitespace().collect();
+        let expected =
+            "expected `daily at 07:00`, `weekly on monday at 08:30` or `monthly on day 3 at 09:00`";
+        let (every, at) = match words.as_slice() {
+            ["daily", "at", at] => (Every::Day, *at),
+            ["weekly", "on", day, "at", at] => {
+                let days = [
+                    ["monday", "lunes"],
+                    ["tuesday", "martes"],
+                    ["wednesday", "miércoles"],
+                    ["thursday", "jueves"],
+                    ["friday", "viernes"],
+                    ["saturday", "sábado"],
+                    ["sunday", "domingo"],
+                ];
+                let Some(n) = days.iter().position(|names| names.contains(day)) else {
+                    return Err(format!("`{day}` is not a day of the week; {expected}"));
+                };
+                (Every::Week(n as i8 + 1), *at)
+            }
+            ["monthly", "on", "day", n, "at", at] => match n.parse::<i8>() {
+                Ok(d @ 1..=31) => (Every::Month(d), *at),
+                _ => return Err(format!("`{n}` is not a day of the month (1 to 31)")),
+            },
+            _ => return Err(format!("`{}`: {expected}", text.trim())),
+        };
+        let time = at
+            .split_once(':')
+            .and_then(|(h, m)| Some((h.parse::<i8>().ok()?, m.parse::<i8>().ok()?)))
+            .filter(|(h, m)| (0..24).contains(h) && (0..60).contains(m) && at.len() == 5);
+        let Some((hour, minute)) = time else {
+            return Err(format!("`{at}` is not a time like 09:00"));
+        };
+        Ok(Schedule {
+            every,
+            hour,
+            minute,
+        })
+    }
+}
+
 /// A whole workspace as written.
 #[derive(Debug, Clone)]
 pub struct Workspace {
@@ -409,6 +486,7 @@ pub struct Workspace {
     pub dashboards: Vec<Dashboard>,
     pub alerts: Vec<AlertRule>,
     pub insights: Vec<Insight>,
+    pub reports: Vec<Report>,
 }
 
 /// An insight of `insights/*.yaml` (SPEC §12): a condition over several KPIs and what to say

@@ -74,6 +74,14 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
         |f, n| f.insight(n),
         |i| (i.id.value.clone(), i.id.location.clone(), i.file.clone()),
     );
+    let reports = load_definitions(
+        root,
+        "reports",
+        "report",
+        &mut diagnostics,
+        |f, n| f.report(n),
+        |r| (r.id.value.clone(), r.id.location.clone(), r.file.clone()),
+    );
     let workspace = Workspace {
         root: root.to_path_buf(),
         settings,
@@ -82,6 +90,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
         dashboards,
         alerts,
         insights,
+        reports,
     };
     (workspace, diagnostics)
 }
@@ -1163,6 +1172,70 @@ impl YamlFile<'_> {
             periods,
             kpis,
             sections,
+            file: self.rel.clone(),
+        })
+    }
+
+    fn report(&mut self, map: &MarkedMappingNode) -> Option<Report> {
+        self.check_keys(
+            map,
+            "a report",
+            &["id", "description", "dashboard", "to", "schedule", "lang"],
+        );
+        let id = self.required(map, "id", "a report")?;
+        if !self.plain_name(
+            &id,
+            "a report id",
+            "it names the report in `tablero reports send`",
+        ) {
+            return None;
+        }
+        let dashboard = self.required(map, "dashboard", "a report")?;
+        let to = match map.get_node("to") {
+            Some(Node::Scalar(s)) => vec![self.text(s)],
+            _ => self.word_list(map, "to"),
+        };
+        if to.is_empty() {
+            self.error(
+                map.span(),
+                "a report needs `to:`, the e-mail addresses it goes to",
+            );
+        }
+        for a in &to {
+            if !a.value.contains('@') || a.value.chars().any(char::is_whitespace) {
+                let message = format!("`{}` is not an e-mail address", a.value);
+                self.diagnostics
+                    .push(Diagnostic::error(Some(a.location.clone()), message));
+            }
+        }
+        let schedule_text = self.required(map, "schedule", "a report")?;
+        let schedule = match Schedule::parse(&schedule_text.value) {
+            Ok(s) => s,
+            Err(message) => {
+                self.diagnostics
+                    .push(Diagnostic::error(Some(schedule_text.location), message));
+                return None;
+            }
+        };
+        let locale = match self.scalar(map, "lang") {
+            None => None,
+            Some(t) => match t.value.as_str() {
+                "es" => Some(Locale::Es),
+                "en" => Some(Locale::En),
+                other => {
+                    let message = format!("`lang` is `es` or `en`, found `{other}`");
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(t.location), message));
+                    None
+                }
+            },
+        };
+        Some(Report {
+            id,
+            dashboard,
+            to,
+            schedule,
+            locale,
             file: self.rel.clone(),
         })
     }

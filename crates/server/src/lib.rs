@@ -328,7 +328,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// Evaluates the alert rules every `alerts_every` minutes (SPEC §12), from the start.
+/// Evaluates the alert rules and the scheduled reports every `alerts_every` minutes (SPEC
+/// §12), from the start.
 async fn alert_loop(state: AppState, db: tablero_state::StateDb) {
     loop {
         let snapshot = state.snapshot().await;
@@ -345,6 +346,17 @@ async fn alert_loop(state: AppState, db: tablero_state::StateDb) {
                         "alerts evaluated"
                     ),
                     Err(err) => tracing::warn!(%err, "alerts could not be evaluated"),
+                }
+            }
+            if !workspace.reports.is_empty() {
+                match tablero_reports::run(&loaded.engine, &db, jiff::Timestamp::now()).await {
+                    Ok(done) => tracing::info!(
+                        recorded = done.recorded.len(),
+                        delivered = done.delivered,
+                        failed = done.failed,
+                        "scheduled reports evaluated"
+                    ),
+                    Err(err) => tracing::warn!(%err, "scheduled reports could not be evaluated"),
                 }
             }
         }

@@ -12,6 +12,7 @@
 
 mod accounts;
 mod alerts;
+mod reports;
 mod reviews;
 mod sessions;
 mod shares;
@@ -30,6 +31,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 pub use accounts::{Account, NewAccount, Role};
 pub use alerts::{Delivery, Firing, NewFiring};
+pub use reports::ReportSend;
 pub use reviews::{Action, Annotation, OverdueAction, Review};
 pub use sessions::StoredSession;
 pub use shares::{NewShare, Share};
@@ -56,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "share links",
         include_str!("../migrations/0004_shares.sql"),
+    ),
+    (
+        5,
+        "scheduled reports' sends",
+        include_str!("../migrations/0005_reports.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod alerting;
 mod bench;
 mod output;
 mod people;
+mod reporting;
 mod reviews;
 mod store;
 mod top;
@@ -190,6 +191,11 @@ enum Command {
         /// Keep the generated workspace in this folder (it must be empty or not exist).
         #[arg(long)]
         keep: Option<PathBuf>,
+    },
+    /// Scheduled reports (reports/*.yaml): send one by hand, or run the schedule once.
+    Reports {
+        #[command(subcommand)]
+        action: reporting::ReportsAction,
     },
     /// KPI reviews: their comments, causes and actions.
     Reviews {
@@ -386,6 +392,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
         Command::Top { as_of } => runtime.block_on(top::top(&cli.workspace, as_of)),
+        Command::Reports { action } => runtime.block_on(reporting::reports(&cli.workspace, action)),
         Command::Bench {
             rows,
             runs,
