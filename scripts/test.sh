@@ -17,12 +17,15 @@ fi
 python3 -c "import duckdb" >/dev/null 2>&1 || python3 -m pip install -q duckdb
 # The alert tests deliver e-mail to a real SMTP server: Python's aiosmtpd.
 python3 -c "import aiosmtpd" >/dev/null 2>&1 || python3 -m pip install -q aiosmtpd
-# Scheduled reports' PDFs are read back as text by pdftotext (Debian's poppler-utils).
-if ! command -v pdftotext >/dev/null 2>&1; then
+# Scheduled reports' PDFs are read back as text by pdftotext (Debian's poppler-utils), and
+# `tablero top`'s live board is driven in tmux.
+if ! command -v pdftotext >/dev/null 2>&1 || ! command -v tmux >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq poppler-utils >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq poppler-utils tmux >/dev/null
 fi
+# Exported workbooks are read back by Python's openpyxl.
+python3 -c "import openpyxl" >/dev/null 2>&1 || python3 -m pip install -q openpyxl
 # The state database's tests run against SQLite and a real PostgreSQL server started here.
 source scripts/postgres.sh
 trap postgres_stop EXIT

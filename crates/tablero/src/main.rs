@@ -166,6 +166,10 @@ enum Command {
         /// As if it were this moment: a date (end of that day) or an instant.
         #[arg(long = "as-of")]
         as_of: Option<String>,
+        /// Print the cards once instead of the live board (also when the output is no
+        /// terminal).
+        #[arg(long)]
+        once: bool,
     },
     /// Generates the example company at a size and times its whole catalog, monthly over three
     /// years (SPEC §10).
@@ -391,7 +395,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Users { action } => runtime.block_on(people::users(&cli.workspace, action)),
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
-        Command::Top { as_of } => runtime.block_on(top::top(&cli.workspace, as_of)),
+        Command::Top { as_of, once } => runtime.block_on(top::top(&cli.workspace, as_of, once)),
         Command::Reports { action } => runtime.block_on(reporting::reports(&cli.workspace, action)),
         Command::Bench {
             rows,
