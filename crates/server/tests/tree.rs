@@ -125,6 +125,12 @@ async fn the_change_is_split_exactly_between_the_drivers() {
     assert!(page.contains("= 3,290.8890"), "{page}");
     let (_, kpi) = get(&state, "/kpi/ventas").await;
     assert!(kpi.contains("href=\"/kpi/ventas/tree\""));
+    // The link keeps the page's moment, so the tree opens at the same latest complete period.
+    let (_, kpi) = get(&state, "/kpi/ventas?as_of=2026-03-10").await;
+    assert!(
+        kpi.contains("href=\"/kpi/ventas/tree?as_of=2026-03-10\""),
+        "{kpi}"
+    );
     let (_, other) = get(&state, "/kpi/cerradas").await;
     assert!(!other.contains("/tree\""), "a count of rows has no tree");
 }
