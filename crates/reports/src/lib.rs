@@ -254,13 +254,20 @@ pub struct Outcomes {
 }
 
 /// Records `report` for `moment` (made as of that moment) unless it was recorded already;
-/// whether it was new.
+/// whether it was new. A recorded moment is not made again (no computation, no PDF), so the
+/// serve loop's checks within the grace period cost one query.
 pub async fn record(
     engine: &Engine,
     db: &StateDb,
     report: &Report,
     moment: Timestamp,
 ) -> Result<bool, ReportError> {
+    if db
+        .report_recorded(&report.id.value, moment.as_second())
+        .await?
+    {
+        return Ok(false);
+    }
     let made = make(engine, report, moment).await?;
     let settings = &engine.workspace().settings;
     let message = message(

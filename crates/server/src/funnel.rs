@@ -6,7 +6,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tablero_engine::Request;
 use tablero_model::Locale;
 use tablero_model::display::format_value;
@@ -16,6 +16,7 @@ use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{Frame, PageQuery, frame, render};
+use crate::period::PeriodQuery;
 use crate::state::{AppState, Loaded};
 
 /// A funnel at one period.
@@ -38,21 +39,12 @@ pub struct Stage {
     pub of_first: Option<f64>,
 }
 
-/// `?period=2026-09&as_of=T&lang=es|en`.
-#[derive(Deserialize, utoipa::IntoParams, Default, Debug)]
-pub struct FunnelQuery {
-    /// A period label at the stages' grain; the latest complete period by default.
-    pub period: Option<String>,
-    pub as_of: Option<String>,
-    pub lang: Option<String>,
-}
-
 async fn build(
     state: &AppState,
     loaded: &Loaded,
     caller: &Caller,
     group: &str,
-    query: &FunnelQuery,
+    query: &PeriodQuery,
 ) -> Result<Funnel, AppError> {
     let workspace = loaded.engine.workspace();
     let stages: Vec<&tablero_model::Kpi> = workspace
@@ -65,23 +57,7 @@ async fn build(
     };
     let grain = first.grain_or_default();
     let calendar = loaded.engine.calendar();
-    let as_of = match query.as_of.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(t) => Some(
-            calendar
-                .parse_as_of(t)
-                .map_err(|e| AppError::bad_parameter("as_of", e))?,
-        ),
-    };
-    let period = match query.period.as_deref().map(str::trim) {
-        None | Some("") => calendar.shift(
-            calendar.period_of(grain, as_of.unwrap_or_else(jiff::Timestamp::now)),
-            -1,
-        ),
-        Some(label) => calendar
-            .parse_period(grain, label)
-            .map_err(|e| AppError::bad_parameter("period", e))?,
-    };
+    let (as_of, period) = query.resolve(loaded, grain)?;
     let label = calendar.label(period);
     let results = state
         .compute(
@@ -135,7 +111,7 @@ async fn build(
 
 /// The stages of a funnel (KPIs sharing a `group:`) at one period, with their conversions.
 #[utoipa::path(get, path = "/funnels/{group}", tag = "kpis", operation_id = "funnel",
-    params(("group" = String, Path, description = "the stages' `group:`"), FunnelQuery),
+    params(("group" = String, Path, description = "the stages' `group:`"), PeriodQuery),
     responses((status = 200, body = Funnel),
         (status = 400, description = "a bad `period` or `as_of`"),
         (status = 404, description = "no KPI (that the account may see) has this group")))]
@@ -143,7 +119,7 @@ pub async fn api(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(group): Path<String>,
-    Query(query): Query<FunnelQuery>,
+    Query(query): Query<PeriodQuery>,
 ) -> Result<Json<Funnel>, AppError> {
     let loaded = loaded(&state).await?;
     Ok(Json(build(&state, &loaded, &caller, &group, &query).await?))
@@ -175,7 +151,7 @@ pub async fn page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(group): Path<String>,
-    Query(query): Query<FunnelQuery>,
+    Query(query): Query<PeriodQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
     let loaded = loaded(&state).await?;

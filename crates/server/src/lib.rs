@@ -17,6 +17,7 @@ mod insights;
 pub mod listen;
 mod metrics;
 mod pages;
+mod period;
 mod reviews;
 mod shares;
 mod state;

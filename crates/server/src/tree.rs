@@ -10,7 +10,7 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tablero_calendar::Period;
 use tablero_engine::{KpiValue, Request};
 use tablero_formula::tree::{Tree, Undecomposable, contributions, kpi_tree, log_mean};
@@ -22,6 +22,7 @@ use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{Frame, PageQuery, frame, render};
+use crate::period::PeriodQuery;
 use crate::state::{AppState, Loaded};
 
 /// A KPI tree at one period.
@@ -86,23 +87,13 @@ pub struct Contribution {
     pub contribution: f64,
 }
 
-/// `?period=2026-09&as_of=T&lang=es|en`.
-#[derive(Deserialize, utoipa::IntoParams, Default, Debug)]
-pub struct TreeQuery {
-    /// A period label at the KPI's grain; the latest complete period by default.
-    pub period: Option<String>,
-    /// As if it were this instant.
-    pub as_of: Option<String>,
-    pub lang: Option<String>,
-}
-
 /// The tree of `id` at the period asked for, as this caller may see it.
 async fn build(
     state: &AppState,
     loaded: &Loaded,
     caller: &Caller,
     id: &str,
-    query: &TreeQuery,
+    query: &PeriodQuery,
 ) -> Result<(KpiTree, Tree), AppError> {
     let workspace = loaded.engine.workspace();
     let kpi = workspace
@@ -116,23 +107,7 @@ async fn build(
     })?;
     let calendar = loaded.engine.calendar();
     let grain = kpi.grain_or_default();
-    let as_of = match query.as_of.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(t) => Some(
-            calendar
-                .parse_as_of(t)
-                .map_err(|e| AppError::bad_parameter("as_of", e))?,
-        ),
-    };
-    let period: Period = match query.period.as_deref().map(str::trim) {
-        None | Some("") => calendar.shift(
-            calendar.period_of(grain, as_of.unwrap_or_else(jiff::Timestamp::now)),
-            -1,
-        ),
-        Some(label) => calendar
-            .parse_period(grain, label)
-            .map_err(|e| AppError::bad_parameter("period", e))?,
-    };
+    let (as_of, period) = query.resolve(loaded, grain)?;
     let previous = calendar.shift(period, -1);
     let year_ago = calendar.year_ago(period);
     let visible: Vec<bool> = tree
@@ -285,7 +260,7 @@ async fn build(
 
 /// A KPI's drivers and the split of its change from the period before and from a year ago.
 #[utoipa::path(get, path = "/kpis/{id}/tree", tag = "kpis", operation_id = "kpi_tree",
-    params(("id" = String, Path, description = "KPI id"), TreeQuery),
+    params(("id" = String, Path, description = "KPI id"), PeriodQuery),
     responses((status = 200, body = KpiTree),
         (status = 400, description = "a bad `period` or `as_of`"),
         (status = 404, description = "no such KPI, or not a product or ratio of KPIs")))]
@@ -293,7 +268,7 @@ pub async fn api(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Query(query): Query<TreeQuery>,
+    Query(query): Query<PeriodQuery>,
 ) -> Result<Json<KpiTree>, AppError> {
     let loaded = loaded(&state).await?;
     Ok(Json(build(&state, &loaded, &caller, &id, &query).await?.0))
@@ -349,7 +324,7 @@ pub async fn page(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    Query(query): Query<TreeQuery>,
+    Query(query): Query<PeriodQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
     let loaded = loaded(&state).await?;
@@ -368,7 +343,7 @@ pub async fn page(
         format!(
             "{} — {}",
             tree.name,
-            texts(locale_of(&query, &loaded)).title
+            texts(crate::i18n::texts(query.lang.as_deref(), workspace.settings.locale).1).title
         ),
     );
     let t = texts(locale);
@@ -500,14 +475,6 @@ pub async fn page(
 
 fn fmt(kpi: &Kpi, v: f64, locale: Locale, currency: &str) -> String {
     format_value(v, kpi.unit, kpi.decimals, locale, currency)
-}
-
-fn locale_of(query: &TreeQuery, loaded: &Loaded) -> Locale {
-    match query.lang.as_deref() {
-        Some("es") => Locale::Es,
-        Some("en") => Locale::En,
-        _ => loaded.engine.workspace().settings.locale,
-    }
 }
 
 /// The page's own words.

@@ -288,6 +288,9 @@ async fn authorization_matrix(backend: Backend) {
             [200, 200, 404, 303],
         ),
         ("/tv", [303, 303, 303, 303]),
+        // Share links: listed by editors and admins; a link is its own key, for anyone.
+        ("/api/v1/shares", [200, 200, 403, 401]),
+        ("/share/shr_0000_made_up", [404, 404, 404, 404]),
         ("/api/v1/insights", [200, 200, 200, 401]),
         ("/api/v1/annotations", [200, 200, 200, 401]),
         (

@@ -1,11 +1,11 @@
 //! Funnels through the router: three stages of a hand-worked pipeline, their conversions, the
 //! page, and the statuses of the routes.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use tablero_server::{AppState, app};
-use tower::ServiceExt;
+mod support;
+use support::get;
+
+use axum::http::StatusCode;
+use tablero_server::AppState;
 
 /// March 2026: 10 opportunities enter `lead`, 4 enter `qualified`, 1 enters `won`. The
 /// conversions are 4 / 10 = 40 % and 1 / 4 = 25 %; of the first stage 100 %, 40 %, 10 %.
@@ -54,22 +54,6 @@ fn workspace() -> tempfile::TempDir {
         std::fs::write(root.join(path), text).unwrap();
     }
     dir
-}
-
-async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
-    let response = app(state.clone())
-        .oneshot(
-            Request::builder()
-                .uri(uri)
-                .header("host", "localhost")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Insights (SPEC §12) through the router: a hand-worked workspace of two KPIs read together,
 //! the exact set of active insights at three moments, and where their messages show.
 
+mod support;
+use support::get;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -56,22 +59,6 @@ fn workspace() -> tempfile::TempDir {
         std::fs::write(root.join(path), text).unwrap();
     }
     dir
-}
-
-async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
-    let response = app(state.clone())
-        .oneshot(
-            Request::builder()
-                .uri(uri)
-                .header("host", "localhost")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[tokio::test]

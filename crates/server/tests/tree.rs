@@ -2,11 +2,11 @@
 //! opportunities × conversion × average deal, the split of its change checked against the
 //! arithmetic in the comments, and the statuses of the routes.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use tablero_server::{AppState, app};
-use tower::ServiceExt;
+mod support;
+use support::get;
+
+use axum::http::StatusCode;
+use tablero_server::AppState;
 
 /// January 2026: 10 opportunities closed, 3 won at 1,000 each → conversion 30 %, average deal
 /// 1,000, won sales 10 × 30 / 100 × 1,000 = 3,000. February: 12 closed, 3 won at 1,200 →
@@ -47,22 +47,6 @@ fn workspace() -> tempfile::TempDir {
         std::fs::write(root.join(path), text).unwrap();
     }
     dir
-}
-
-async fn get(state: &AppState, uri: &str) -> (StatusCode, String) {
-    let response = app(state.clone())
-        .oneshot(
-            Request::builder()
-                .uri(uri)
-                .header("host", "localhost")
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8_lossy(&body).into_owned())
 }
 
 fn close(got: &serde_json::Value, want: f64) {

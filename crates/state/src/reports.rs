@@ -20,6 +20,18 @@ pub struct ReportSend {
 }
 
 impl StateDb {
+    /// Whether a report's moment was recorded.
+    pub async fn report_recorded(&self, report: &str, moment: i64) -> Result<bool> {
+        Ok(
+            sqlx::query("SELECT 1 FROM report_sends WHERE report = $1 AND moment = $2")
+                .bind(report)
+                .bind(moment)
+                .fetch_optional(self.pool())
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Records a report's sends for a moment, one per recipient, unless that moment was
     /// recorded already; whether it was new.
     pub async fn record_report(

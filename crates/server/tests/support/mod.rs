@@ -1,6 +1,7 @@
 //! What several of the server's test files share: the example company, written once per test
 //! binary as `tablero init --example 23people --today 2026-10-15` writes it — its catalog, its
-//! generated files, and the rows of its manual sources entered so far, in their store tables.
+//! generated files, and the rows of its manual sources entered so far, in their store tables —
+//! and one GET through the router.
 
 // Each test binary uses part of it.
 #![allow(dead_code)]
@@ -57,4 +58,23 @@ async fn store_manual_history(root: &Path) {
             .unwrap();
         std::fs::remove_file(&path).unwrap();
     }
+}
+
+/// One GET through the router (no socket), for `localhost`: the status and the body as text.
+pub async fn get(state: &tablero_server::AppState, uri: &str) -> (axum::http::StatusCode, String) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let response = tablero_server::app(state.clone())
+        .oneshot(
+            axum::http::Request::builder()
+                .uri(uri)
+                .header("host", "localhost")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

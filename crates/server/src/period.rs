@@ -1,0 +1,49 @@
+//! `?period=P&as_of=T&lang=es|en`: the one-period views (a KPI tree, a funnel) and how they
+//! resolve the period — a label at the view's grain, or the latest complete period as of `as_of`.
+
+use serde::Deserialize;
+use tablero_calendar::{Grain, Period};
+
+use crate::error::AppError;
+use crate::state::Loaded;
+
+/// The query of a one-period view.
+#[derive(Deserialize, utoipa::IntoParams, Default, Debug)]
+pub struct PeriodQuery {
+    /// A period label at the view's grain; the latest complete period by default.
+    pub period: Option<String>,
+    /// As if it were this instant.
+    pub as_of: Option<String>,
+    /// `es` or `en`; the workspace's language by default.
+    pub lang: Option<String>,
+}
+
+impl PeriodQuery {
+    /// The `as_of` instant (when given) and the period at `grain`; a bad value is 400 naming
+    /// its parameter.
+    pub fn resolve(
+        &self,
+        loaded: &Loaded,
+        grain: Grain,
+    ) -> Result<(Option<jiff::Timestamp>, Period), AppError> {
+        let calendar = loaded.engine.calendar();
+        let as_of = match self.as_of.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(t) => Some(
+                calendar
+                    .parse_as_of(t)
+                    .map_err(|e| AppError::bad_parameter("as_of", e))?,
+            ),
+        };
+        let period = match self.period.as_deref().map(str::trim) {
+            None | Some("") => calendar.shift(
+                calendar.period_of(grain, as_of.unwrap_or_else(jiff::Timestamp::now)),
+                -1,
+            ),
+            Some(label) => calendar
+                .parse_period(grain, label)
+                .map_err(|e| AppError::bad_parameter("period", e))?,
+        };
+        Ok((as_of, period))
+    }
+}
