@@ -1,9 +1,9 @@
-//! Compiling checked formulas into DataFusion logical plans.
+//! The DataFusion lowering of a [`KpiPlan`](crate::plan::KpiPlan): files, the store.
 //!
-//! A KPI over a list of periods becomes one plan. Every aggregate in its formula (with the
-//! periods it must be read at, after `previous`/`year_ago` shifts) is a *leaf*: the source's
-//! rows, filtered, joined to a small table of time windows (one row per period: its index and
-//! the `[start, end)` instants the aggregate reads), grouped by period index and dimension.
+//! A KPI over a list of periods becomes one plan. Every leaf is the source's rows, filtered,
+//! given the index of their time window (a sum of comparisons with the windows' starts when
+//! the windows follow each other, else a join to the small table of `[start, end)` windows),
+//! grouped by period index and dimension — or a leaf's result computed in a database.
 //! The leaves are left-joined onto the grid of periods × dimension values, and the formula's
 //! arithmetic becomes one projection over their columns. Everything stays relational, so the
 //! plan can be printed as SQL and pushed down to a database.
@@ -22,12 +22,12 @@ use datafusion::logical_expr::{
     Expr, ExprFunctionExt, JoinType, LogicalPlan, LogicalPlanBuilder, case, cast, col, lit, when,
 };
 use jiff::Timestamp;
-use tablero_calendar::{Calendar, Period};
-use tablero_formula::Catalog;
+use tablero_calendar::Calendar;
 use tablero_formula::ir::*;
 use tablero_model::ActiveAt;
 
 use crate::error::{EngineError, Result};
+use crate::plan::{Cond, KpiPlan, Leaf, Value};
 
 pub const IDX: &str = "__idx";
 pub const DIM: &str = "__dim";
@@ -36,57 +36,42 @@ const WS: &str = "__ws";
 const WE: &str = "__we";
 const T: &str = "__t";
 const G: &str = "__g";
-const V: &str = "__v";
+pub const V: &str = "__v";
 /// The `per:` entity of a `last`/`first` measure.
 const E: &str = "__e";
 /// The latest (earliest) time point of a `last` (`first`) measure's window, per entity.
 const POINT: &str = "__point";
 
-/// How periods move under a time function: applied to the output period in order.
-#[derive(Debug, Clone, PartialEq)]
-struct Frames {
-    shifts: Vec<Shift>,
+/// Where a leaf's rows come from in the DataFusion plan.
+pub enum LeafInput {
+    /// The source's rows, scanned: the leaf is lowered onto them.
+    Scan(LogicalPlan),
+    /// The leaf's result computed elsewhere (a database): columns `__idx`, `__dim` under
+    /// `--by`, and `__v`.
+    Result(LogicalPlan),
 }
 
-/// What to compute: which periods, which dimension, which extra filters.
-pub struct Query<'a> {
-    pub calendar: &'a Calendar,
-    pub catalog: &'a Catalog,
-    pub periods: &'a [Period],
-    pub by: Option<&'a str>,
-    /// Extra row filters per source (`--where`).
-    pub filters: &'a dyn Fn(&str) -> Option<RowExpr>,
-    /// Rows after this instant are ignored.
-    pub as_of: Timestamp,
-    /// Scans of each source by name.
-    pub scan: &'a dyn Fn(&str) -> Result<LogicalPlan>,
-}
-
-struct Leaf {
-    aggregate: Aggregate,
-    frames: Frames,
-}
-
-/// Builds the plan computing `formula` for every period of the query: columns `__idx`
-/// (position in `periods`), `__dim` when grouping by a dimension, and `value`.
-pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
-    let mut leaves: Vec<Leaf> = Vec::new();
-    let value = scalar(
-        query,
-        formula,
-        &Frames { shifts: Vec::new() },
-        &mut leaves,
-        0,
-    )?;
-    let idx_rows: Vec<Vec<Expr>> = (0..query.periods.len() as i64)
+/// Lowers `plan` to one DataFusion plan: columns `__idx` (position in the periods), `__dim`
+/// when grouping by a dimension, and `value`. `input` gives each leaf's rows.
+pub fn lower(
+    calendar: &Calendar,
+    plan: &KpiPlan,
+    input: &mut dyn FnMut(usize, &Leaf) -> Result<LeafInput>,
+) -> Result<LogicalPlan> {
+    let idx_rows: Vec<Vec<Expr>> = (0..plan.periods.len() as i64)
         .map(|i| vec![lit(i).alias(IDX)])
         .collect();
     let mut grid = rows_table(idx_rows)?;
+    let by = plan.by.as_deref();
     let mut plans = Vec::new();
-    for (j, leaf) in leaves.iter().enumerate() {
-        plans.push(leaf_plan(query, leaf)?.alias(format!("l{j}"))?.build()?);
+    for (j, leaf) in plan.leaves.iter().enumerate() {
+        let lowered = match input(j, leaf)? {
+            LeafInput::Scan(scan) => leaf_plan(calendar, plan, leaf, scan)?,
+            LeafInput::Result(rows) => LogicalPlanBuilder::from(rows),
+        };
+        plans.push(lowered.alias(format!("l{j}"))?.build()?);
     }
-    if query.by.is_some() {
+    if by.is_some() {
         // Every dimension value seen in any leaf, for every period.
         let mut dims: Option<LogicalPlanBuilder> = None;
         for plan in &plans {
@@ -111,16 +96,16 @@ pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
         grid = grid.aggregate(vec![col(IDX), col(DIM)], Vec::<Expr>::new())?;
     }
     let mut grid = grid.alias("grid")?;
-    for (j, plan) in plans.into_iter().enumerate() {
+    for (j, leaf_plan) in plans.into_iter().enumerate() {
         let l = format!("l{j}");
         let mut left_keys = vec![Column::new(Some("grid"), IDX)];
         let mut right_keys = vec![Column::new(Some(l.as_str()), IDX)];
-        if query.by.is_some() {
+        if by.is_some() {
             left_keys.push(Column::new(Some("grid"), DIM));
             right_keys.push(Column::new(Some(l.as_str()), DIM));
         }
         grid = grid.join_detailed(
-            plan,
+            leaf_plan,
             JoinType::Left,
             (left_keys, right_keys),
             None,
@@ -128,120 +113,57 @@ pub fn compile(query: &Query<'_>, formula: &Formula) -> Result<LogicalPlan> {
         )?;
     }
     let mut out = vec![col(Column::new(Some("grid"), IDX)).alias(IDX)];
-    if query.by.is_some() {
+    if by.is_some() {
         out.push(col(Column::new(Some("grid"), DIM)).alias(DIM));
     }
-    out.push(value.alias(VALUE));
+    out.push(value_expr(plan, &plan.value)?.alias(VALUE));
     // No ORDER BY: the caller keys the few result rows by period and dimension itself.
     Ok(grid.project(out)?.build()?)
 }
 
 /// The value of leaf `j` after the join, with its empty value.
-fn leaf_value(j: usize, aggregate: &Aggregate) -> Expr {
+fn leaf_value(j: usize, leaf: &Leaf) -> Expr {
     let v = col(Column::new(Some(format!("l{j}")), V));
-    let zero_when_empty = match &aggregate.group {
-        None => aggregate.agg.empty_is_zero(),
-        Some(g) => matches!(g.function, GroupFunction::Count | GroupFunction::Top(_)),
-    };
-    if zero_when_empty {
+    if leaf.zero_when_empty() {
         coalesce(vec![v, lit(0.0)])
     } else {
         v
     }
 }
 
-fn scalar(
-    query: &Query<'_>,
-    formula: &Formula,
-    frames: &Frames,
-    leaves: &mut Vec<Leaf>,
-    depth: usize,
-) -> Result<Expr> {
-    if depth > 256 {
-        return Err(EngineError::User(
-            "formula nested too deeply (KPIs building on KPIs more than 256 levels)".into(),
-        ));
-    }
-    let d = depth + 1;
-    let sub = |f: &Formula, leaves: &mut Vec<Leaf>| scalar(query, f, frames, leaves, d);
-    Ok(match formula {
-        Formula::Number(n) => lit(*n),
-        Formula::Null => lit(ScalarValue::Float64(None)),
-        Formula::Neg(x) => Expr::Negative(Box::new(sub(x, leaves)?)),
-        Formula::Arith(op, a, b) => {
-            let (a, b) = (sub(a, leaves)?, sub(b, leaves)?);
-            arith(*op, a, b)
+fn value_expr(plan: &KpiPlan, value: &Value) -> Result<Expr> {
+    let sub = |x: &Value| value_expr(plan, x);
+    let many = |xs: &[Value]| xs.iter().map(sub).collect::<Result<Vec<_>>>();
+    Ok(match value {
+        Value::Number(n) => lit(*n),
+        Value::Null => lit(ScalarValue::Float64(None)),
+        Value::Leaf(j) => {
+            let leaf = plan
+                .leaves
+                .get(*j)
+                .ok_or_else(|| EngineError::Internal(format!("plan has no leaf {j}")))?;
+            leaf_value(*j, leaf)
         }
-        Formula::Aggregate(aggregate) => {
-            let leaf = Leaf {
-                aggregate: (**aggregate).clone(),
-                frames: frames.clone(),
-            };
-            let j = match leaves
-                .iter()
-                .position(|l| l.aggregate == leaf.aggregate && l.frames == leaf.frames)
-            {
-                Some(j) => j,
-                None => {
-                    leaves.push(leaf);
-                    leaves.len() - 1
-                }
-            };
-            leaf_value(j, &leaves[j].aggregate)
-        }
-        Formula::Kpi(id) => {
-            let kpi = query.catalog.get(id).ok_or_else(|| {
-                EngineError::User(format!(
-                    "KPI `{id}` cannot be computed: its definition has errors"
-                ))
-            })?;
-            scalar(query, &kpi.formula, frames, leaves, d)?
-        }
-        Formula::Shift(shift, x) => {
-            let mut shifted = frames.clone();
-            shifted.shifts.push(*shift);
-            scalar(query, x, &shifted, leaves, d)?
-        }
-        Formula::If(c, a, b) => {
-            let c = condition(query, c, frames, leaves, d)?;
-            let (a, b) = (sub(a, leaves)?, sub(b, leaves)?);
-            when(c, a).otherwise(b)?
-        }
-        Formula::Coalesce(xs) => {
-            coalesce(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?)
-        }
-        Formula::Least(xs) => least(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?),
-        Formula::Greatest(xs) => {
-            greatest(xs.iter().map(|x| sub(x, leaves)).collect::<Result<_>>()?)
-        }
-        Formula::Abs(x) => abs(sub(x, leaves)?),
-        Formula::Round(x, n) => round(vec![sub(x, leaves)?, lit(*n as i64)]),
+        Value::Neg(x) => Expr::Negative(Box::new(sub(x)?)),
+        Value::Arith(op, a, b) => arith(*op, sub(a)?, sub(b)?),
+        Value::If(c, a, b) => when(cond_expr(plan, c)?, sub(a)?).otherwise(sub(b)?)?,
+        Value::Coalesce(xs) => coalesce(many(xs)?),
+        Value::Least(xs) => least(many(xs)?),
+        Value::Greatest(xs) => greatest(many(xs)?),
+        Value::Abs(x) => abs(sub(x)?),
+        Value::Round(x, n) => round(vec![sub(x)?, lit(*n as i64)]),
     })
 }
 
-fn condition(
-    query: &Query<'_>,
-    c: &Condition,
-    frames: &Frames,
-    leaves: &mut Vec<Leaf>,
-    d: usize,
-) -> Result<Expr> {
+fn cond_expr(plan: &KpiPlan, c: &Cond) -> Result<Expr> {
     Ok(match c {
-        Condition::Constant(b) => lit(*b),
-        Condition::Compare(op, a, b) => compare(
-            *op,
-            scalar(query, a, frames, leaves, d)?,
-            scalar(query, b, frames, leaves, d)?,
-        ),
-        Condition::And(a, b) => {
-            condition(query, a, frames, leaves, d)?.and(condition(query, b, frames, leaves, d)?)
-        }
-        Condition::Or(a, b) => {
-            condition(query, a, frames, leaves, d)?.or(condition(query, b, frames, leaves, d)?)
-        }
-        Condition::Not(a) => condition(query, a, frames, leaves, d)?.not(),
-        Condition::IsNull(x, negated) => {
-            let x = scalar(query, x, frames, leaves, d)?;
+        Cond::Constant(b) => lit(*b),
+        Cond::Compare(op, a, b) => compare(*op, value_expr(plan, a)?, value_expr(plan, b)?),
+        Cond::And(a, b) => cond_expr(plan, a)?.and(cond_expr(plan, b)?),
+        Cond::Or(a, b) => cond_expr(plan, a)?.or(cond_expr(plan, b)?),
+        Cond::Not(a) => cond_expr(plan, a)?.not(),
+        Cond::IsNull(x, negated) => {
+            let x = value_expr(plan, x)?;
             if *negated {
                 x.is_not_null()
             } else {
@@ -294,11 +216,6 @@ fn rows_table(rows: Vec<Vec<Expr>>) -> Result<LogicalPlanBuilder> {
     table.ok_or_else(|| EngineError::Internal("an empty constant table".into()))
 }
 
-/// The earliest instant a `to_date` window reads from.
-fn dawn() -> Timestamp {
-    Timestamp::from_second(-62_135_596_800).unwrap_or(Timestamp::MIN)
-}
-
 /// The continuous percentile `p` of `__x` per group of `keys`, exactly: sort each group, take
 /// position `p·(n−1)` and interpolate linearly between its two neighbours.
 fn percentile(rows: LogicalPlanBuilder, keys: Vec<Expr>, p: f64) -> Result<LogicalPlanBuilder> {
@@ -324,25 +241,6 @@ fn percentile(rows: LogicalPlanBuilder, keys: Vec<Expr>, p: f64) -> Result<Logic
         .window(vec![rank])?
         .window(vec![n])?
         .aggregate(keys, vec![sum(weight).alias(V)])?)
-}
-
-/// The `[start, end)` window leaf `leaf` reads for output period `p`.
-fn window(calendar: &Calendar, leaf: &Leaf, p: Period) -> (Timestamp, Timestamp) {
-    let mut period = p;
-    for shift in &leaf.frames.shifts {
-        period = match shift {
-            Shift::Previous => calendar.shift(period, -1),
-            Shift::YearAgo => calendar.year_ago(period),
-        };
-    }
-    let end = calendar.end(period);
-    let start = match leaf.aggregate.window {
-        Window::Period => calendar.start(period),
-        Window::YearToDate => calendar.year_to_date_start(period),
-        Window::Rolling(n) => calendar.start(calendar.shift(period, -(i64::from(n) - 1))),
-        Window::ToDate => dawn(),
-    };
-    (start, end)
 }
 
 /// A column of the source by exact name (no parsing of dots).
@@ -400,21 +298,15 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
     }
 }
 
-/// For windows that follow each other without gap or overlap (the periods of a range, shifted
-/// or not), the index of the window holding `__t`: `Σ (__t >= start of window k)` for k ≥ 1.
-/// Rows outside all windows are filtered out before. `None` when the windows overlap, skip,
-/// or are too many for one expression.
-fn contiguous_index(windows: &[(Timestamp, Timestamp)]) -> Option<Expr> {
-    if windows.is_empty() || windows.len() > 400 {
-        return None;
-    }
-    let contiguous =
-        windows.iter().all(|(s, e)| s < e) && windows.windows(2).all(|w| w[0].1 == w[1].0);
-    if !contiguous {
+/// For contiguous windows (see [`Leaf::contiguous`]), the index of the window holding `__t`:
+/// `Σ (__t >= start of window k)` for k ≥ 1. Rows outside all windows are filtered out
+/// before. `None` when the windows are too many for one expression.
+fn contiguous_index(leaf: &Leaf) -> Option<Expr> {
+    if !leaf.contiguous() || leaf.windows.len() > 400 {
         return None;
     }
     let mut index = lit(0_i64);
-    for (start, _) in &windows[1..] {
+    for (start, _) in &leaf.windows[1..] {
         index = index + cast(col(T).gt_eq(micros(*start)), DataType::Int64);
     }
     Some(index)
@@ -431,15 +323,15 @@ fn is_date(e: &RowExpr) -> bool {
     )
 }
 
-fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
+fn leaf_plan(
+    calendar: &Calendar,
+    plan: &KpiPlan,
+    leaf: &Leaf,
+    scan: LogicalPlan,
+) -> Result<LogicalPlanBuilder> {
     let a = &leaf.aggregate;
-    let calendar = query.calendar;
-    let windows: Vec<(Timestamp, Timestamp)> = query
-        .periods
-        .iter()
-        .map(|p| window(calendar, leaf, *p))
-        .collect();
-    let rows: Vec<Vec<Expr>> = windows
+    let rows: Vec<Vec<Expr>> = leaf
+        .windows
         .iter()
         .enumerate()
         .map(|(i, (s, e))| {
@@ -451,25 +343,15 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         })
         .collect();
     let windows_plan = rows_table(rows)?.build()?;
-    let lo = windows.iter().map(|w| w.0).min().unwrap_or(query.as_of);
-    let hi = windows
-        .iter()
-        .map(|w| w.1)
-        .max()
-        .unwrap_or(query.as_of)
-        .min(query.as_of);
-
-    let mut filters: Vec<Expr> = a.filters.iter().map(|f| row_expr(calendar, f)).collect();
-    if let Some(extra) = (query.filters)(&a.source) {
-        filters.push(row_expr(calendar, &extra));
-    }
+    let (lo, hi) = leaf.time_range(plan.as_of);
+    let mut filters: Vec<Expr> = leaf.filters().map(|f| row_expr(calendar, f)).collect();
     // Rows without a `per` value belong to no group (an invoice with no client is not a client).
     if let Some(g) = &a.group {
         filters.push(column(&g.column).is_not_null());
     }
-    let as_of = micros(query.as_of);
-    let rows = LogicalPlanBuilder::from((query.scan)(&a.source)?);
-    let dim = query.by.map(|d| cast(column(d), DataType::Utf8).alias(DIM));
+    let as_of = micros(plan.as_of);
+    let rows = LogicalPlanBuilder::from(scan);
+    let dim = plan.by.as_deref().map(|d| cast(column(d), DataType::Utf8).alias(DIM));
     let value = a.value.as_ref().map(|v| row_expr(calendar, v));
     let group = a
         .group
@@ -542,7 +424,7 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
             projection.push(cast(column(per), DataType::Utf8).alias(E));
         }
         let scan = rows.filter(f)?.project(projection)?;
-        let joined = match contiguous_index(&windows) {
+        let joined = match contiguous_index(leaf) {
             // Consecutive periods: each row's period index is the number of period starts it
             // has passed, a cheap vectorised sum instead of a join to every window.
             Some(index) => {
@@ -614,7 +496,7 @@ fn leaf_plan(query: &Query<'_>, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
         return Ok(grouped);
     };
     let mut outer = vec![col(IDX)];
-    if query.by.is_some() {
+    if plan.by.is_some() {
         outer.push(col(DIM));
     }
     let v = || col(V);

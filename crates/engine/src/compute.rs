@@ -15,12 +15,14 @@ use jiff::Timestamp;
 use tablero_calendar::{Calendar, Grain, Period};
 use tablero_formula::ir::{Formula, RowExpr};
 use tablero_formula::{Catalog, CheckedTarget, check_condition};
-use tablero_model::{Direction, Kpi, Location, Text, Threshold, Unit, Workspace};
+use tablero_model::{Direction, Kpi, Location, SourceData, Text, Threshold, Unit, Workspace};
 use tokio::sync::Mutex;
 
-use crate::compile::{DIM, IDX, Query, VALUE, compile};
+use crate::compile::{DIM, IDX, LeafInput, V, VALUE, lower};
 use crate::error::{EngineError, RequestErrorKind, Result};
 use crate::load::register_source;
+use crate::plan::{self, KpiPlan, Leaf, Planning};
+use crate::sql::{self, Statement, TimeStorage};
 
 /// What a user asks `compute` for (SPEC §6).
 #[derive(Debug, Clone, Default)]
@@ -115,10 +117,26 @@ pub struct KpiResult {
 #[derive(Debug, Clone)]
 pub struct Explanation {
     pub kpi: String,
-    /// The plan as SQL, or why it has no SQL form.
+    /// The engine's own plan: its leaves and the arithmetic over them.
+    pub plan: String,
+    /// The statements its leaves on database tables send.
+    pub pushed: Vec<Pushdown>,
+    /// The statements sent to databases when some leaves are pushed down; else the whole
+    /// DataFusion plan as SQL, or why it has no SQL form.
     pub sql: std::result::Result<String, String>,
     pub logical_plan: String,
     pub optimized_plan: String,
+}
+
+/// A leaf computed inside a database.
+#[derive(Debug, Clone)]
+pub struct Pushdown {
+    /// The leaf's index in the plan (`l0`, `l1`, …).
+    pub leaf: usize,
+    pub connection: String,
+    pub statement: Statement,
+    /// Rows the database returned (`None` for `explain`, which sends nothing).
+    pub rows: Option<usize>,
 }
 
 /// How much one request may ask of the engine.
@@ -152,6 +170,10 @@ pub struct Engine {
     loaded: Mutex<HashSet<String>>,
     /// Messages about store tables read at an older version because the newest is damaged.
     warnings: std::sync::Mutex<Vec<String>>,
+    /// The external databases sources read.
+    pools: tablero_connections::Pools,
+    /// How each database table stores its times, by connection and table.
+    tables: Mutex<HashMap<String, HashMap<String, TimeStorage>>>,
 }
 
 impl Engine {
@@ -187,6 +209,7 @@ impl Engine {
             .build_arc()?;
         let ctx =
             SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime);
+        let pools = tablero_connections::Pools::new(&workspace.settings.connections);
         Ok(Engine {
             limits,
             workspace,
@@ -195,6 +218,8 @@ impl Engine {
             ctx,
             loaded: Mutex::new(HashSet::new()),
             warnings: std::sync::Mutex::new(Vec::new()),
+            pools,
+            tables: Mutex::new(HashMap::new()),
         })
     }
 
@@ -428,8 +453,14 @@ impl Engine {
         filters: &HashMap<String, RowExpr>,
         as_of: Timestamp,
     ) -> Result<BTreeMap<(usize, Option<String>), Option<f64>>> {
-        let plan = self.plan(formula, periods, by, filters, as_of).await?;
-        let batches = self.ctx.execute_logical_plan(plan).await?.collect().await?;
+        let plan = self.kpi_plan(formula, periods, by, filters, as_of)?;
+        let (lowered, _) = self.lower(&plan, false).await?;
+        let batches = self
+            .ctx
+            .execute_logical_plan(lowered)
+            .await?
+            .collect()
+            .await?;
         let mut values = BTreeMap::new();
         for batch in batches {
             let idx = column_as(&batch, IDX, &DataType::Int64)?;
@@ -462,45 +493,132 @@ impl Engine {
         Ok(values)
     }
 
-    async fn plan(
+    /// Plans `formula` over `periods`: no DataFusion, no SQL yet.
+    fn kpi_plan(
         &self,
         formula: &Formula,
         periods: &[Period],
         by: Option<&str>,
         filters: &HashMap<String, RowExpr>,
         as_of: Timestamp,
-    ) -> Result<LogicalPlan> {
-        let mut sources = Vec::new();
-        formula.visit(&mut |f| {
-            if let Formula::Kpi(id) = f {
-                sources.extend(self.catalog.sources_of(id));
-            } else if let Formula::Aggregate(a) = f {
-                sources.push(a.source.clone());
-            }
-        });
-        sources.sort();
-        sources.dedup();
-        let providers = self.providers(&sources).await?;
-        let scan = |name: &str| -> Result<LogicalPlan> {
-            let provider = providers
-                .get(name)
-                .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
-            Ok(
-                LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
-                    .build()?,
-            )
-        };
+    ) -> Result<KpiPlan> {
         let filter_of = |name: &str| filters.get(name).cloned();
-        let query = Query {
+        let planning = Planning {
             calendar: &self.calendar,
             catalog: &self.catalog,
             periods,
             by,
             filters: &filter_of,
             as_of,
-            scan: &scan,
         };
-        compile(&query, formula)
+        plan::plan(&planning, formula)
+    }
+
+    /// The database table a leaf reads, when its source is one.
+    fn table_of(&self, leaf: &Leaf) -> Option<(&str, &tablero_model::TableName)> {
+        match &self.workspace.source(&leaf.aggregate.source)?.data {
+            SourceData::Table { connection, table } => Some((connection.value.as_str(), table)),
+            _ => None,
+        }
+    }
+
+    /// How a database table stores its date and timestamp columns, asked once per engine.
+    async fn time_storage(
+        &self,
+        connection: &str,
+        table: &tablero_model::TableName,
+    ) -> Result<HashMap<String, TimeStorage>> {
+        let key = format!("{connection}\u{0}{table}");
+        if let Some(found) = self.tables.lock().await.get(&key) {
+            return Ok(found.clone());
+        }
+        let columns = self
+            .pools
+            .columns(connection, table)
+            .await
+            .map_err(connection_error)?;
+        let storage: HashMap<String, TimeStorage> = columns
+            .iter()
+            .filter_map(|c| TimeStorage::of(&c.ty).map(|s| (c.name.clone(), s)))
+            .collect();
+        self.tables.lock().await.insert(key, storage.clone());
+        Ok(storage)
+    }
+
+    /// The statement a leaf on a database table sends.
+    async fn statement(&self, plan: &KpiPlan, leaf: &Leaf) -> Result<Option<(String, Statement)>> {
+        let Some((connection, table)) = self.table_of(leaf) else {
+            return Ok(None);
+        };
+        let times = self.time_storage(connection, table).await?;
+        let statement = sql::leaf_statement(
+            &self.calendar,
+            plan,
+            leaf,
+            &tablero_connections::quoted_table(table),
+            &times,
+        )?;
+        Ok(Some((connection.to_string(), statement)))
+    }
+
+    /// Lowers a plan for DataFusion: leaves on files and the store onto their scans; leaves
+    /// on database tables run there first (unless `dry`, which gives them no rows, for
+    /// `explain`). Returns the plan and the statements sent.
+    async fn lower(
+        &self,
+        plan: &KpiPlan,
+        dry: bool,
+    ) -> Result<(LogicalPlan, Vec<Pushdown>)> {
+        let mut inputs = Vec::new();
+        let mut pushed = Vec::new();
+        let mut scanned = Vec::new();
+        for leaf in &plan.leaves {
+            if self.table_of(leaf).is_none() {
+                scanned.push(leaf.aggregate.source.clone());
+            }
+        }
+        scanned.sort();
+        scanned.dedup();
+        let providers = self.providers(&scanned).await?;
+        for (j, leaf) in plan.leaves.iter().enumerate() {
+            let input = match self.statement(plan, leaf).await? {
+                Some((connection, statement)) => {
+                    let rows = if dry {
+                        Vec::new()
+                    } else {
+                        self.pools
+                            .leaf_rows(&connection, &statement.sql, &statement.values)
+                            .await
+                            .map_err(connection_error)?
+                    };
+                    pushed.push(Pushdown {
+                        leaf: j,
+                        connection,
+                        statement,
+                        rows: (!dry).then_some(rows.len()),
+                    });
+                    LeafInput::Result(leaf_result(j, plan.by.is_some(), rows)?)
+                }
+                None => {
+                    let name = leaf.aggregate.source.as_str();
+                    let provider = providers.get(name).ok_or_else(|| {
+                        EngineError::Internal(format!("source `{name}` not loaded"))
+                    })?;
+                    LeafInput::Scan(
+                        LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
+                            .build()?,
+                    )
+                }
+            };
+            inputs.push(Some(input));
+        }
+        let mut take = |j: usize, _: &Leaf| {
+            inputs
+                .get_mut(j)
+                .and_then(Option::take)
+                .ok_or_else(|| EngineError::Internal(format!("leaf {j} lowered twice")))
+        };
+        Ok((lower(&self.calendar, plan, &mut take)?, pushed))
     }
 
     /// The plans and SQL `kpi` compiles to for a request.
@@ -518,23 +636,32 @@ impl Engine {
         if let Some(by) = &request.by {
             self.check_by(&kpi.id.value, &sources, by)?;
         }
-        let plan = self
-            .plan(
-                &checked.formula,
-                &periods,
-                request.by.as_deref(),
-                &filters,
-                as_of,
-            )
-            .await?;
-        let sql = datafusion::sql::unparser::plan_to_sql(&plan)
-            .map(|s| s.to_string())
-            .map_err(|e| e.to_string());
-        let optimized = self.ctx.state().optimize(&plan)?;
+        let plan = self.kpi_plan(
+            &checked.formula,
+            &periods,
+            request.by.as_deref(),
+            &filters,
+            as_of,
+        )?;
+        let (lowered, pushed) = self.lower(&plan, true).await?;
+        let sql = if pushed.is_empty() {
+            datafusion::sql::unparser::plan_to_sql(&lowered)
+                .map(|s| s.to_string())
+                .map_err(|e| e.to_string())
+        } else {
+            Ok(pushed
+                .iter()
+                .map(|p| format!("-- leaf l{} on connection `{}`\n{}", p.leaf, p.connection, p.statement))
+                .collect::<Vec<_>>()
+                .join("\n"))
+        };
+        let optimized = self.ctx.state().optimize(&lowered)?;
         Ok(Explanation {
             kpi: kpi.id.value.clone(),
+            plan: plan.to_string(),
+            pushed,
             sql,
-            logical_plan: plan.display_indent().to_string(),
+            logical_plan: lowered.display_indent().to_string(),
             optimized_plan: optimized.display_indent().to_string(),
         })
     }
@@ -772,6 +899,49 @@ impl Engine {
         });
         let bound = target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0));
         (target, bound)
+    }
+}
+
+/// A leaf's rows from a database as a table DataFusion joins onto the grid: `__idx`,
+/// `__dim` under `--by`, `__v`.
+fn leaf_result(
+    j: usize,
+    by: bool,
+    rows: Vec<tablero_connections::LeafRow>,
+) -> Result<LogicalPlan> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let mut fields = vec![Field::new(IDX, DataType::Int64, false)];
+    if by {
+        fields.push(Field::new(DIM, DataType::Utf8, true));
+    }
+    fields.push(Field::new(V, DataType::Float64, true));
+    let schema = Arc::new(Schema::new(fields));
+    let mut columns: Vec<datafusion::arrow::array::ArrayRef> = vec![Arc::new(Int64Array::from(
+        rows.iter().map(|r| r.idx).collect::<Vec<_>>(),
+    ))];
+    if by {
+        columns.push(Arc::new(StringArray::from(
+            rows.iter().map(|r| r.dim.clone()).collect::<Vec<_>>(),
+        )));
+    }
+    columns.push(Arc::new(Float64Array::from(
+        rows.iter().map(|r| r.value).collect::<Vec<_>>(),
+    )));
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_new(schema.clone(), columns)?;
+    let table = datafusion::datasource::MemTable::try_new(schema, vec![vec![batch]])?;
+    Ok(LogicalPlanBuilder::scan(
+        format!("pushed_l{j}"),
+        provider_as_source(Arc::new(table)),
+        None,
+    )?
+    .build()?)
+}
+
+fn connection_error(err: tablero_connections::ConnectionError) -> EngineError {
+    if err.is_user_error() {
+        EngineError::User(err.to_string())
+    } else {
+        EngineError::Internal(err.to_string())
     }
 }
 

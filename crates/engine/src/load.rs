@@ -37,6 +37,11 @@ pub async fn register_source(
     let rel = match &source.data {
         SourceData::File(rel) => rel,
         SourceData::Store => return register_store(ctx, root, source, calendar).await,
+        SourceData::Table { .. } => {
+            return Err(EngineError::Internal(format!(
+                "source `{name}` is a database table: its leaves run in the database, it is never scanned"
+            )));
+        }
     };
     let path = root.join(rel);
     let is_parquet = rel

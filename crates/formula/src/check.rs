@@ -373,6 +373,27 @@ impl<'w> Checker<'w> {
 
     fn check_source(&mut self, source: &'w Source) {
         let name = &source.name.value;
+        if let tablero_model::SourceData::Table { connection, .. } = &source.data
+            && self.workspace.settings.connection(&connection.value).is_none()
+        {
+            let known: Vec<&str> = self
+                .workspace
+                .settings
+                .connections
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            let message = format!(
+                "unknown connection `{}`: tablero.toml declares {}",
+                connection.value,
+                if known.is_empty() {
+                    "no [connections.NAME]".to_string()
+                } else {
+                    known.join(", ")
+                }
+            );
+            self.error(connection.location.clone(), message);
+        }
         for dim in &source.dimensions {
             if source.column(&dim.value).is_none() {
                 let message = format!(

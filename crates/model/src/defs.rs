@@ -78,6 +78,8 @@ pub struct Settings {
     /// `alerts_every`: minutes between alert evaluations inside `serve`.
     pub alerts_every: u32,
     pub smtp: Option<Smtp>,
+    /// `[connections.NAME]`: external databases, by name.
+    pub connections: Vec<Connection>,
 }
 
 impl Default for Settings {
@@ -92,6 +94,7 @@ impl Default for Settings {
             public_url: None,
             alerts_every: 15,
             smtp: None,
+            connections: Vec::new(),
         }
     }
 }
@@ -155,6 +158,140 @@ pub enum SourceData {
     File(PathBuf),
     /// Rows ingested into Tablero's store.
     Store,
+    /// A table in an external database (`connection` + `table`, SPEC §9): its aggregations
+    /// run inside that database.
+    Table {
+        /// The name of a `[connections.NAME]` of `tablero.toml`.
+        connection: Text,
+        table: TableName,
+    },
+}
+
+/// A database table as `table:` names it: `name` or `schema.name`, each part a plain name or
+/// a double-quoted one (`"Ventas 2026"."Facturas"`, `""` for a quote inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl TableName {
+    /// Reads `table:`; `None` when it is empty, has more than two parts or an open quote.
+    pub fn parse(text: &str) -> Option<TableName> {
+        let mut parts = Vec::new();
+        let mut current = String::new();
+        let mut chars = text.trim().chars().peekable();
+        let mut quoted_part = false;
+        while let Some(c) = chars.next() {
+            match c {
+                '"' if current.is_empty() && !quoted_part => {
+                    quoted_part = true;
+                    loop {
+                        match chars.next()? {
+                            '"' if chars.peek() == Some(&'"') => {
+                                chars.next();
+                                current.push('"');
+                            }
+                            '"' => break,
+                            other => current.push(other),
+                        }
+                    }
+                    if current.is_empty() {
+                        return None;
+                    }
+                }
+                '.' => {
+                    if current.is_empty() {
+                        return None;
+                    }
+                    parts.push(std::mem::take(&mut current));
+                    quoted_part = false;
+                }
+                c if quoted_part => {
+                    let _ = c;
+                    return None;
+                }
+                c => current.push(c),
+            }
+        }
+        if current.is_empty() {
+            return None;
+        }
+        parts.push(current);
+        match parts.len() {
+            1 => Some(TableName {
+                schema: None,
+                name: parts.remove(0),
+            }),
+            2 => Some(TableName {
+                name: parts.remove(1),
+                schema: Some(parts.remove(0)),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TableName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let quote = |s: &str| {
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                s.to_string()
+            } else {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            }
+        };
+        if let Some(schema) = &self.schema {
+            write!(f, "{}.", quote(schema))?;
+        }
+        write!(f, "{}", quote(&self.name))
+    }
+}
+
+/// `[connections.NAME]` of `tablero.toml`: an external database whose tables sources read
+/// (SPEC §9). The password is never in the file: it comes from
+/// `TABLERO_CONN_<NAME>_PASSWORD`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    pub name: String,
+    /// `postgres://user@host:port/database`, without a password.
+    pub url: String,
+    pub tls: ConnectionTls,
+    /// Most connections open at once.
+    pub pool: u32,
+    /// Longest a statement may run in the database, in seconds.
+    pub statement_timeout: u32,
+}
+
+impl Connection {
+    /// The environment variable holding the password: `TABLERO_CONN_WAREHOUSE_PASSWORD`.
+    pub fn password_variable(&self) -> String {
+        let upper: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("TABLERO_CONN_{upper}_PASSWORD")
+    }
+}
+
+/// How a connection uses TLS: `disable`, `prefer` (the default), `require` (encrypted,
+/// certificate not checked), `verify-full` (the server's certificate and name checked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionTls {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -566,6 +703,12 @@ pub enum SmtpSecurity {
     None,
     StartTls,
     Tls,
+}
+
+impl Settings {
+    pub fn connection(&self, name: &str) -> Option<&Connection> {
+        self.connections.iter().find(|c| c.name == name)
+    }
 }
 
 impl Workspace {

@@ -149,13 +149,21 @@ struct SettingsFile {
     public_url: Option<String>,
     alerts_every: Option<i64>,
     smtp: Option<SmtpFile>,
-    /// Read by later features (database connections, engines); accepted here.
     #[serde(default)]
-    #[allow(dead_code)]
-    connection: Option<toml::Value>,
+    connections: std::collections::BTreeMap<String, ConnectionFile>,
+    /// Read by a later feature (a cluster engine); accepted here.
     #[serde(default)]
     #[allow(dead_code)]
     engine: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectionFile {
+    url: String,
+    tls: Option<String>,
+    pool: Option<i64>,
+    statement_timeout: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +174,82 @@ struct SmtpFile {
     security: Option<String>,
     from: String,
     username: Option<String>,
+}
+
+/// `[connections.NAME]` checked: a PostgreSQL URL without a password, known TLS mode, a
+/// pool of 1–64 connections, a statement timeout of 1 s to 24 h.
+fn settings_connection(name: &str, file: ConnectionFile) -> Result<Connection, String> {
+    let plain = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !plain {
+        return Err(format!(
+            "connection name `{name}` must be letters, digits, `_` or `-`"
+        ));
+    }
+    let scheme = file.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+        return Err(format!(
+            "connection `{name}`: url must be a \"postgres://user@host:port/database\" URL (PostgreSQL is the database supported)"
+        ));
+    }
+    let userinfo = file
+        .url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?']).next().unwrap_or(""))
+        .and_then(|authority| authority.rsplit_once('@').map(|(user, _)| user))
+        .unwrap_or("");
+    if userinfo.contains(':') || file.url.to_ascii_lowercase().contains("password=") {
+        let connection = Connection {
+            name: name.to_string(),
+            url: String::new(),
+            tls: ConnectionTls::Prefer,
+            pool: 1,
+            statement_timeout: 1,
+        };
+        return Err(format!(
+            "connection `{name}`: the url holds a password; remove it and set {} instead (a password is never kept in tablero.toml)",
+            connection.password_variable()
+        ));
+    }
+    let tls = match file.tls.as_deref() {
+        None | Some("prefer") => ConnectionTls::Prefer,
+        Some("disable") => ConnectionTls::Disable,
+        Some("require") => ConnectionTls::Require,
+        Some("verify-full") => ConnectionTls::VerifyFull,
+        Some(other) => {
+            return Err(format!(
+                "connection `{name}`: tls `{other}`, expected disable, prefer, require or verify-full"
+            ));
+        }
+    };
+    let pool = match file.pool {
+        None => 4,
+        Some(n @ 1..=64) => n as u32,
+        Some(n) => {
+            return Err(format!(
+                "connection `{name}`: pool is {n}, expected 1 to 64 connections"
+            ));
+        }
+    };
+    let statement_timeout = match file.statement_timeout {
+        None => 300,
+        Some(n @ 1..=86_400) => n as u32,
+        Some(n) => {
+            return Err(format!(
+                "connection `{name}`: statement_timeout is {n}, expected seconds from 1 to 86400"
+            ));
+        }
+    };
+    Ok(Connection {
+        name: name.to_string(),
+        url: file.url,
+        tls,
+        pool,
+        statement_timeout,
+    })
 }
 
 fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
@@ -313,6 +397,16 @@ fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
                 from: smtp.from,
                 username: smtp.username,
             });
+        }
+    }
+    for (name, connection) in file.connections {
+        let at_name = text
+            .find(&format!("connections.{name}"))
+            .and_then(&at)
+            .or_else(|| find("connections"));
+        match settings_connection(&name, connection) {
+            Ok(connection) => settings.connections.push(connection),
+            Err(message) => diagnostics.push(Diagnostic::error(at_name, message)),
         }
     }
     if let Some(state) = file.state {
@@ -610,6 +704,7 @@ impl YamlFile<'_> {
                 "file",
                 "store",
                 "manual",
+                "connection",
                 "table",
                 "time",
                 "columns",
@@ -640,15 +735,46 @@ impl YamlFile<'_> {
                 .scalar(map, "store")
                 .map(|t| t.value == "true")
                 .unwrap_or(false);
-        let data = match (file, store) {
-            (Some(_), true) => {
+        let connection = self.scalar(map, "connection");
+        let table = self.scalar(map, "table");
+        let data = match (file, store, connection, table) {
+            (None, false, Some(connection), Some(table)) => {
+                let Some(name) = TableName::parse(&table.value) else {
+                    let message = format!(
+                        "`table` must be `name` or `schema.name` (a part with spaces or capitals in double quotes), found `{}`",
+                        table.value
+                    );
+                    self.diagnostics
+                        .push(Diagnostic::error(Some(table.location), message));
+                    return None;
+                };
+                SourceData::Table {
+                    connection,
+                    table: name,
+                }
+            }
+            (_, _, Some(_), None) | (_, _, None, Some(_)) => {
+                self.error(
+                    map.span(),
+                    "a database source needs both `connection` and `table`",
+                );
+                return None;
+            }
+            (file, store, Some(_), Some(_)) if file.is_some() || store => {
+                self.error(
+                    map.span(),
+                    "a source has one of `file`, `store: true` or `connection` + `table`",
+                );
+                return None;
+            }
+            (Some(_), true, _, _) => {
                 self.error(
                     map.span(),
                     "a source has either `file` or `store: true`, not both",
                 );
                 return None;
             }
-            (Some(file), false) => {
+            (Some(file), false, _, _) => {
                 let lower = file.value.to_ascii_lowercase();
                 if !(lower.ends_with(".csv") || lower.ends_with(".parquet")) {
                     let message = format!(
@@ -668,12 +794,12 @@ impl YamlFile<'_> {
                 }
                 SourceData::File(PathBuf::from(file.value))
             }
-            (None, true) => SourceData::Store,
-            (None, false) => {
+            (None, true, _, _) => SourceData::Store,
+            (None, false, _, _) => {
                 self.error(
                     map.span(),
                     format!(
-                        "source `{}` needs `file: data/…` or `store: true`",
+                        "source `{}` needs `file: data/…`, `store: true` or `connection` + `table`",
                         name.value
                     ),
                 );

@@ -571,6 +571,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let request = request(engine.calendar(), vec![kpi.clone()], &range)?;
             let explanation = engine.explain(&kpi, &request).await?;
             out!("-- KPI {}", explanation.kpi);
+            out!("-- Plan\n{}", explanation.plan);
             match &explanation.sql {
                 Ok(sql) => out!("-- SQL\n{sql}\n"),
                 Err(why) => out!("-- SQL: this plan has no SQL form ({why})\n"),
