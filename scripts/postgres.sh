@@ -1,6 +1,7 @@
 # Sourced by scripts/test.sh: a throwaway PostgreSQL server for the state database's tests.
 # Installs Debian's postgresql package if missing, creates a cluster in a temporary folder
-# (initdb), starts it on a free loopback port, exports TABLERO_TEST_POSTGRES, and registers
+# (initdb), starts it on a free loopback port (with pg_stat_statements, which the pushdown tests
+# read), exports TABLERO_TEST_POSTGRES, and registers
 # `postgres_stop` for the caller's exit trap. An existing TABLERO_TEST_POSTGRES is used as is.
 
 postgres_stop() { :; }
@@ -24,7 +25,7 @@ if [ -z "${TABLERO_TEST_POSTGRES:-}" ]; then
   "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -U tablero --auth=trust -E UTF8 >"$pg_dir/initdb.log" 2>&1 \
     || { cat "$pg_dir/initdb.log" >&2; exit 1; }
   "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories='' -c fsync=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories='' -c fsync=off -c max_connections=200 -c shared_preload_libraries=pg_stat_statements" \
     start >/dev/null || { cat "$pg_dir/server.log" >&2; exit 1; }
   postgres_stop() {
     "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate stop >/dev/null 2>&1 || true

@@ -27,7 +27,9 @@ pub enum ConnectionError {
         #[source]
         source: sqlx::Error,
     },
-    #[error("connection `{connection}`: table {table} does not exist (or this user may not read it)")]
+    #[error(
+        "connection `{connection}`: table {table} does not exist (or this user may not read it)"
+    )]
     NoTable { connection: String, table: String },
     #[error(
         "connection `{connection}`: a statement returned more than {limit} rows; ask for fewer periods or a dimension with fewer values"
@@ -187,7 +189,11 @@ impl Pools {
         }
         let mut stream = query.fetch(&pool);
         let mut rows = Vec::new();
-        while let Some(row) = stream.try_next().await.map_err(Self::database_error(name))? {
+        while let Some(row) = stream
+            .try_next()
+            .await
+            .map_err(Self::database_error(name))?
+        {
             if rows.len() == MAX_LEAF_ROWS {
                 return Err(ConnectionError::TooManyRows {
                     connection: name.to_string(),
@@ -227,7 +233,11 @@ pub fn quote_identifier(name: &str) -> String {
 /// `"schema"."name"`, every part quoted.
 pub fn quoted_table(table: &TableName) -> String {
     match &table.schema {
-        Some(schema) => format!("{}.{}", quote_identifier(schema), quote_identifier(&table.name)),
+        Some(schema) => format!(
+            "{}.{}",
+            quote_identifier(schema),
+            quote_identifier(&table.name)
+        ),
         None => quote_identifier(&table.name),
     }
 }

@@ -351,7 +351,10 @@ fn leaf_plan(
     }
     let as_of = micros(plan.as_of);
     let rows = LogicalPlanBuilder::from(scan);
-    let dim = plan.by.as_deref().map(|d| cast(column(d), DataType::Utf8).alias(DIM));
+    let dim = plan
+        .by
+        .as_deref()
+        .map(|d| cast(column(d), DataType::Utf8).alias(DIM));
     let value = a.value.as_ref().map(|v| row_expr(calendar, v));
     let group = a
         .group

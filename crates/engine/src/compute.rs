@@ -564,11 +564,7 @@ impl Engine {
     /// Lowers a plan for DataFusion: leaves on files and the store onto their scans; leaves
     /// on database tables run there first (unless `dry`, which gives them no rows, for
     /// `explain`). Returns the plan and the statements sent.
-    async fn lower(
-        &self,
-        plan: &KpiPlan,
-        dry: bool,
-    ) -> Result<(LogicalPlan, Vec<Pushdown>)> {
+    async fn lower(&self, plan: &KpiPlan, dry: bool) -> Result<(LogicalPlan, Vec<Pushdown>)> {
         let mut inputs = Vec::new();
         let mut pushed = Vec::new();
         let mut scanned = Vec::new();
@@ -651,7 +647,12 @@ impl Engine {
         } else {
             Ok(pushed
                 .iter()
-                .map(|p| format!("-- leaf l{} on connection `{}`\n{}", p.leaf, p.connection, p.statement))
+                .map(|p| {
+                    format!(
+                        "-- leaf l{} on connection `{}`\n{}",
+                        p.leaf, p.connection, p.statement
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join("\n"))
         };
@@ -904,11 +905,7 @@ impl Engine {
 
 /// A leaf's rows from a database as a table DataFusion joins onto the grid: `__idx`,
 /// `__dim` under `--by`, `__v`.
-fn leaf_result(
-    j: usize,
-    by: bool,
-    rows: Vec<tablero_connections::LeafRow>,
-) -> Result<LogicalPlan> {
+fn leaf_result(j: usize, by: bool, rows: Vec<tablero_connections::LeafRow>) -> Result<LogicalPlan> {
     use datafusion::arrow::datatypes::{Field, Schema};
     let mut fields = vec![Field::new(IDX, DataType::Int64, false)];
     if by {

@@ -13,9 +13,7 @@ pub mod local_time;
 pub mod plan;
 pub mod sql;
 
-pub use compute::{
-    Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status,
-};
+pub use compute::{Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status};
 pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 
 use std::path::Path;

@@ -277,12 +277,7 @@ fn window(
 
 impl Display for KpiPlan {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "periods: {}, as of {}",
-            self.periods.len(),
-            self.as_of
-        )?;
+        writeln!(f, "periods: {}, as of {}", self.periods.len(), self.as_of)?;
         if let Some(by) = &self.by {
             writeln!(f, "by: {by}")?;
         }
@@ -365,7 +360,11 @@ impl Display for Leaf {
         writeln!(
             f,
             "{}",
-            if self.contiguous() { ", contiguous" } else { "" }
+            if self.contiguous() {
+                ", contiguous"
+            } else {
+                ""
+            }
         )?;
         for (i, (start, end)) in self.windows.iter().enumerate() {
             writeln!(f, "    [{i}] {start} .. {end}")?;

@@ -62,7 +62,8 @@ pub enum TimeStorage {
 impl TimeStorage {
     /// From PostgreSQL's type name (`format_type`); `None` for a type that holds no time.
     pub fn of(pg_type: &str) -> Option<TimeStorage> {
-        if pg_type.starts_with("timestamp") && pg_type.ends_with("with time zone")
+        if pg_type.starts_with("timestamp")
+            && pg_type.ends_with("with time zone")
             && !pg_type.ends_with("without time zone")
         {
             Some(TimeStorage::Instant)
@@ -150,7 +151,9 @@ impl Builder<'_> {
         let z = self.zone();
         let c = format!("({wall} AT TIME ZONE {z})");
         let earlier = |step: &str| {
-            format!("WHEN (({c} - interval '{step}') AT TIME ZONE {z}) = {wall} THEN {c} - interval '{step}'")
+            format!(
+                "WHEN (({c} - interval '{step}') AT TIME ZONE {z}) = {wall} THEN {c} - interval '{step}'"
+            )
         };
         format!(
             "(CASE {} {} ELSE {c} END)",
@@ -337,8 +340,7 @@ impl Builder<'_> {
             // Each row's period: a binary search of its time among the windows' starts when
             // the windows follow each other, else a join to the windows.
             let rows = if leaf.contiguous() {
-                let starts =
-                    self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.0).collect()));
+                let starts = self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.0).collect()));
                 format!(
                     "(SELECT (width_bucket(s.t, {starts}::timestamptz[]) - 1)::int8 AS idx, s.* FROM ({base}) AS s WHERE s.t >= {lo} AND s.t < {hi}) AS q"
                 )
@@ -388,15 +390,12 @@ impl Builder<'_> {
                             return Err(EngineError::Internal("unreachable aggregation".into()));
                         }
                     };
-                    let nonnull = if matches!(agg, CheckedAgg::Median | CheckedAgg::Percentile(_))
-                    {
+                    let nonnull = if matches!(agg, CheckedAgg::Median | CheckedAgg::Percentile(_)) {
                         " WHERE q.x IS NOT NULL"
                     } else {
                         ""
                     };
-                    format!(
-                        "SELECT {keys}, {measure} AS v FROM {rows}{nonnull} GROUP BY {keys}"
-                    )
+                    format!("SELECT {keys}, {measure} AS v FROM {rows}{nonnull} GROUP BY {keys}")
                 }
             }
         };
@@ -406,9 +405,15 @@ impl Builder<'_> {
         };
         let v = "gq.v";
         Ok(match g.function {
-            GroupFunction::Max => format!("SELECT idx, d, max({v}) AS v FROM ({grouped}) AS gq GROUP BY idx, d"),
-            GroupFunction::Min => format!("SELECT idx, d, min({v}) AS v FROM ({grouped}) AS gq GROUP BY idx, d"),
-            GroupFunction::Avg => format!("SELECT idx, d, avg({v}) AS v FROM ({grouped}) AS gq GROUP BY idx, d"),
+            GroupFunction::Max => {
+                format!("SELECT idx, d, max({v}) AS v FROM ({grouped}) AS gq GROUP BY idx, d")
+            }
+            GroupFunction::Min => {
+                format!("SELECT idx, d, min({v}) AS v FROM ({grouped}) AS gq GROUP BY idx, d")
+            }
+            GroupFunction::Avg => {
+                format!("SELECT idx, d, avg({v}) AS v FROM ({grouped}) AS gq GROUP BY idx, d")
+            }
             GroupFunction::Count => format!(
                 "SELECT idx, d, count({v})::float8 AS v FROM ({grouped}) AS gq GROUP BY idx, d"
             ),

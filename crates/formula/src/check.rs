@@ -374,7 +374,11 @@ impl<'w> Checker<'w> {
     fn check_source(&mut self, source: &'w Source) {
         let name = &source.name.value;
         if let tablero_model::SourceData::Table { connection, .. } = &source.data
-            && self.workspace.settings.connection(&connection.value).is_none()
+            && self
+                .workspace
+                .settings
+                .connection(&connection.value)
+                .is_none()
         {
             let known: Vec<&str> = self
                 .workspace

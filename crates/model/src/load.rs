@@ -189,7 +189,10 @@ fn settings_connection(name: &str, file: ConnectionFile) -> Result<Connection, S
             "connection name `{name}` must be letters, digits, `_` or `-`"
         ));
     }
-    let scheme = file.url.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    let scheme = file
+        .url
+        .split_once("://")
+        .map(|(s, _)| s.to_ascii_lowercase());
     if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
         return Err(format!(
             "connection `{name}`: url must be a \"postgres://user@host:port/database\" URL (PostgreSQL is the database supported)"

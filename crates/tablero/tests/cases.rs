@@ -331,9 +331,9 @@ mod postgres {
         if diagnostics.iter().any(|d| d.is_error()) || workspace.sources.is_empty() {
             return None;
         }
-        let all_csv = workspace.sources.iter().all(|s| {
-            matches!(&s.data, SourceData::File(f) if f.extension().is_some_and(|e| e == "csv"))
-        });
+        let all_csv = workspace.sources.iter().all(
+            |s| matches!(&s.data, SourceData::File(f) if f.extension().is_some_and(|e| e == "csv")),
+        );
         if !all_csv {
             return None;
         }
@@ -360,7 +360,9 @@ mod postgres {
             .unwrap();
         copy_dir(dir, copy);
         let mut toml = std::fs::read_to_string(copy.join("tablero.toml")).unwrap();
-        toml.push_str(&format!("\n[connections.cases]\nurl = \"{url}\"\ntls = \"disable\"\n"));
+        toml.push_str(&format!(
+            "\n[connections.cases]\nurl = \"{url}\"\ntls = \"disable\"\n"
+        ));
         std::fs::write(copy.join("tablero.toml"), toml).unwrap();
         for (source, batches) in workspace.sources.iter().zip(read) {
             let SourceData::File(file) = &source.data else {
@@ -380,18 +382,34 @@ mod postgres {
                             continue;
                         }
                         let text = match column.ty {
-                            ColumnType::String => {
-                                array.as_any().downcast_ref::<StringArray>().unwrap().value(row).to_string()
-                            }
-                            ColumnType::Integer => {
-                                array.as_any().downcast_ref::<Int64Array>().unwrap().value(row).to_string()
-                            }
+                            ColumnType::String => array
+                                .as_any()
+                                .downcast_ref::<StringArray>()
+                                .unwrap()
+                                .value(row)
+                                .to_string(),
+                            ColumnType::Integer => array
+                                .as_any()
+                                .downcast_ref::<Int64Array>()
+                                .unwrap()
+                                .value(row)
+                                .to_string(),
                             ColumnType::Number => {
-                                format!("{:?}", array.as_any().downcast_ref::<Float64Array>().unwrap().value(row))
+                                format!(
+                                    "{:?}",
+                                    array
+                                        .as_any()
+                                        .downcast_ref::<Float64Array>()
+                                        .unwrap()
+                                        .value(row)
+                                )
                             }
-                            ColumnType::Boolean => {
-                                array.as_any().downcast_ref::<BooleanArray>().unwrap().value(row).to_string()
-                            }
+                            ColumnType::Boolean => array
+                                .as_any()
+                                .downcast_ref::<BooleanArray>()
+                                .unwrap()
+                                .value(row)
+                                .to_string(),
                             ColumnType::Date | ColumnType::Timestamp => {
                                 let micros = array
                                     .as_any()
@@ -425,7 +443,11 @@ mod postgres {
                 // Timestamps carry both readings; keep the one the column's type holds.
                 for text in texts.iter_mut().flatten() {
                     if let Some((wall, instant)) = text.clone().split_once('|') {
-                        *text = if ambiguous { instant.to_string() } else { wall.to_string() };
+                        *text = if ambiguous {
+                            instant.to_string()
+                        } else {
+                            wall.to_string()
+                        };
                     }
                 }
                 columns.push((column.name.clone(), ty, texts));
@@ -473,7 +495,11 @@ mod postgres {
                         .strip_prefix("file:")
                         .is_some_and(|f| Path::new(f.trim()) == file.as_path());
                     if names_file {
-                        let dash = if line.trim_start().starts_with("- ") { "- " } else { "" };
+                        let dash = if line.trim_start().starts_with("- ") {
+                            "- "
+                        } else {
+                            ""
+                        };
                         let inner = format!("{indent}{}", if dash.is_empty() { "" } else { "  " });
                         format!(
                             "{indent}{dash}connection: cases\n{inner}table: {schema}.{}\n",
