@@ -241,3 +241,113 @@ pub fn quoted_table(table: &TableName) -> String {
         None => quote_identifier(&table.name),
     }
 }
+
+/// Whether a column declared `declared` can be read from a PostgreSQL column of `pg_type`
+/// (`format_type`'s name) with the same meaning.
+pub fn compatible(declared: tablero_model::ColumnType, pg_type: &str) -> bool {
+    use tablero_model::ColumnType;
+    let base = pg_type.split('(').next().unwrap_or(pg_type).trim();
+    let integer = matches!(base, "smallint" | "integer" | "bigint");
+    match declared {
+        ColumnType::String => matches!(
+            base,
+            "text" | "character varying" | "character" | "name" | "citext"
+        ),
+        ColumnType::Integer => integer,
+        ColumnType::Number => integer || matches!(base, "double precision" | "real" | "numeric"),
+        ColumnType::Boolean => base == "boolean",
+        ColumnType::Date | ColumnType::Timestamp => {
+            base == "date" || pg_type.starts_with("timestamp")
+        }
+    }
+}
+
+/// `tablero check --connections`: connects to each database a source reads and checks that its
+/// table exists and has every declared column with a compatible type. Problems are errors at
+/// the source's file and line.
+pub async fn check(workspace: &tablero_model::Workspace) -> Vec<tablero_model::Diagnostic> {
+    use tablero_model::{Diagnostic, SourceData};
+    let pools = Pools::new(&workspace.settings.connections);
+    let mut diagnostics = Vec::new();
+    for source in &workspace.sources {
+        let SourceData::Table { connection, table } = &source.data else {
+            continue;
+        };
+        let columns = match pools.columns(&connection.value, table).await {
+            Ok(columns) => columns,
+            Err(err) => {
+                diagnostics.push(Diagnostic::error(
+                    Some(connection.location.clone()),
+                    format!("source `{}`: {err}", source.name.value),
+                ));
+                continue;
+            }
+        };
+        for column in &source.columns {
+            let message = match columns.iter().find(|c| c.name == column.name) {
+                None => {
+                    let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+                    format!(
+                        "column `{}` is not in table {table} (its columns: {})",
+                        column.name,
+                        names.join(", ")
+                    )
+                }
+                Some(found) if !compatible(column.ty, &found.ty) => format!(
+                    "column `{}` is declared {} but is {} in table {table}",
+                    column.name,
+                    column.ty.as_str(),
+                    found.ty
+                ),
+                Some(_) => continue,
+            };
+            diagnostics.push(Diagnostic::error(Some(column.location.clone()), message));
+        }
+    }
+    pools.close().await;
+    diagnostics
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tablero_model::ColumnType::*;
+
+    #[test]
+    fn declared_types_accept_the_database_types_with_their_meaning() {
+        let cases = [
+            (String, "text", true),
+            (String, "character varying(40)", true),
+            (String, "bigint", false),
+            (Integer, "integer", true),
+            (Integer, "double precision", false),
+            (Number, "numeric(12,2)", true),
+            (Number, "bigint", true),
+            (Number, "text", false),
+            (Boolean, "boolean", true),
+            (Boolean, "integer", false),
+            (Date, "date", true),
+            (Timestamp, "timestamp with time zone", true),
+            (Timestamp, "timestamp(3) without time zone", true),
+            (Timestamp, "text", false),
+        ];
+        for (declared, pg, expected) in cases {
+            assert_eq!(compatible(declared, pg), expected, "{declared:?} vs {pg}");
+        }
+    }
+
+    #[test]
+    fn identifiers_are_always_quoted() {
+        assert_eq!(quote_identifier("a"), "\"a\"");
+        assert_eq!(
+            quote_identifier("x\"; drop table t; --"),
+            "\"x\"\"; drop table t; --\""
+        );
+        let table = TableName::parse("\"Ventas 2026\".\"Fac\"\"turas\"").unwrap();
+        assert_eq!(quoted_table(&table), "\"Ventas 2026\".\"Fac\"\"turas\"");
+        assert_eq!(
+            quoted_table(&TableName::parse("public.invoices").unwrap()),
+            "\"public\".\"invoices\""
+        );
+    }
+}

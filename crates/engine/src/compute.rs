@@ -617,8 +617,8 @@ impl Engine {
         Ok((lower(&self.calendar, plan, &mut take)?, pushed))
     }
 
-    /// The plans and SQL `kpi` compiles to for a request.
-    pub async fn explain(&self, kpi_id: &str, request: &Request) -> Result<Explanation> {
+    /// The plan of `kpi_id` for a request: its leaves and the arithmetic over them.
+    pub fn plan(&self, kpi_id: &str, request: &Request) -> Result<KpiPlan> {
         let request = Request {
             kpis: vec![kpi_id.to_string()],
             ..request.clone()
@@ -632,13 +632,18 @@ impl Engine {
         if let Some(by) = &request.by {
             self.check_by(&kpi.id.value, &sources, by)?;
         }
-        let plan = self.kpi_plan(
+        self.kpi_plan(
             &checked.formula,
             &periods,
             request.by.as_deref(),
             &filters,
             as_of,
-        )?;
+        )
+    }
+
+    /// The plans and SQL `kpi` compiles to for a request.
+    pub async fn explain(&self, kpi_id: &str, request: &Request) -> Result<Explanation> {
+        let plan = self.plan(kpi_id, request)?;
         let (lowered, pushed) = self.lower(&plan, true).await?;
         let sql = if pushed.is_empty() {
             datafusion::sql::unparser::plan_to_sql(&lowered)
@@ -658,7 +663,7 @@ impl Engine {
         };
         let optimized = self.ctx.state().optimize(&lowered)?;
         Ok(Explanation {
-            kpi: kpi.id.value.clone(),
+            kpi: kpi_id.to_string(),
             plan: plan.to_string(),
             pushed,
             sql,

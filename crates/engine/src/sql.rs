@@ -267,7 +267,6 @@ impl Builder<'_> {
             .group
             .as_ref()
             .map(|g| format!("CAST({} AS text)", self.column(&g.column)));
-        let as_of = format!("{}::timestamptz", self.bind(Bound::Instant(plan.as_of)));
         let mut keys = vec!["idx", "d"];
         if group.is_some() {
             keys.push("g");
@@ -275,6 +274,7 @@ impl Builder<'_> {
         let keys = keys.join(", ");
 
         let grouped = if let CheckedAgg::Active { start, end, at } = &a.agg {
+            let as_of = format!("{}::timestamptz", self.bind(Bound::Instant(plan.as_of)));
             let (s, e) = (self.instant(start)?, self.instant(end)?);
             let mut where_ = vec![format!("{s} IS NOT NULL"), format!("{s} < {as_of}")];
             where_.extend(filters);
@@ -314,6 +314,16 @@ impl Builder<'_> {
             let (lo, hi) = leaf.time_range(plan.as_of);
             let lo = format!("{}::timestamptz", self.bind(Bound::Instant(lo)));
             let hi = format!("{}::timestamptz", self.bind(Bound::Instant(hi)));
+            // A local time column is converted row by row; a comparison of the column itself
+            // with the range's wall times, a day wider, lets the database use an index or
+            // skip partitions first.
+            if self.times.get(&a.time) != Some(&TimeStorage::Instant) {
+                let z = self.zone();
+                let column = self.column(&a.time);
+                filters.push(format!(
+                    "{column} >= ({lo} AT TIME ZONE {z}) - interval '1 day' AND {column} < ({hi} AT TIME ZONE {z}) + interval '1 day'"
+                ));
+            }
             let mut columns = vec![format!("{t} AS t"), format!("{dim} AS d")];
             if let Some(v) = &a.value {
                 columns.push(format!("{} AS x", self.row(v)?));

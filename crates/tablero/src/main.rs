@@ -106,6 +106,9 @@ enum Command {
         /// Also run the SMART lint (owner, measurable, target, grain, too many KPIs per owner).
         #[arg(long)]
         smart: bool,
+        /// Also connect to each database a source reads and check its table and columns.
+        #[arg(long)]
+        connections: bool,
     },
     /// Compute KPIs per period (and dimension).
     Compute {
@@ -391,7 +394,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             today,
             scale,
         } => init(&runtime, &dir, example, force, seed, today, scale),
-        Command::Check { smart } => check(&runtime, &cli.workspace, smart),
+        Command::Check { smart, connections } => {
+            check(&runtime, &cli.workspace, smart, connections)
+        }
         Command::Users { action } => runtime.block_on(people::users(&cli.workspace, action)),
         Command::Tokens { action } => runtime.block_on(people::tokens(&cli.workspace, action)),
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
@@ -671,8 +676,12 @@ fn check(
     runtime: &tokio::runtime::Runtime,
     root: &std::path::Path,
     smart: bool,
+    connections: bool,
 ) -> Result<(), Failure> {
     let (workspace, mut diagnostics) = tablero_model::load_workspace(root);
+    if connections {
+        diagnostics.extend(runtime.block_on(tablero_connections::check(&workspace)));
+    }
     diagnostics.extend(runtime.block_on(people::owner_warnings(root, &workspace)));
     let (catalog, problems) = tablero_formula::check_workspace(&workspace);
     diagnostics.extend(problems);

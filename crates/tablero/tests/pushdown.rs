@@ -351,3 +351,59 @@ fn local_times_in_the_database_follow_the_calendar_where_clocks_change() {
         );
     }
 }
+
+#[test]
+fn check_connections_names_each_missing_table_and_column_at_its_line() {
+    let rt = runtime();
+    let url = rt.block_on(database());
+    rt.block_on(async {
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE pedidos (creado timestamptz, monto text, region text)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "tablero.toml",
+        &format!("name = \"c\"\n[connections.erp]\nurl = \"{url}\"\ntls = \"disable\"\n"),
+    );
+    // Line 5: `monto` is text in the table; line 7: `canal` is not in it.
+    write(
+        root,
+        "sources/pedidos.yaml",
+        "name: pedidos\nconnection: erp\ntable: pedidos\ncolumns:\n  monto: { type: number }\n  creado: { type: timestamp }\n  canal: { type: string }\n  region: { type: string }\ntime: creado\nmeasures:\n  n: { agg: count }\n",
+    );
+    // Line 3: no such table.
+    write(
+        root,
+        "sources/perdida.yaml",
+        "name: perdida\nconnection: erp\ntable: public.no_existe\ncolumns:\n  t: { type: timestamp }\ntime: t\nmeasures:\n  n: { agg: count }\n",
+    );
+    // Without --connections nothing is asked of the database.
+    let offline = Command::new(env!("CARGO_BIN_EXE_tablero"))
+        .arg("-w")
+        .arg(root)
+        .arg("check")
+        .output()
+        .unwrap();
+    assert!(offline.status.success(), "{offline:?}");
+    let checked = Command::new(env!("CARGO_BIN_EXE_tablero"))
+        .arg("-w")
+        .arg(root)
+        .args(["check", "--connections"])
+        .output()
+        .unwrap();
+    assert_eq!(checked.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&checked.stderr);
+    for needle in [
+        "sources/pedidos.yaml:5:3: column `monto` is declared number but is text in table pedidos",
+        "sources/pedidos.yaml:7:3: column `canal` is not in table pedidos",
+        "sources/perdida.yaml:2:13: source `perdida`: connection `erp`: table public.no_existe does not exist",
+    ] {
+        assert!(stderr.contains(needle), "missing `{needle}` in:\n{stderr}");
+    }
+    assert!(stderr.contains("3 error(s), 0 warning(s)"), "{stderr}");
+}
