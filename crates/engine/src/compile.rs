@@ -532,3 +532,137 @@ fn leaf_plan(
     };
     Ok(result)
 }
+
+/// Whether a leaf can share a pass over its source with others: a plain aggregate of rows in
+/// its period windows (no `per` groups, snapshots, intervals or percentiles by window).
+pub fn shares_a_pass(leaf: &Leaf) -> bool {
+    leaf.aggregate.group.is_none()
+        && matches!(
+            leaf.aggregate.agg,
+            CheckedAgg::Count
+                | CheckedAgg::CountDistinct
+                | CheckedAgg::Sum
+                | CheckedAgg::Avg
+                | CheckedAgg::Min
+                | CheckedAgg::Max
+                | CheckedAgg::Median
+        )
+}
+
+/// The value column of leaf `j` of a pass.
+pub fn pass_value(j: usize) -> String {
+    format!("__v{j}")
+}
+
+/// The column counting the rows leaf `j` of a pass read (a group without any is not the
+/// leaf's).
+pub fn pass_rows(j: usize) -> String {
+    format!("__n{j}")
+}
+
+/// One pass over a source for several leaves that read it with the same time column and
+/// windows: one scan, one period assignment, one grouping by period index (and dimension)
+/// with each leaf's aggregate filtered by its own conditions (`FILTER (WHERE …)`). Columns:
+/// `__idx`, `__dim` under `--by`, and per leaf `__v{j}` and `__n{j}`.
+pub fn pass_plan(
+    calendar: &Calendar,
+    plan: &KpiPlan,
+    leaves: &[&Leaf],
+    scan: LogicalPlan,
+) -> Result<LogicalPlan> {
+    let first = leaves
+        .first()
+        .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
+    let (lo, hi) = first.time_range(plan.as_of);
+    let t = column(&first.aggregate.time);
+    let mut projection = vec![t.clone().alias(T)];
+    if let Some(by) = &plan.by {
+        projection.push(cast(column(by), DataType::Utf8).alias(DIM));
+    }
+    let mut any = lit(false);
+    for (j, leaf) in leaves.iter().enumerate() {
+        let condition = leaf
+            .filters()
+            .map(|f| row_expr(calendar, f))
+            .reduce(Expr::and)
+            .unwrap_or(lit(true));
+        projection.push(condition.alias(format!("__f{j}")));
+        if let Some(v) = &leaf.aggregate.value {
+            projection.push(row_expr(calendar, v).alias(format!("__x{j}")));
+        }
+        any = any.or(col(format!("__f{j}")));
+    }
+    let rows = LogicalPlanBuilder::from(scan)
+        .filter(
+            t.clone()
+                .is_not_null()
+                .and(t.clone().gt_eq(micros(lo)))
+                .and(t.lt(micros(hi))),
+        )?
+        .project(projection)?
+        .filter(any)?;
+    let rows = match contiguous_index(first) {
+        Some(index) => {
+            let mut columns: Vec<Expr> = rows.schema().columns().into_iter().map(col).collect();
+            columns.push(index.alias(IDX));
+            rows.project(columns)?
+        }
+        None => {
+            let windows: Vec<Vec<Expr>> = first
+                .windows
+                .iter()
+                .enumerate()
+                .map(|(i, (s, e))| {
+                    vec![
+                        lit(i as i64).alias(IDX),
+                        micros(*s).alias(WS),
+                        micros(*e).alias(WE),
+                    ]
+                })
+                .collect();
+            rows.join_on(
+                rows_table(windows)?.build()?,
+                JoinType::Inner,
+                vec![col(T).gt_eq(col(WS)).and(col(T).lt(col(WE)))],
+            )?
+        }
+    };
+    let mut keys = vec![col(IDX)];
+    if plan.by.is_some() {
+        keys.push(col(DIM));
+    }
+    let mut measures = Vec::new();
+    for (j, leaf) in leaves.iter().enumerate() {
+        let f = || col(format!("__f{j}"));
+        let x = || col(format!("__x{j}"));
+        let fx = || cast(x(), DataType::Float64);
+        let a = &leaf.aggregate;
+        let measure = match &a.agg {
+            CheckedAgg::Count => {
+                let counted = match &a.value {
+                    Some(_) => count(x()),
+                    None => count(lit(1)),
+                };
+                cast(counted.filter(f()).build()?, DataType::Float64)
+            }
+            // The builder sets DISTINCT itself (it would drop `count_distinct`'s).
+            CheckedAgg::CountDistinct => cast(
+                count(x()).distinct().filter(f()).build()?,
+                DataType::Float64,
+            ),
+            CheckedAgg::Sum => sum(fx()).filter(f()).build()?,
+            CheckedAgg::Avg => avg(fx()).filter(f()).build()?,
+            CheckedAgg::Min => min(fx()).filter(f()).build()?,
+            CheckedAgg::Max => max(fx()).filter(f()).build()?,
+            CheckedAgg::Median => median(fx()).filter(f()).build()?,
+            _ => {
+                return Err(EngineError::Internal(
+                    "a leaf in a pass that cannot share one".into(),
+                ));
+            }
+        };
+        measures.push(measure.alias(pass_value(j)));
+        measures.push(count(lit(1)).filter(f()).build()?.alias(pass_rows(j)));
+    }
+    Ok(rows.aggregate(keys, measures)?.build()?)
+}

@@ -18,7 +18,9 @@ use tablero_formula::{Catalog, CheckedTarget, check_condition};
 use tablero_model::{Direction, Kpi, Location, SourceData, Text, Threshold, Unit, Workspace};
 use tokio::sync::Mutex;
 
-use crate::compile::{DIM, IDX, LeafInput, V, VALUE, lower};
+use crate::compile::{
+    DIM, IDX, LeafInput, V, VALUE, lower, pass_plan, pass_rows, pass_value, shares_a_pass,
+};
 use crate::error::{EngineError, RequestErrorKind, Result};
 use crate::load::register_source;
 use crate::plan::{self, KpiPlan, Leaf, Planning};
@@ -126,6 +128,19 @@ pub struct Explanation {
     pub sql: std::result::Result<String, String>,
     pub logical_plan: String,
     pub optimized_plan: String,
+}
+
+/// Leaf results computed ahead of the KPIs that read them (by a shared pass), by
+/// [`leaf_key`].
+#[derive(Default)]
+struct Computed {
+    results: HashMap<String, LogicalPlan>,
+}
+
+/// What makes two leaves the same computation: the leaf with its windows and filters, the
+/// dimension and the as-of instant.
+fn leaf_key(plan: &KpiPlan, leaf: &Leaf) -> String {
+    format!("{leaf:?}|{:?}|{}", plan.by, plan.as_of)
 }
 
 /// A leaf computed inside a database.
@@ -358,11 +373,116 @@ impl Engine {
 
     /// Computes the requested KPIs.
     pub async fn compute(&self, request: &Request) -> Result<Vec<KpiResult>> {
+        let kpis = self.selected(request)?;
+        // `TABLERO_SHARED_PASSES=off` plans every leaf on its own: for measuring what the
+        // passes save, and for running the cases both ways.
+        let computed = if std::env::var_os("TABLERO_SHARED_PASSES").is_some_and(|v| v == "off") {
+            Computed::default()
+        } else {
+            self.shared_passes(&kpis, request).await?
+        };
         let mut results = Vec::new();
-        for kpi in self.selected(request)? {
-            results.push(self.compute_kpi(kpi, request).await?);
+        for kpi in kpis {
+            results.push(self.compute_kpi(kpi, request, &computed).await?);
         }
         Ok(results)
+    }
+
+    /// One pass per source, time column and windows for all the leaves of the requested
+    /// KPIs that can share one (see [`shares_a_pass`]), run before the KPIs are assembled:
+    /// a catalog of ten KPIs over one source scans it once, not once per aggregate. KPIs
+    /// that do not plan are left to report their error when computed.
+    async fn shared_passes(&self, kpis: &[&Kpi], request: &Request) -> Result<Computed> {
+        let plans: Vec<KpiPlan> = kpis
+            .iter()
+            .filter_map(|kpi| self.plan(&kpi.id.value, request).ok())
+            .collect();
+        // (pass key, a plan for its periods and dimension, its distinct leaves with their keys)
+        let mut passes: Vec<(String, &KpiPlan, Vec<(String, &Leaf)>)> = Vec::new();
+        let mut seen = HashSet::new();
+        for plan in &plans {
+            for leaf in &plan.leaves {
+                if self.table_of(leaf).is_some() || !shares_a_pass(leaf) {
+                    continue;
+                }
+                let key = leaf_key(plan, leaf);
+                if !seen.insert(key.clone()) {
+                    continue;
+                }
+                let a = &leaf.aggregate;
+                let pass_key = format!(
+                    "{}|{}|{:?}|{:?}|{}",
+                    a.source, a.time, leaf.windows, plan.by, plan.as_of
+                );
+                match passes.iter_mut().find(|p| p.0 == pass_key) {
+                    Some(pass) => pass.2.push((key, leaf)),
+                    None => passes.push((pass_key, plan, vec![(key, leaf)])),
+                }
+            }
+        }
+        let mut sources: Vec<String> = passes
+            .iter()
+            .map(|p| p.2[0].1.aggregate.source.clone())
+            .collect();
+        sources.sort();
+        sources.dedup();
+        let providers = self.providers(&sources).await?;
+        let mut computed = Computed::default();
+        for (_, plan, leaves) in passes {
+            let name = leaves[0].1.aggregate.source.as_str();
+            let provider = providers
+                .get(name)
+                .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
+            let scan = LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
+                .build()?;
+            let only: Vec<&Leaf> = leaves.iter().map(|(_, l)| *l).collect();
+            let pass = pass_plan(&self.calendar, plan, &only, scan)?;
+            let batches = self.ctx.execute_logical_plan(pass).await?.collect().await?;
+            let by = plan.by.is_some();
+            let mut rows = vec![Vec::new(); leaves.len()];
+            for batch in &batches {
+                let idx = column_as(batch, IDX, &DataType::Int64)?;
+                let idx = idx
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| EngineError::Internal("index type".into()))?;
+                let dim = match batch.column_by_name(DIM) {
+                    Some(d) => Some(cast(d, &DataType::Utf8)?),
+                    None => None,
+                };
+                let dim = dim
+                    .as_ref()
+                    .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+                for (j, leaf_rows) in rows.iter_mut().enumerate() {
+                    let value = column_as(batch, &pass_value(j), &DataType::Float64)?;
+                    let value = value
+                        .as_any()
+                        .downcast_ref::<Float64Array>()
+                        .ok_or_else(|| EngineError::Internal("value type".into()))?;
+                    let n = column_as(batch, &pass_rows(j), &DataType::Int64)?;
+                    let n = n
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .ok_or_else(|| EngineError::Internal("count type".into()))?;
+                    for row in 0..batch.num_rows() {
+                        if n.is_null(row) || n.value(row) == 0 {
+                            continue;
+                        }
+                        leaf_rows.push(tablero_connections::LeafRow {
+                            idx: idx.value(row),
+                            dim: dim
+                                .as_ref()
+                                .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string())),
+                            value: (!value.is_null(row)).then(|| value.value(row)),
+                        });
+                    }
+                }
+            }
+            for (j, ((key, _), leaf_rows)) in leaves.into_iter().zip(rows).enumerate() {
+                computed.results.insert(key, leaf_result(j, by, leaf_rows)?);
+            }
+        }
+        Ok(computed)
     }
 
     fn checked(&self, kpi: &Kpi) -> Result<&tablero_formula::CheckedKpi> {
@@ -452,9 +572,10 @@ impl Engine {
         by: Option<&str>,
         filters: &HashMap<String, RowExpr>,
         as_of: Timestamp,
+        computed: &Computed,
     ) -> Result<BTreeMap<(usize, Option<String>), Option<f64>>> {
         let plan = self.kpi_plan(formula, periods, by, filters, as_of)?;
-        let (lowered, _) = self.lower(&plan, false).await?;
+        let (lowered, _) = self.lower(&plan, false, computed).await?;
         let batches = self
             .ctx
             .execute_logical_plan(lowered)
@@ -563,13 +684,20 @@ impl Engine {
 
     /// Lowers a plan for DataFusion: leaves on files and the store onto their scans; leaves
     /// on database tables run there first (unless `dry`, which gives them no rows, for
-    /// `explain`). Returns the plan and the statements sent.
-    async fn lower(&self, plan: &KpiPlan, dry: bool) -> Result<(LogicalPlan, Vec<Pushdown>)> {
+    /// `explain`), and leaves a shared pass `computed` take its result. Returns the plan and
+    /// the statements sent.
+    async fn lower(
+        &self,
+        plan: &KpiPlan,
+        dry: bool,
+        computed: &Computed,
+    ) -> Result<(LogicalPlan, Vec<Pushdown>)> {
         let mut inputs = Vec::new();
         let mut pushed = Vec::new();
         let mut scanned = Vec::new();
+        let done = |leaf: &Leaf| computed.results.get(&leaf_key(plan, leaf));
         for leaf in &plan.leaves {
-            if self.table_of(leaf).is_none() {
+            if self.table_of(leaf).is_none() && done(leaf).is_none() {
                 scanned.push(leaf.aggregate.source.clone());
             }
         }
@@ -577,6 +705,10 @@ impl Engine {
         scanned.dedup();
         let providers = self.providers(&scanned).await?;
         for (j, leaf) in plan.leaves.iter().enumerate() {
+            if let Some(result) = done(leaf) {
+                inputs.push(Some(LeafInput::Result(result.clone())));
+                continue;
+            }
             let input = match self.statement(plan, leaf).await? {
                 Some((connection, statement)) => {
                     let rows = if dry {
@@ -644,7 +776,7 @@ impl Engine {
     /// The plans and SQL `kpi` compiles to for a request.
     pub async fn explain(&self, kpi_id: &str, request: &Request) -> Result<Explanation> {
         let plan = self.plan(kpi_id, request)?;
-        let (lowered, pushed) = self.lower(&plan, true).await?;
+        let (lowered, pushed) = self.lower(&plan, true, &Computed::default()).await?;
         let sql = if pushed.is_empty() {
             datafusion::sql::unparser::plan_to_sql(&lowered)
                 .map(|s| s.to_string())
@@ -672,7 +804,12 @@ impl Engine {
         })
     }
 
-    async fn compute_kpi(&self, kpi: &Kpi, request: &Request) -> Result<KpiResult> {
+    async fn compute_kpi(
+        &self,
+        kpi: &Kpi,
+        request: &Request,
+        computed: &Computed,
+    ) -> Result<KpiResult> {
         let checked = self.checked(kpi)?;
         let own = kpi.grain_or_default();
         let grain = request.grain.unwrap_or(own);
@@ -684,7 +821,7 @@ impl Engine {
             self.check_by(&kpi.id.value, &sources, by)?;
         }
         let values = self
-            .evaluate(&checked.formula, &periods, by, &filters, as_of)
+            .evaluate(&checked.formula, &periods, by, &filters, as_of, computed)
             .await?;
         let formula_targets = match &checked.target {
             Some(CheckedTarget::Formula(f)) => {
@@ -708,7 +845,7 @@ impl Engine {
                     }
                 }
                 let t = self
-                    .evaluate(f, &periods, target_by, &target_filters, as_of)
+                    .evaluate(f, &periods, target_by, &target_filters, as_of, computed)
                     .await?;
                 Some((t, target_by.is_some()))
             }

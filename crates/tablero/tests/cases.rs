@@ -137,6 +137,16 @@ fn json_subset(expected: &serde_json::Value, actual: &serde_json::Value) -> Resu
 /// Runs the steps of `case` (its `case.txt`) against the workspace at `dir`; with
 /// `computes_only`, only the `compute` steps that succeed.
 fn run_case(case: &Path, dir: &Path, computes_only: bool) -> Vec<String> {
+    run_case_with(case, dir, computes_only, &[])
+}
+
+/// [`run_case`] with environment variables set for `tablero`.
+fn run_case_with(
+    case: &Path,
+    dir: &Path,
+    computes_only: bool,
+    env: &[(&str, &str)],
+) -> Vec<String> {
     let text = std::fs::read_to_string(case.join("case.txt")).expect("case.txt");
     let mut failures = Vec::new();
     for step in parse_case(&text) {
@@ -144,6 +154,7 @@ fn run_case(case: &Path, dir: &Path, computes_only: bool) -> Vec<String> {
             continue;
         }
         let output = Command::new(env!("CARGO_BIN_EXE_tablero"))
+            .envs(env.iter().copied())
             .arg("-w")
             .arg(dir)
             .args(split_args(&step.args))
@@ -202,6 +213,34 @@ fn run_case(case: &Path, dir: &Path, computes_only: bool) -> Vec<String> {
         }
     }
     failures
+}
+
+/// Every case's computations again with each leaf planned on its own
+/// (`TABLERO_SHARED_PASSES=off`): the shared passes must not change a value.
+#[test]
+fn kpi_cases_without_shared_passes() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("tests/cases exists")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("case.txt").exists())
+        .collect();
+    dirs.sort();
+    let mut failures = Vec::new();
+    for dir in &dirs {
+        failures.extend(run_case_with(
+            dir,
+            dir,
+            true,
+            &[("TABLERO_SHARED_PASSES", "off")],
+        ));
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failure(s) without shared passes:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
 }
 
 #[test]
