@@ -177,15 +177,7 @@ impl Pools {
         let pool = self.pool(name)?;
         let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
         for value in values {
-            query = match value {
-                Value::Float(x) => query.bind(*x),
-                Value::Text(s) => query.bind(s.clone()),
-                Value::Instant(t) => query.bind(t.to_string()),
-                Value::Ints(xs) => query.bind(xs.clone()),
-                Value::Instants(ts) => {
-                    query.bind(ts.iter().map(|t| t.to_string()).collect::<Vec<_>>())
-                }
-            };
+            query = bind(query, value);
         }
         let mut stream = query.fetch(&pool);
         let mut rows = Vec::new();
@@ -205,6 +197,55 @@ impl Pools {
         Ok(rows)
     }
 
+    /// Runs a shared pass's statement: its rows are `(idx, d, v0, n0, v1, n1, …)` for
+    /// `leaves` leaves; each leaf's rows are those where it read any (`n > 0`).
+    pub async fn pass_rows(
+        &self,
+        name: &str,
+        sql: &str,
+        values: &[Value],
+        leaves: usize,
+    ) -> Result<Vec<Vec<LeafRow>>> {
+        let pool = self.pool(name)?;
+        let mut query = sqlx::query(AssertSqlSafe(sql.to_string()));
+        for value in values {
+            query = bind(query, value);
+        }
+        let mut stream = query.fetch(&pool);
+        let mut rows = vec![Vec::new(); leaves];
+        let mut read = 0;
+        while let Some(row) = stream
+            .try_next()
+            .await
+            .map_err(Self::database_error(name))?
+        {
+            read += 1;
+            if read > MAX_LEAF_ROWS {
+                return Err(ConnectionError::TooManyRows {
+                    connection: name.to_string(),
+                    limit: MAX_LEAF_ROWS,
+                });
+            }
+            let mut decode = || -> std::result::Result<(), sqlx::Error> {
+                let idx: i64 = row.try_get(0)?;
+                let dim: Option<String> = row.try_get(1)?;
+                for (j, leaf_rows) in rows.iter_mut().enumerate() {
+                    let n: i64 = row.try_get(3 + 2 * j)?;
+                    if n > 0 {
+                        leaf_rows.push(LeafRow {
+                            idx,
+                            dim: dim.clone(),
+                            value: row.try_get(2 + 2 * j)?,
+                        });
+                    }
+                }
+                Ok(())
+            };
+            decode().map_err(Self::database_error(name))?;
+        }
+        Ok(rows)
+    }
+
     /// Closes every pool (waits for connections in use).
     pub async fn close(&self) {
         let pools: Vec<PgPool> = match self.pools.lock() {
@@ -214,6 +255,18 @@ impl Pools {
         for pool in pools {
             pool.close().await;
         }
+    }
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind<'q>(query: PgQuery<'q>, value: &Value) -> PgQuery<'q> {
+    match value {
+        Value::Float(x) => query.bind(*x),
+        Value::Text(s) => query.bind(s.clone()),
+        Value::Instant(t) => query.bind(t.to_string()),
+        Value::Ints(xs) => query.bind(xs.clone()),
+        Value::Instants(ts) => query.bind(ts.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
     }
 }
 

@@ -143,11 +143,42 @@ fn leaf_key(plan: &KpiPlan, leaf: &Leaf) -> String {
     format!("{leaf:?}|{:?}|{}", plan.by, plan.as_of)
 }
 
-/// A leaf computed inside a database.
+/// The leaves of `plans` that can share a pass (see [`shares_a_pass`]), grouped by source,
+/// time column, windows, dimension and as-of, each leaf once: `(pass key, a plan giving the
+/// periods and dimension, its leaves with their [`leaf_key`])`.
+type PassGroup<'p> = (String, &'p KpiPlan, Vec<(String, &'p Leaf)>);
+
+fn group_passes(plans: &[KpiPlan]) -> Vec<PassGroup<'_>> {
+    let mut passes: Vec<PassGroup<'_>> = Vec::new();
+    let mut seen = HashSet::new();
+    for plan in plans {
+        for leaf in &plan.leaves {
+            if !shares_a_pass(leaf) {
+                continue;
+            }
+            let key = leaf_key(plan, leaf);
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            let a = &leaf.aggregate;
+            let pass_key = format!(
+                "{}|{}|{:?}|{:?}|{}",
+                a.source, a.time, leaf.windows, plan.by, plan.as_of
+            );
+            match passes.iter_mut().find(|p| p.0 == pass_key) {
+                Some(pass) => pass.2.push((key, leaf)),
+                None => passes.push((pass_key, plan, vec![(key, leaf)])),
+            }
+        }
+    }
+    passes
+}
+
+/// Leaves computed inside a database by one statement.
 #[derive(Debug, Clone)]
 pub struct Pushdown {
-    /// The leaf's index in the plan (`l0`, `l1`, …).
-    pub leaf: usize,
+    /// The leaves' indexes in the plan (`l0`, `l1`, …).
+    pub leaves: Vec<usize>,
     pub connection: String,
     pub statement: Statement,
     /// Rows the database returned (`None` for `explain`, which sends nothing).
@@ -397,31 +428,10 @@ impl Engine {
             .iter()
             .filter_map(|kpi| self.plan(&kpi.id.value, request).ok())
             .collect();
-        // (pass key, a plan for its periods and dimension, its distinct leaves with their keys)
-        let mut passes: Vec<(String, &KpiPlan, Vec<(String, &Leaf)>)> = Vec::new();
-        let mut seen = HashSet::new();
-        for plan in &plans {
-            for leaf in &plan.leaves {
-                if self.table_of(leaf).is_some() || !shares_a_pass(leaf) {
-                    continue;
-                }
-                let key = leaf_key(plan, leaf);
-                if !seen.insert(key.clone()) {
-                    continue;
-                }
-                let a = &leaf.aggregate;
-                let pass_key = format!(
-                    "{}|{}|{:?}|{:?}|{}",
-                    a.source, a.time, leaf.windows, plan.by, plan.as_of
-                );
-                match passes.iter_mut().find(|p| p.0 == pass_key) {
-                    Some(pass) => pass.2.push((key, leaf)),
-                    None => passes.push((pass_key, plan, vec![(key, leaf)])),
-                }
-            }
-        }
+        let passes = group_passes(&plans);
         let mut sources: Vec<String> = passes
             .iter()
+            .filter(|p| self.table_of(p.2[0].1).is_none())
             .map(|p| p.2[0].1.aggregate.source.clone())
             .collect();
         sources.sort();
@@ -429,55 +439,25 @@ impl Engine {
         let providers = self.providers(&sources).await?;
         let mut computed = Computed::default();
         for (_, plan, leaves) in passes {
-            let name = leaves[0].1.aggregate.source.as_str();
-            let provider = providers
-                .get(name)
-                .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
-            let scan = LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
-                .build()?;
             let only: Vec<&Leaf> = leaves.iter().map(|(_, l)| *l).collect();
-            let pass = pass_plan(&self.calendar, plan, &only, scan)?;
-            let batches = self.ctx.execute_logical_plan(pass).await?.collect().await?;
             let by = plan.by.is_some();
-            let mut rows = vec![Vec::new(); leaves.len()];
-            for batch in &batches {
-                let idx = column_as(batch, IDX, &DataType::Int64)?;
-                let idx = idx
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .ok_or_else(|| EngineError::Internal("index type".into()))?;
-                let dim = match batch.column_by_name(DIM) {
-                    Some(d) => Some(cast(d, &DataType::Utf8)?),
-                    None => None,
-                };
-                let dim = dim
-                    .as_ref()
-                    .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
-                for (j, leaf_rows) in rows.iter_mut().enumerate() {
-                    let value = column_as(batch, &pass_value(j), &DataType::Float64)?;
-                    let value = value
-                        .as_any()
-                        .downcast_ref::<Float64Array>()
-                        .ok_or_else(|| EngineError::Internal("value type".into()))?;
-                    let n = column_as(batch, &pass_rows(j), &DataType::Int64)?;
-                    let n = n
-                        .as_any()
-                        .downcast_ref::<Int64Array>()
-                        .ok_or_else(|| EngineError::Internal("count type".into()))?;
-                    for row in 0..batch.num_rows() {
-                        if n.is_null(row) || n.value(row) == 0 {
-                            continue;
-                        }
-                        leaf_rows.push(tablero_connections::LeafRow {
-                            idx: idx.value(row),
-                            dim: dim
-                                .as_ref()
-                                .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string())),
-                            value: (!value.is_null(row)).then(|| value.value(row)),
-                        });
-                    }
+            let rows = match self.table_of(only[0]) {
+                Some((connection, table)) => {
+                    let times = self.time_storage(connection, table).await?;
+                    let statement = sql::pass_statement(
+                        &self.calendar,
+                        plan,
+                        &only,
+                        &tablero_connections::quoted_table(table),
+                        &times,
+                    )?;
+                    self.pools
+                        .pass_rows(connection, &statement.sql, &statement.values, only.len())
+                        .await
+                        .map_err(connection_error)?
                 }
-            }
+                None => self.run_pass(plan, &only, &providers).await?,
+            };
             for (j, ((key, _), leaf_rows)) in leaves.into_iter().zip(rows).enumerate() {
                 computed.results.insert(key, leaf_result(j, by, leaf_rows)?);
             }
@@ -720,7 +700,7 @@ impl Engine {
                             .map_err(connection_error)?
                     };
                     pushed.push(Pushdown {
-                        leaf: j,
+                        leaves: vec![j],
                         connection,
                         statement,
                         rows: (!dry).then_some(rows.len()),
@@ -776,7 +756,53 @@ impl Engine {
     /// The plans and SQL `kpi` compiles to for a request.
     pub async fn explain(&self, kpi_id: &str, request: &Request) -> Result<Explanation> {
         let plan = self.plan(kpi_id, request)?;
-        let (lowered, pushed) = self.lower(&plan, true, &Computed::default()).await?;
+        // The statements a computation sends: one per shared pass over a database table. Leaves
+        // of a pass over a file or the store are shown lowered one by one (the same values, as
+        // one SQL query), with a note of the pass they share.
+        let plans = [plan];
+        let mut computed = Computed::default();
+        let mut pushed = Vec::new();
+        let mut notes = String::new();
+        for (_, plan, leaves) in group_passes(&plans) {
+            let indexes: Vec<usize> = leaves
+                .iter()
+                .filter_map(|(_, leaf)| plan.leaves.iter().position(|l| l == *leaf))
+                .collect();
+            let named: Vec<String> = indexes.iter().map(|j| format!("l{j}")).collect();
+            let only: Vec<&Leaf> = leaves.iter().map(|(_, l)| *l).collect();
+            match self.table_of(only[0]) {
+                Some((connection, table)) => {
+                    let times = self.time_storage(connection, table).await?;
+                    let statement = sql::pass_statement(
+                        &self.calendar,
+                        plan,
+                        &only,
+                        &tablero_connections::quoted_table(table),
+                        &times,
+                    )?;
+                    for (j, (key, _)) in leaves.iter().enumerate() {
+                        computed
+                            .results
+                            .insert(key.clone(), leaf_result(j, plan.by.is_some(), Vec::new())?);
+                    }
+                    pushed.push(Pushdown {
+                        leaves: indexes,
+                        connection: connection.to_string(),
+                        statement,
+                        rows: None,
+                    });
+                }
+                None if only.len() > 1 => notes.push_str(&format!(
+                    "one pass over `{}`: {}\n",
+                    only[0].aggregate.source,
+                    named.join(", ")
+                )),
+                None => {}
+            }
+        }
+        let [plan] = plans;
+        let (lowered, more) = self.lower(&plan, true, &computed).await?;
+        pushed.extend(more);
         let sql = if pushed.is_empty() {
             datafusion::sql::unparser::plan_to_sql(&lowered)
                 .map(|s| s.to_string())
@@ -785,9 +811,12 @@ impl Engine {
             Ok(pushed
                 .iter()
                 .map(|p| {
+                    let named: Vec<String> = p.leaves.iter().map(|j| format!("l{j}")).collect();
                     format!(
-                        "-- leaf l{} on connection `{}`\n{}",
-                        p.leaf, p.connection, p.statement
+                        "-- {} on connection `{}`\n{}",
+                        named.join(", "),
+                        p.connection,
+                        p.statement
                     )
                 })
                 .collect::<Vec<_>>()
@@ -796,12 +825,69 @@ impl Engine {
         let optimized = self.ctx.state().optimize(&lowered)?;
         Ok(Explanation {
             kpi: kpi_id.to_string(),
-            plan: plan.to_string(),
+            plan: format!("{plan}{notes}"),
             pushed,
             sql,
             logical_plan: lowered.display_indent().to_string(),
             optimized_plan: optimized.display_indent().to_string(),
         })
+    }
+
+    /// Runs a shared pass in DataFusion: each leaf's rows.
+    async fn run_pass(
+        &self,
+        plan: &KpiPlan,
+        leaves: &[&Leaf],
+        providers: &HashMap<String, Arc<dyn TableProvider>>,
+    ) -> Result<Vec<Vec<tablero_connections::LeafRow>>> {
+        let name = leaves[0].aggregate.source.as_str();
+        let provider = providers
+            .get(name)
+            .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
+        let scan =
+            LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
+        let pass = pass_plan(&self.calendar, plan, leaves, scan)?;
+        let batches = self.ctx.execute_logical_plan(pass).await?.collect().await?;
+        let mut rows = vec![Vec::new(); leaves.len()];
+        for batch in &batches {
+            let idx = column_as(batch, IDX, &DataType::Int64)?;
+            let idx = idx
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .ok_or_else(|| EngineError::Internal("index type".into()))?;
+            let dim = match batch.column_by_name(DIM) {
+                Some(d) => Some(cast(d, &DataType::Utf8)?),
+                None => None,
+            };
+            let dim = dim
+                .as_ref()
+                .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+            for (j, leaf_rows) in rows.iter_mut().enumerate() {
+                let value = column_as(batch, &pass_value(j), &DataType::Float64)?;
+                let value = value
+                    .as_any()
+                    .downcast_ref::<Float64Array>()
+                    .ok_or_else(|| EngineError::Internal("value type".into()))?;
+                let n = column_as(batch, &pass_rows(j), &DataType::Int64)?;
+                let n = n
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .ok_or_else(|| EngineError::Internal("count type".into()))?;
+                for row in 0..batch.num_rows() {
+                    if n.is_null(row) || n.value(row) == 0 {
+                        continue;
+                    }
+                    leaf_rows.push(tablero_connections::LeafRow {
+                        idx: idx.value(row),
+                        dim: dim
+                            .as_ref()
+                            .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string())),
+                        value: (!value.is_null(row)).then(|| value.value(row)),
+                    });
+                }
+            }
+        }
+        Ok(rows)
     }
 
     async fn compute_kpi(

@@ -98,6 +98,29 @@ pub fn leaf_statement(
     })
 }
 
+/// One statement for several leaves over the same table, time column and windows (a shared
+/// pass): one scan, one period assignment, one grouping with each leaf's aggregate under its
+/// own `FILTER (WHERE …)`. Columns: `idx`, `d`, then per leaf `v{j}` and `n{j}` (its rows).
+pub fn pass_statement(
+    calendar: &Calendar,
+    plan: &KpiPlan,
+    leaves: &[&Leaf],
+    table: &str,
+    times: &HashMap<String, TimeStorage>,
+) -> Result<Statement> {
+    let mut b = Builder {
+        calendar,
+        times,
+        values: Vec::new(),
+        zone: None,
+    };
+    let sql = b.pass(plan, leaves, table)?;
+    Ok(Statement {
+        sql,
+        values: b.values,
+    })
+}
+
 struct Builder<'a> {
     calendar: &'a Calendar,
     times: &'a HashMap<String, TimeStorage>,
@@ -250,6 +273,111 @@ impl Builder<'_> {
         )
     }
 
+    /// The time column of rows in `[lo, hi)` and the filter that lets a database use an index on
+    /// a local time column first; `(t, lo, hi, prefilter)`.
+    fn time_range(
+        &mut self,
+        plan: &KpiPlan,
+        leaf: &Leaf,
+    ) -> Result<(String, String, String, Option<String>)> {
+        let a = &leaf.aggregate;
+        let t = self.instant(&a.time)?;
+        let (lo, hi) = leaf.time_range(plan.as_of);
+        let lo = format!("{}::timestamptz", self.bind(Bound::Instant(lo)));
+        let hi = format!("{}::timestamptz", self.bind(Bound::Instant(hi)));
+        // A local time column is converted row by row; a comparison of the column itself
+        // with the range's wall times, a day wider, lets the database use an index or
+        // skip partitions first.
+        let pre = if self.times.get(&a.time) != Some(&TimeStorage::Instant) {
+            let z = self.zone();
+            let column = self.column(&a.time);
+            Some(format!(
+                "{column} >= ({lo} AT TIME ZONE {z}) - interval '1 day' AND {column} < ({hi} AT TIME ZONE {z}) + interval '1 day'"
+            ))
+        } else {
+            None
+        };
+        Ok((t, lo, hi, pre))
+    }
+
+    /// Rows of `base` (with columns `t`, …) in the windows, each with its window's `idx`.
+    fn indexed(&mut self, leaf: &Leaf, base: &str, lo: &str, hi: &str, also: &str) -> String {
+        if leaf.contiguous() {
+            let starts = self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.0).collect()));
+            format!(
+                "(SELECT (width_bucket(s.t, {starts}::timestamptz[]) - 1)::int8 AS idx, s.* FROM ({base}) AS s WHERE s.t >= {lo} AND s.t < {hi}{also}) AS q"
+            )
+        } else {
+            let windows = self.windows(leaf);
+            format!(
+                "(SELECT w.idx, s.* FROM ({base}) AS s JOIN {windows} ON s.t >= w.ws AND s.t < w.we WHERE s.t >= {lo} AND s.t < {hi}{also}) AS q"
+            )
+        }
+    }
+
+    fn pass(&mut self, plan: &KpiPlan, leaves: &[&Leaf], table: &str) -> Result<String> {
+        let first = leaves
+            .first()
+            .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
+        let (t, lo, hi, pre) = self.time_range(plan, first)?;
+        let dim = match &plan.by {
+            Some(by) => format!("CAST({} AS text)", self.column(by)),
+            None => "NULL::text".to_string(),
+        };
+        let mut columns = vec![format!("{t} AS t"), format!("{dim} AS d")];
+        let mut any = Vec::new();
+        let mut measures = Vec::new();
+        for (j, leaf) in leaves.iter().enumerate() {
+            let mut conditions = Vec::new();
+            for f in leaf.filters() {
+                conditions.push(self.row(f)?);
+            }
+            let condition = if conditions.is_empty() {
+                "TRUE".to_string()
+            } else {
+                conditions.join(" AND ")
+            };
+            columns.push(format!("({condition}) AS f{j}"));
+            any.push(format!("s.f{j}"));
+            let a = &leaf.aggregate;
+            if let Some(v) = &a.value {
+                columns.push(format!("{} AS x{j}", self.row(v)?));
+            }
+            let x = format!("CAST(q.x{j} AS float8)");
+            let only = format!("FILTER (WHERE q.f{j})");
+            let measure = match &a.agg {
+                CheckedAgg::Count if a.value.is_some() => format!("(count(q.x{j}) {only})::float8"),
+                CheckedAgg::Count => format!("(count(*) {only})::float8"),
+                CheckedAgg::CountDistinct => format!("(count(DISTINCT q.x{j}) {only})::float8"),
+                CheckedAgg::Sum => format!("sum({x}) {only}"),
+                CheckedAgg::Avg => format!("avg({x}) {only}"),
+                CheckedAgg::Min => format!("min({x}) {only}"),
+                CheckedAgg::Max => format!("max({x}) {only}"),
+                CheckedAgg::Median => {
+                    format!("percentile_cont(0.5) WITHIN GROUP (ORDER BY {x}) {only}")
+                }
+                _ => {
+                    return Err(EngineError::Internal(
+                        "a leaf in a pass that cannot share one".into(),
+                    ));
+                }
+            };
+            measures.push(format!("{measure} AS v{j}"));
+            measures.push(format!("count(*) {only} AS n{j}"));
+        }
+        let base = format!(
+            "SELECT {} FROM {table} AS r{}",
+            columns.join(", "),
+            pre.map(|p| format!(" WHERE {p}")).unwrap_or_default()
+        );
+        let also = format!(" AND ({})", any.join(" OR "));
+        let rows = self.indexed(first, &base, &lo, &hi, &also);
+        Ok(format!(
+            "SELECT idx, d, {} FROM {rows} GROUP BY idx, d",
+            measures.join(", ")
+        ))
+    }
+
     fn leaf(&mut self, plan: &KpiPlan, leaf: &Leaf, table: &str) -> Result<String> {
         let a = &leaf.aggregate;
         let mut filters = Vec::new();
@@ -310,20 +438,8 @@ impl Builder<'_> {
                 active_at("w.we"),
             )
         } else {
-            let t = self.instant(&a.time)?;
-            let (lo, hi) = leaf.time_range(plan.as_of);
-            let lo = format!("{}::timestamptz", self.bind(Bound::Instant(lo)));
-            let hi = format!("{}::timestamptz", self.bind(Bound::Instant(hi)));
-            // A local time column is converted row by row; a comparison of the column itself
-            // with the range's wall times, a day wider, lets the database use an index or
-            // skip partitions first.
-            if self.times.get(&a.time) != Some(&TimeStorage::Instant) {
-                let z = self.zone();
-                let column = self.column(&a.time);
-                filters.push(format!(
-                    "{column} >= ({lo} AT TIME ZONE {z}) - interval '1 day' AND {column} < ({hi} AT TIME ZONE {z}) + interval '1 day'"
-                ));
-            }
+            let (t, lo, hi, pre) = self.time_range(plan, leaf)?;
+            filters.extend(pre);
             let mut columns = vec![format!("{t} AS t"), format!("{dim} AS d")];
             if let Some(v) = &a.value {
                 columns.push(format!("{} AS x", self.row(v)?));
@@ -349,17 +465,7 @@ impl Builder<'_> {
             );
             // Each row's period: a binary search of its time among the windows' starts when
             // the windows follow each other, else a join to the windows.
-            let rows = if leaf.contiguous() {
-                let starts = self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.0).collect()));
-                format!(
-                    "(SELECT (width_bucket(s.t, {starts}::timestamptz[]) - 1)::int8 AS idx, s.* FROM ({base}) AS s WHERE s.t >= {lo} AND s.t < {hi}) AS q"
-                )
-            } else {
-                let windows = self.windows(leaf);
-                format!(
-                    "(SELECT w.idx, s.* FROM ({base}) AS s JOIN {windows} ON s.t >= w.ws AND s.t < w.we WHERE s.t >= {lo} AND s.t < {hi}) AS q"
-                )
-            };
+            let rows = self.indexed(leaf, &base, &lo, &hi, "");
             let x = "CAST(q.x AS float8)";
             match &a.agg {
                 CheckedAgg::Last { .. } | CheckedAgg::First { .. } => {
