@@ -121,6 +121,17 @@ pub fn lower(
     Ok(grid.project(out)?.build()?)
 }
 
+/// One leaf lowered onto its source's scan, alone: columns `__idx`, `__dim` under `--by`,
+/// `__v` (for running it somewhere else than the assembly, such as a cluster).
+pub fn lower_leaf(
+    calendar: &Calendar,
+    plan: &KpiPlan,
+    leaf: &Leaf,
+    scan: LogicalPlan,
+) -> Result<LogicalPlan> {
+    Ok(leaf_plan(calendar, plan, leaf, scan)?.build()?)
+}
+
 /// The value of leaf `j` after the join, with its empty value.
 fn leaf_value(j: usize, leaf: &Leaf) -> Expr {
     let v = col(Column::new(Some(format!("l{j}")), V));

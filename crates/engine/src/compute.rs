@@ -19,7 +19,8 @@ use tablero_model::{Direction, Kpi, Location, SourceData, Text, Threshold, Unit,
 use tokio::sync::Mutex;
 
 use crate::compile::{
-    DIM, IDX, LeafInput, V, VALUE, lower, pass_plan, pass_rows, pass_value, shares_a_pass,
+    DIM, IDX, LeafInput, V, VALUE, lower, lower_leaf, pass_plan, pass_rows, pass_value,
+    shares_a_pass,
 };
 use crate::error::{EngineError, RequestErrorKind, Result};
 use crate::load::register_source;
@@ -220,6 +221,10 @@ pub struct Engine {
     pools: tablero_connections::Pools,
     /// How each database table stores its times, by connection and table.
     tables: Mutex<HashMap<String, HashMap<String, TimeStorage>>>,
+    /// The cluster's session (`engine = "ballista://…"`), connected on first use, and the
+    /// sources registered in it.
+    cluster: tokio::sync::OnceCell<SessionContext>,
+    cluster_loaded: Mutex<HashSet<String>>,
 }
 
 impl Engine {
@@ -266,6 +271,8 @@ impl Engine {
             warnings: std::sync::Mutex::new(Vec::new()),
             pools,
             tables: Mutex::new(HashMap::new()),
+            cluster: tokio::sync::OnceCell::new(),
+            cluster_loaded: Mutex::new(HashSet::new()),
         })
     }
 
@@ -309,6 +316,76 @@ impl Engine {
             providers.insert(name.clone(), self.ctx.table_provider(name.as_str()).await?);
         }
         Ok(providers)
+    }
+
+    /// The cluster's session when the workspace names one (`engine = "ballista://…"`).
+    async fn cluster(&self) -> Result<Option<&SessionContext>> {
+        let Some(address) = &self.workspace.settings.cluster else {
+            return Ok(None);
+        };
+        let ctx = self
+            .cluster
+            .get_or_try_init(|| async {
+                use ballista::prelude::{SessionConfigExt, SessionContextExt};
+                let state = datafusion::execution::SessionStateBuilder::new()
+                    .with_default_features()
+                    .with_config(datafusion::prelude::SessionConfig::new_with_ballista())
+                    .with_scalar_functions(vec![Arc::new(crate::local_time::udf())])
+                    .build();
+                SessionContext::remote_with_state(&format!("df://{address}"), state)
+                    .await
+                    .map_err(|e| {
+                        EngineError::Internal(format!(
+                            "cannot reach the cluster's scheduler at {address}: {e}"
+                        ))
+                    })
+            })
+            .await?;
+        Ok(Some(ctx))
+    }
+
+    /// Loads the named sources into the cluster's session if they are not there yet.
+    async fn cluster_providers(
+        &self,
+        ctx: &SessionContext,
+        names: &[String],
+    ) -> Result<HashMap<String, Arc<dyn TableProvider>>> {
+        let mut loaded = self.cluster_loaded.lock().await;
+        let mut providers = HashMap::new();
+        for name in names {
+            if !loaded.contains(name) {
+                let source = self.workspace.source(name).ok_or_else(|| {
+                    EngineError::Internal(format!("checked source `{name}` is missing"))
+                })?;
+                let warning = crate::load::register_source_on_cluster(
+                    ctx,
+                    &self.workspace.root,
+                    source,
+                    &self.calendar,
+                )
+                .await?;
+                if let Some(warning) = warning
+                    && let Ok(mut warnings) = self.warnings.lock()
+                {
+                    warnings.push(warning);
+                }
+                loaded.insert(name.clone());
+            }
+            providers.insert(name.clone(), ctx.table_provider(name.as_str()).await?);
+        }
+        Ok(providers)
+    }
+
+    /// The session that scans files and the store, with those sources registered: the
+    /// cluster's when the workspace names one, else this process's.
+    async fn scanning(
+        &self,
+        names: &[String],
+    ) -> Result<(&SessionContext, HashMap<String, Arc<dyn TableProvider>>)> {
+        match self.cluster().await? {
+            Some(ctx) => Ok((ctx, self.cluster_providers(ctx, names).await?)),
+            None => Ok((&self.ctx, self.providers(names).await?)),
+        }
     }
 
     /// The KPIs a request names, in workspace order.
@@ -436,7 +513,8 @@ impl Engine {
             .collect();
         sources.sort();
         sources.dedup();
-        let providers = self.providers(&sources).await?;
+        let (scanning, providers) = self.scanning(&sources).await?;
+        let on_cluster = !std::ptr::eq(scanning, &self.ctx);
         let mut computed = Computed::default();
         for (_, plan, leaves) in passes {
             let only: Vec<&Leaf> = leaves.iter().map(|(_, l)| *l).collect();
@@ -456,7 +534,13 @@ impl Engine {
                         .await
                         .map_err(connection_error)?
                 }
-                None => self.run_pass(plan, &only, &providers).await?,
+                None if on_cluster && !only[0].contiguous() => {
+                    let local = self
+                        .providers(std::slice::from_ref(&only[0].aggregate.source))
+                        .await?;
+                    self.run_pass(&self.ctx, plan, &only, &local).await?
+                }
+                None => self.run_pass(scanning, plan, &only, &providers).await?,
             };
             for (j, ((key, _), leaf_rows)) in leaves.into_iter().zip(rows).enumerate() {
                 computed.results.insert(key, leaf_result(j, by, leaf_rows)?);
@@ -683,7 +767,23 @@ impl Engine {
         }
         scanned.sort();
         scanned.dedup();
-        let providers = self.providers(&scanned).await?;
+        // `explain` shows plans as this process would run them; a computation scans where the
+        // workspace says.
+        let (scanning, providers) = if dry {
+            (&self.ctx, self.providers(&scanned).await?)
+        } else {
+            self.scanning(&scanned).await?
+        };
+        let remote = !std::ptr::eq(scanning, &self.ctx);
+        // Leaves the cluster cannot run yet are scanned here (see [`runs_on_a_cluster`]).
+        let kept: Vec<String> = plan
+            .leaves
+            .iter()
+            .filter(|l| remote && self.table_of(l).is_none() && done(l).is_none())
+            .filter(|l| !runs_on_a_cluster(l))
+            .map(|l| l.aggregate.source.clone())
+            .collect();
+        let local = self.providers(&kept).await?;
         for (j, leaf) in plan.leaves.iter().enumerate() {
             if let Some(result) = done(leaf) {
                 inputs.push(Some(LeafInput::Result(result.clone())));
@@ -709,13 +809,31 @@ impl Engine {
                 }
                 None => {
                     let name = leaf.aggregate.source.as_str();
+                    let remote = remote && runs_on_a_cluster(leaf);
+                    let providers = if remote || !kept.iter().any(|k| k == name) {
+                        &providers
+                    } else {
+                        &local
+                    };
                     let provider = providers.get(name).ok_or_else(|| {
                         EngineError::Internal(format!("source `{name}` not loaded"))
                     })?;
-                    LeafInput::Scan(
+                    let scan =
                         LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
-                            .build()?,
-                    )
+                            .build()?;
+                    if remote {
+                        // The leaf runs on the cluster; its few rows join the grid here.
+                        let leaf_plan = lower_leaf(&self.calendar, plan, leaf, scan)?;
+                        let batches = scanning
+                            .execute_logical_plan(leaf_plan)
+                            .await?
+                            .collect()
+                            .await?;
+                        let rows = leaf_rows(&batches)?;
+                        LeafInput::Result(leaf_result(j, plan.by.is_some(), rows)?)
+                    } else {
+                        LeafInput::Scan(scan)
+                    }
                 }
             };
             inputs.push(Some(input));
@@ -836,6 +954,7 @@ impl Engine {
     /// Runs a shared pass in DataFusion: each leaf's rows.
     async fn run_pass(
         &self,
+        ctx: &SessionContext,
         plan: &KpiPlan,
         leaves: &[&Leaf],
         providers: &HashMap<String, Arc<dyn TableProvider>>,
@@ -847,7 +966,7 @@ impl Engine {
         let scan =
             LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
         let pass = pass_plan(&self.calendar, plan, leaves, scan)?;
-        let batches = self.ctx.execute_logical_plan(pass).await?.collect().await?;
+        let batches = ctx.execute_logical_plan(pass).await?.collect().await?;
         let mut rows = vec![Vec::new(); leaves.len()];
         for batch in &batches {
             let idx = column_as(batch, IDX, &DataType::Int64)?;
@@ -1160,6 +1279,67 @@ fn leaf_result(j: usize, by: bool, rows: Vec<tablero_connections::LeafRow>) -> R
         None,
     )?
     .build()?)
+}
+
+/// Whether a cluster runs this leaf. Ballista 55 does not yet run two shapes of plan this
+/// engine makes: window functions over a partition after a shuffle (they fail an ordering
+/// assertion: `last`/`first` snapshots, exact percentiles, `top` of groups) and joins on a range
+/// (overlapping windows — `rolling`, `ytd`, `to_date` — and `active` intervals never finish).
+/// Those leaves are scanned by the asking process; every other leaf, and every shared pass
+/// over windows that follow each other, runs on the cluster.
+fn runs_on_a_cluster(leaf: &Leaf) -> bool {
+    use tablero_formula::ir::{CheckedAgg, GroupFunction};
+    let a = &leaf.aggregate;
+    leaf.contiguous()
+        && matches!(
+            a.agg,
+            CheckedAgg::Count
+                | CheckedAgg::CountDistinct
+                | CheckedAgg::Sum
+                | CheckedAgg::Avg
+                | CheckedAgg::Min
+                | CheckedAgg::Max
+                | CheckedAgg::Median
+        )
+        && a.group
+            .as_ref()
+            .is_none_or(|g| !matches!(g.function, GroupFunction::Top(_)))
+}
+
+/// A leaf's result rows (`__idx`, `__dim`, `__v`) as computed elsewhere.
+fn leaf_rows(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+) -> Result<Vec<tablero_connections::LeafRow>> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let idx = column_as(batch, IDX, &DataType::Int64)?;
+        let idx = idx
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or_else(|| EngineError::Internal("index type".into()))?;
+        let value = column_as(batch, V, &DataType::Float64)?;
+        let value = value
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or_else(|| EngineError::Internal("value type".into()))?;
+        let dim = match batch.column_by_name(DIM) {
+            Some(d) => Some(cast(d, &DataType::Utf8)?),
+            None => None,
+        };
+        let dim = dim
+            .as_ref()
+            .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+        for row in 0..batch.num_rows() {
+            rows.push(tablero_connections::LeafRow {
+                idx: idx.value(row),
+                dim: dim
+                    .as_ref()
+                    .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string())),
+                value: (!value.is_null(row)).then(|| value.value(row)),
+            });
+        }
+    }
+    Ok(rows)
 }
 
 fn connection_error(err: tablero_connections::ConnectionError) -> EngineError {

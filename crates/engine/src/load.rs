@@ -115,6 +115,166 @@ async fn register_store(
     Ok(opened.warning)
 }
 
+/// Registers `source` in a cluster's session, where every scan must be of files each node
+/// can read: a Parquet file as it is; a CSV file parsed here once per file version into a
+/// Parquet copy under `.tablero/cache/` of the workspace (instants stored with their UTC
+/// zone, so they are not read as local times again); a store table as the Parquet files of
+/// its newest intact version.
+pub async fn register_source_on_cluster(
+    ctx: &SessionContext,
+    root: &Path,
+    source: &Source,
+    calendar: &Calendar,
+) -> Result<Option<String>> {
+    let name = source.name.value.as_str();
+    let (paths, label, warning): (Vec<String>, String, Option<String>) = match &source.data {
+        SourceData::File(rel) if is_parquet(rel) => (
+            vec![root.join(rel).to_string_lossy().to_string()],
+            rel.display().to_string(),
+            None,
+        ),
+        SourceData::File(rel) => {
+            let path = root.join(rel);
+            let (owned, calendar, label) =
+                (source.clone(), calendar.clone(), rel.display().to_string());
+            let cache = root.join(".tablero").join("cache");
+            let copy = tokio::task::spawn_blocking(move || {
+                parquet_copy(&path, &label, &owned, &calendar, &cache)
+            })
+            .await
+            .map_err(|e| EngineError::Internal(format!("copying a CSV file stopped: {e}")))??;
+            (vec![copy], rel.display().to_string(), None)
+        }
+        SourceData::Store => {
+            let opened = tablero_store::table::open(root, source)
+                .await
+                .map_err(store_error)?;
+            let label = tablero_store::table::table_dir(root, source)
+                .strip_prefix(root)
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            let files = match &opened.table {
+                Some(table) => tablero_store::table::file_uris(table).map_err(store_error)?,
+                None => Vec::new(),
+            };
+            let files = if files.is_empty() {
+                // Nothing ingested yet: an empty file of the source's columns.
+                let cache = root.join(".tablero").join("cache");
+                let empty = write_parquet(&cache, &format!("{name}-empty"), source, Vec::new())?;
+                vec![empty]
+            } else {
+                files
+            };
+            (files, label, opened.warning)
+        }
+        SourceData::Table { .. } => {
+            return Err(EngineError::Internal(format!(
+                "source `{name}` is a database table: its leaves run in the database"
+            )));
+        }
+    };
+    let frame = ctx
+        .read_parquet(paths, ParquetReadOptions::default())
+        .await
+        .map_err(|err| EngineError::User(format!("{label}: cannot read Parquet: {err}")))?;
+    let view = typed_view(frame, source, calendar, &label)?;
+    ctx.register_table(name, view.into_view())?;
+    Ok(warning)
+}
+
+fn is_parquet(rel: &Path) -> bool {
+    rel.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+}
+
+/// The Parquet copy of a CSV source's file for its current bytes and definition, written
+/// when missing.
+fn parquet_copy(
+    path: &Path,
+    label: &str,
+    source: &Source,
+    calendar: &Calendar,
+    cache: &Path,
+) -> Result<String> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).map_err(|err| {
+        EngineError::User(format!(
+            "{}: cannot read {label} for source `{}`: {err}",
+            source.file.display(),
+            source.name.value
+        ))
+    })?;
+    // The copy's name says what it was made from: the file's bytes, the columns and CSV
+    // options it was read with, and the zone local times were read in.
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    format!(
+        "{:?}{:?}{:?}",
+        source.columns,
+        source.csv,
+        calendar.time_zone().iana_name()
+    )
+    .hash(&mut hasher);
+    let stem = format!("{}-{:016x}", source.name.value, hasher.finish());
+    let target = cache.join(format!("{stem}.parquet"));
+    if target.exists() {
+        return Ok(target.to_string_lossy().to_string());
+    }
+    let batches = rows::read_csv(&bytes, label, source, calendar).map_err(store_error)?;
+    write_parquet(cache, &stem, source, batches)
+}
+
+/// Writes `batches` (the engine's layout) as `cache/STEM.parquet`, instants marked UTC;
+/// written under a temporary name and renamed, so a reader never sees half a file.
+fn write_parquet(
+    cache: &Path,
+    stem: &str,
+    source: &Source,
+    batches: Vec<RecordBatch>,
+) -> Result<String> {
+    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::parquet::arrow::ArrowWriter;
+    let io = |err: std::io::Error| {
+        EngineError::Internal(format!("cannot write {}: {err}", cache.display()))
+    };
+    std::fs::create_dir_all(cache).map_err(io)?;
+    let engine = source_schema(source);
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let fields: Vec<Field> = engine
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Microsecond, None) => {
+                Field::new(f.name(), utc.clone(), f.is_nullable())
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    let schema = Arc::new(Schema::new(fields));
+    let target = cache.join(format!("{stem}.parquet"));
+    let partial = cache.join(format!("{stem}.parquet.partial"));
+    let file = std::fs::File::create(&partial).map_err(io)?;
+    let mut writer = ArrowWriter::try_new(file, schema.clone(), None)
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    for batch in batches {
+        let columns = batch
+            .columns()
+            .iter()
+            .zip(schema.fields())
+            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        writer
+            .write(&batch)
+            .map_err(|e| EngineError::Internal(e.to_string()))?;
+    }
+    writer
+        .close()
+        .map_err(|e| EngineError::Internal(e.to_string()))?;
+    std::fs::rename(&partial, &target).map_err(io)?;
+    Ok(target.to_string_lossy().to_string())
+}
+
 pub(crate) fn store_error(err: tablero_store::StoreError) -> EngineError {
     if err.is_user_error() {
         EngineError::User(err.to_string())
@@ -141,7 +301,6 @@ fn typed_view(
     label: &str,
 ) -> Result<DataFrame> {
     let schema = frame.schema().clone();
-    let local_instant = crate::local_time::udf(calendar);
     let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
     let mut projection = Vec::new();
     for column in &source.columns {
@@ -159,10 +318,10 @@ fn typed_view(
         let source_column = || col(datafusion::common::Column::from_name(&column.name));
         let expr = match (field.data_type(), column.ty) {
             (DataType::Date32 | DataType::Date64, ColumnType::Date | ColumnType::Timestamp) => {
-                local_instant.call(vec![cast(source_column(), DataType::Date32)])
+                crate::local_time::call(cast(source_column(), DataType::Date32), calendar)
             }
             (DataType::Timestamp(_, None), ColumnType::Date | ColumnType::Timestamp) => {
-                local_instant.call(vec![cast(source_column(), micros.clone())])
+                crate::local_time::call(cast(source_column(), micros.clone()), calendar)
             }
             (DataType::Timestamp(_, Some(_)), ColumnType::Date | ColumnType::Timestamp) => {
                 cast(source_column(), micros.clone())

@@ -80,6 +80,9 @@ pub struct Settings {
     pub smtp: Option<Smtp>,
     /// `[connections.NAME]`: external databases, by name.
     pub connections: Vec<Connection>,
+    /// `engine = "ballista://HOST:PORT"`: the scheduler of the cluster that computes file and
+    /// store sources (SPEC §9), as `HOST:PORT`; `None` is the embedded engine.
+    pub cluster: Option<String>,
 }
 
 impl Default for Settings {
@@ -95,6 +98,7 @@ impl Default for Settings {
             alerts_every: 15,
             smtp: None,
             connections: Vec::new(),
+            cluster: None,
         }
     }
 }

@@ -151,9 +151,6 @@ struct SettingsFile {
     smtp: Option<SmtpFile>,
     #[serde(default)]
     connections: std::collections::BTreeMap<String, ConnectionFile>,
-    /// Read by a later feature (a cluster engine); accepted here.
-    #[serde(default)]
-    #[allow(dead_code)]
     engine: Option<String>,
 }
 
@@ -400,6 +397,23 @@ fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
                 from: smtp.from,
                 username: smtp.username,
             });
+        }
+    }
+    if let Some(engine) = file.engine {
+        let address = engine.strip_prefix("ballista://").unwrap_or_default();
+        let valid = address.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if engine == "embedded" {
+        } else if valid && !address.contains('/') {
+            settings.cluster = Some(address.to_string());
+        } else {
+            diagnostics.push(Diagnostic::error(
+                find("engine"),
+                format!(
+                    "engine `{engine}`: expected \"embedded\" or \"ballista://HOST:PORT\" (a cluster's scheduler)"
+                ),
+            ));
         }
     }
     for (name, connection) in file.connections {

@@ -760,6 +760,15 @@ pub async fn provider(ctx: &SessionContext, table: &DeltaTable) -> Result<Arc<dy
         .map_err(|e| StoreError::Internal(e.to_string()))
 }
 
+/// The Parquet files of the version `table` was opened at, as URIs every reader of the folder
+/// can open: for engines that scan them without Delta (the nodes of a cluster).
+pub fn file_uris(table: &DeltaTable) -> Result<Vec<String>> {
+    Ok(table
+        .get_file_uris()
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+        .collect())
+}
+
 /// Versions, files, rows and the newest commit of a store table, with its torn and set-aside
 /// versions.
 pub async fn info(root: &Path, source: &Source) -> Result<Info> {

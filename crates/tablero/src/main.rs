@@ -174,6 +174,11 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Run a node of a cluster that computes KPIs (`engine = "ballista://HOST:PORT"`).
+    Cluster {
+        #[command(subcommand)]
+        node: ClusterNode,
+    },
     /// Generates the example company at a size and times its whole catalog, monthly over three
     /// years (SPEC §10).
     Bench {
@@ -222,6 +227,32 @@ enum ReviewsAction {
         /// Only the open actions past their due date.
         #[arg(long)]
         overdue: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ClusterNode {
+    /// The scheduler: plans arrive here and are split into tasks for the executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: std::net::SocketAddr,
+    },
+    /// An executor: runs tasks, reading the workspace's files itself.
+    Executor {
+        /// The scheduler, `HOST:PORT`.
+        #[arg(long)]
+        scheduler: String,
+        /// Address of its data service (Arrow Flight); several executors on one machine each
+        /// take their own port.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        bind: std::net::SocketAddr,
+        /// Port of its task service (gRPC); the `--bind` port + 1 by default.
+        #[arg(long)]
+        grpc_port: Option<u16>,
+        /// Folder for its intermediate files (a temporary one by default).
+        #[arg(long)]
+        work_dir: Option<PathBuf>,
     },
 }
 
@@ -402,6 +433,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Alerts { action } => runtime.block_on(alerting::alerts(&cli.workspace, action)),
         Command::Top { as_of, once } => runtime.block_on(top::top(&cli.workspace, as_of, once)),
         Command::Reports { action } => runtime.block_on(reporting::reports(&cli.workspace, action)),
+        Command::Cluster { node } => runtime.block_on(cluster(node)),
         Command::Bench {
             rows,
             runs,
@@ -670,6 +702,43 @@ async fn serve(
     })
     .await
     .map_err(|message| Failure { code: 1, message })
+}
+
+/// Runs a cluster node until the process ends.
+async fn cluster(node: ClusterNode) -> Result<(), Failure> {
+    let stopped = |e: tablero_cluster::ClusterError| Failure {
+        code: 3,
+        message: e.to_string(),
+    };
+    match node {
+        ClusterNode::Scheduler { bind } => tablero_cluster::scheduler(bind).await.map_err(stopped),
+        ClusterNode::Executor {
+            scheduler,
+            bind,
+            grpc_port,
+            work_dir,
+        } => {
+            let usage = |message: String| Failure { code: 2, message };
+            let (host, port) = scheduler
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .ok_or_else(|| usage(format!("--scheduler {scheduler}: expected HOST:PORT")))?;
+            let grpc_port = match grpc_port {
+                Some(p) => p,
+                None => bind.port().checked_add(1).ok_or_else(|| {
+                    usage(format!("--bind {bind}: no port after it for --grpc-port"))
+                })?,
+            };
+            tablero_cluster::executor(
+                (host, port),
+                bind,
+                grpc_port,
+                work_dir.map(|d| d.to_string_lossy().to_string()),
+            )
+            .await
+            .map_err(stopped)
+        }
+    }
 }
 
 fn check(
