@@ -75,8 +75,8 @@ pub struct ColumnInfo {
     pub ty: String,
 }
 
-/// The most rows one leaf may return: a leaf is one row per period and dimension value, so
-/// more means a request too large to hold, not a result.
+/// The most rows one leaf may return (for a shared pass, rows × its leaves): a leaf is one row
+/// per period and dimension value, so more means a request too large to hold, not a result.
 pub const MAX_LEAF_ROWS: usize = 1_000_000;
 
 /// The pools of a workspace's connections, each opened on first use.
@@ -220,7 +220,7 @@ impl Pools {
             .map_err(Self::database_error(name))?
         {
             read += 1;
-            if read > MAX_LEAF_ROWS {
+            if read * leaves.max(1) > MAX_LEAF_ROWS {
                 return Err(ConnectionError::TooManyRows {
                     connection: name.to_string(),
                     limit: MAX_LEAF_ROWS,
@@ -402,5 +402,13 @@ mod tests {
             quoted_table(&TableName::parse("public.invoices").unwrap()),
             "\"public\".\"invoices\""
         );
+        // Unquoted parts fold to lower case as PostgreSQL reads them; quoted ones stay.
+        assert_eq!(
+            quoted_table(&TableName::parse("Public.\"Invoices\"").unwrap()),
+            "\"public\".\"Invoices\""
+        );
+        for bad in ["", ".", "a.", ".a", "a.b.c", "\"a", "\"\"", "\"a\"b"] {
+            assert_eq!(TableName::parse(bad), None, "{bad}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! grouped by period index and dimension — or a leaf's result computed in a database.
 //! The leaves are left-joined onto the grid of periods × dimension values, and the formula's
 //! arithmetic becomes one projection over their columns. Everything stays relational, so the
-//! plan can be printed as SQL and pushed down to a database.
+//! plan can be printed as SQL (`explain`); databases get their own lowering (`sql`).
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, NullEquality, ScalarValue};
@@ -309,11 +309,14 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
     }
 }
 
+/// The most windows whose index is computed by arithmetic; more are joined on a range.
+pub const MAX_INDEXED_WINDOWS: usize = 400;
+
 /// For contiguous windows (see [`Leaf::contiguous`]), the index of the window holding `__t`:
 /// `Σ (__t >= start of window k)` for k ≥ 1. Rows outside all windows are filtered out
 /// before. `None` when the windows are too many for one expression.
 fn contiguous_index(leaf: &Leaf) -> Option<Expr> {
-    if !leaf.contiguous() || leaf.windows.len() > 400 {
+    if !leaf.contiguous() || leaf.windows.len() > MAX_INDEXED_WINDOWS {
         return None;
     }
     let mut index = lit(0_i64);

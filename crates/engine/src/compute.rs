@@ -112,8 +112,60 @@ pub struct KpiResult {
     pub grain: Grain,
     pub unit: Unit,
     pub decimals: u8,
+    /// Which way is better.
+    pub direction: Direction,
     pub by: Option<String>,
     pub values: Vec<KpiValue>,
+}
+
+/// How a KPI moved from one complete period to the next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    /// The latest value minus the one before.
+    pub delta: f64,
+    /// Better, worse or the same for the KPI's direction.
+    pub verdict: Verdict,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Better,
+    Worse,
+    Same,
+}
+
+impl KpiResult {
+    /// What a KPI "is now": its latest complete period that has a value, or else its latest
+    /// complete period (without data); `None` when every period is still in progress.
+    pub fn latest_complete(&self) -> Option<&KpiValue> {
+        self.values
+            .iter()
+            .rfind(|v| !v.partial && v.value.is_some())
+            .or_else(|| self.values.iter().rfind(|v| !v.partial))
+    }
+
+    /// The complete period with a value before [`KpiResult::latest_complete`]'s.
+    pub fn previous_complete(&self) -> Option<&KpiValue> {
+        let latest = self.latest_complete()?;
+        self.values
+            .iter()
+            .filter(|v| !v.partial && v.value.is_some() && v.start < latest.start)
+            .next_back()
+    }
+
+    /// The change from the previous complete period to the latest, judged by direction.
+    pub fn change(&self) -> Option<Change> {
+        let now = self.latest_complete()?.value?;
+        let before = self.previous_complete()?.value?;
+        let delta = now - before;
+        let verdict = match (delta.partial_cmp(&0.0), self.direction) {
+            (Some(std::cmp::Ordering::Greater), Direction::Up)
+            | (Some(std::cmp::Ordering::Less), Direction::Down) => Verdict::Better,
+            (Some(std::cmp::Ordering::Equal) | None, _) => Verdict::Same,
+            _ => Verdict::Worse,
+        };
+        Some(Change { delta, verdict })
+    }
 }
 
 /// The plans a KPI compiles to, for `tablero explain`.
@@ -481,6 +533,12 @@ impl Engine {
 
     /// Computes the requested KPIs.
     pub async fn compute(&self, request: &Request) -> Result<Vec<KpiResult>> {
+        // One clock for the whole request: its KPIs are planned twice (for the shared passes,
+        // then each on its own), and leaves are the same computation only at the same instant.
+        let request = &Request {
+            as_of: Some(request.as_of.unwrap_or_else(Timestamp::now)),
+            ..request.clone()
+        };
         let kpis = self.selected(request)?;
         // `TABLERO_SHARED_PASSES=off` plans every leaf on its own: for measuring what the
         // passes save, and for running the cases both ways.
@@ -534,7 +592,7 @@ impl Engine {
                         .await
                         .map_err(connection_error)?
                 }
-                None if on_cluster && !only[0].contiguous() => {
+                None if on_cluster && !indexable(only[0]) => {
                     let local = self
                         .providers(std::slice::from_ref(&only[0].aggregate.source))
                         .await?;
@@ -1111,6 +1169,7 @@ impl Engine {
             grain,
             unit: kpi.unit,
             decimals: kpi.decimals,
+            direction: kpi.direction,
             by: request.by.clone(),
             values: out,
         })
@@ -1284,13 +1343,14 @@ fn leaf_result(j: usize, by: bool, rows: Vec<tablero_connections::LeafRow>) -> R
 /// Whether a cluster runs this leaf. Ballista 55 does not yet run two shapes of plan this
 /// engine makes: window functions over a partition after a shuffle (they fail an ordering
 /// assertion: `last`/`first` snapshots, exact percentiles, `top` of groups) and joins on a range
-/// (overlapping windows — `rolling`, `ytd`, `to_date` — and `active` intervals never finish).
-/// Those leaves are scanned by the asking process; every other leaf, and every shared pass
-/// over windows that follow each other, runs on the cluster.
+/// (overlapping windows — `rolling`, `ytd`, `to_date` —, `active` intervals, and more than
+/// [`crate::compile::MAX_INDEXED_WINDOWS`] periods: the job never finishes). Those leaves are
+/// scanned by the asking process; every other leaf, and every shared pass over windows that
+/// follow each other, runs on the cluster.
 fn runs_on_a_cluster(leaf: &Leaf) -> bool {
     use tablero_formula::ir::{CheckedAgg, GroupFunction};
     let a = &leaf.aggregate;
-    leaf.contiguous()
+    indexable(leaf)
         && matches!(
             a.agg,
             CheckedAgg::Count
@@ -1304,6 +1364,12 @@ fn runs_on_a_cluster(leaf: &Leaf) -> bool {
         && a.group
             .as_ref()
             .is_none_or(|g| !matches!(g.function, GroupFunction::Top(_)))
+}
+
+/// Whether a leaf's rows find their window by arithmetic (consecutive windows, few enough for
+/// one expression) rather than by a join on a range.
+fn indexable(leaf: &Leaf) -> bool {
+    leaf.contiguous() && leaf.windows.len() <= crate::compile::MAX_INDEXED_WINDOWS
 }
 
 /// A leaf's result rows (`__idx`, `__dim`, `__v`) as computed elsewhere.

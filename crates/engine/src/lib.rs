@@ -13,7 +13,9 @@ pub mod local_time;
 pub mod plan;
 pub mod sql;
 
-pub use compute::{Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status};
+pub use compute::{
+    Change, Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status, Verdict,
+};
 pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 
 use std::path::Path;

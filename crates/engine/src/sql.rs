@@ -341,7 +341,12 @@ impl Builder<'_> {
             any.push(format!("s.f{j}"));
             let a = &leaf.aggregate;
             if let Some(v) = &a.value {
-                columns.push(format!("{} AS x{j}", self.row(v)?));
+                // Only the leaf's own rows compute its value: another leaf's rows must not
+                // make the statement fail (PostgreSQL errors where DataFusion overflows).
+                columns.push(format!(
+                    "CASE WHEN ({condition}) THEN {} END AS x{j}",
+                    self.row(v)?
+                ));
             }
             let x = format!("CAST(q.x{j} AS float8)");
             let only = format!("FILTER (WHERE q.f{j})");

@@ -171,8 +171,9 @@ pub enum SourceData {
     },
 }
 
-/// A database table as `table:` names it: `name` or `schema.name`, each part a plain name or
-/// a double-quoted one (`"Ventas 2026"."Facturas"`, `""` for a quote inside).
+/// A database table as `table:` names it: `name` or `schema.name`, each part a plain name
+/// (folded to lower case, as the database does) or a double-quoted one kept exactly
+/// (`"Ventas 2026"."Facturas"`, `""` for a quote inside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableName {
     pub schema: Option<String>,
@@ -208,7 +209,7 @@ impl TableName {
                     if current.is_empty() {
                         return None;
                     }
-                    parts.push(std::mem::take(&mut current));
+                    parts.push(fold(std::mem::take(&mut current), quoted_part));
                     quoted_part = false;
                 }
                 c if quoted_part => {
@@ -221,7 +222,7 @@ impl TableName {
         if current.is_empty() {
             return None;
         }
-        parts.push(current);
+        parts.push(fold(current, quoted_part));
         match parts.len() {
             1 => Some(TableName {
                 schema: None,
@@ -234,6 +235,11 @@ impl TableName {
             _ => None,
         }
     }
+}
+
+/// An unquoted part of a table name as the database reads it: in lower case.
+fn fold(part: String, quoted: bool) -> String {
+    if quoted { part } else { part.to_lowercase() }
 }
 
 impl std::fmt::Display for TableName {

@@ -174,11 +174,7 @@ pub fn latest_table(
         let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
             continue;
         };
-        let last = result
-            .values
-            .iter()
-            .rfind(|v| !v.partial && v.value.is_some())
-            .or_else(|| result.values.iter().rfind(|v| !v.partial));
+        let last = result.latest_complete();
         let (value, target) = (last.and_then(|v| v.value), last.and_then(|v| v.target));
         rows.push(vec![
             Cell::Text(kpi.name.clone()),

@@ -185,11 +185,7 @@ async fn metrics_handler(
         let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
             continue;
         };
-        let last = result
-            .values
-            .iter()
-            .rev()
-            .find(|v| !v.partial && v.value.is_some());
+        let last = result.latest_complete().filter(|v| v.value.is_some());
         gauges.push(metrics::KpiGauge {
             kpi: result.kpi.clone(),
             owner: kpi

@@ -255,34 +255,13 @@ struct HomePage {
     insights: Vec<String>,
 }
 
-fn last_complete(result: &KpiResult) -> (Option<&KpiValue>, Option<&KpiValue>) {
-    let complete: Vec<&KpiValue> = result
-        .values
-        .iter()
-        .filter(|v| !v.partial && v.value.is_some())
-        .collect();
-    let last = complete
-        .last()
-        .copied()
-        .or_else(|| result.values.iter().rfind(|v| !v.partial));
-    let before = if complete.len() >= 2 {
-        Some(complete[complete.len() - 2])
-    } else {
-        None
-    };
-    (last, before)
-}
-
 fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
-    let (last, before) = last_complete(result);
-    let change = match (last.and_then(|v| v.value), before.and_then(|v| v.value)) {
-        (Some(a), Some(b)) => Some(a - b),
-        _ => None,
-    };
-    let better = match (change, kpi.direction) {
-        (Some(c), tablero_model::Direction::Up) if c > 0.0 => "better",
-        (Some(c), tablero_model::Direction::Down) if c < 0.0 => "better",
-        (Some(c), _) if c != 0.0 => "worse",
+    let last = result.latest_complete();
+    let moved = result.change();
+    let change = moved.map(|c| c.delta);
+    let better = match moved.map(|c| c.verdict) {
+        Some(tablero_engine::Verdict::Better) => "better",
+        Some(tablero_engine::Verdict::Worse) => "worse",
         _ => "same",
     };
     let partial = result.values.iter().find(|v| v.partial).map(|p| {
@@ -648,7 +627,7 @@ pub async fn kpi_page(
                     });
                 }
                 // One breakdown per dimension, at the last complete period.
-                let period = last_complete(result).0.map(|v| v.label.clone());
+                let period = result.latest_complete().map(|v| v.label.clone());
                 let definition = crate::api::definition(&loaded, kpi);
                 for dim in definition.dimensions {
                     let mut q = query.values();
@@ -1068,7 +1047,7 @@ async fn score_row(
     t: &Texts,
 ) -> ScoreRow {
     let card = card(kpi, result, fmt, t);
-    let (last, _) = last_complete(result);
+    let last = result.latest_complete();
     let calendar = loaded.engine.calendar();
     let value = last.and_then(|v| v.value);
     let target = last.and_then(|v| v.target);

@@ -12,22 +12,10 @@ use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Table, TableState, Tabs};
-use tablero_engine::{Engine, KpiResult, KpiValue, Request};
+use tablero_engine::{Engine, Request};
 use tablero_model::display::{format_value, status_label};
 
 use crate::{EXIT_INTERNAL, EXIT_USER, Failure};
-
-/// The latest complete period with a value, and the complete period before it.
-fn latest(result: &KpiResult) -> (Option<&KpiValue>, Option<&KpiValue>) {
-    let complete: Vec<&KpiValue> = result
-        .values
-        .iter()
-        .filter(|v| !v.partial && v.value.is_some())
-        .collect();
-    let last = complete.last().copied();
-    let before = complete.len().checked_sub(2).map(|i| complete[i]);
-    (last, before)
-}
 
 /// One KPI's card, formatted.
 struct Card {
@@ -80,13 +68,13 @@ async fn board(engine: &Engine, as_of: Option<jiff::Timestamp>) -> Result<Board,
             })
             .unwrap_or_else(|| "—".into())
         };
-        let (last, before) = latest(result);
+        let last = result.latest_complete().filter(|v| v.value.is_some());
         let status = last.map(|v| v.status.as_str()).unwrap_or("no_data");
-        let change = match (last.and_then(|v| v.value), before.and_then(|v| v.value)) {
-            (Some(a), Some(b)) if a > b => format!("▲ +{}", number(Some(a - b))),
-            (Some(a), Some(b)) if a < b => format!("▼ {}", number(Some(a - b))),
-            (Some(_), Some(_)) => "=".to_string(),
-            _ => String::new(),
+        let change = match result.change().map(|c| c.delta) {
+            Some(d) if d > 0.0 => format!("▲ +{}", number(Some(d))),
+            Some(d) if d < 0.0 => format!("▼ {}", number(Some(d))),
+            Some(_) => "=".to_string(),
+            None => String::new(),
         };
         let card = Card {
             name: kpi.name.clone(),
