@@ -149,8 +149,7 @@ impl KpiResult {
         let latest = self.latest_complete()?;
         self.values
             .iter()
-            .filter(|v| !v.partial && v.value.is_some() && v.start < latest.start)
-            .next_back()
+            .rfind(|v| !v.partial && v.value.is_some() && v.start < latest.start)
     }
 
     /// The change from the previous complete period to the latest, judged by direction.
