@@ -41,9 +41,12 @@ timed() { # NAME WORKSPACE → prints seconds, writes $work/NAME.csv
 # PostgreSQL: the invoices in a table, the other sources still files.
 cp -r "$work/embedded" "$work/postgres"
 python3 - "$work" <<'PY'
-import duckdb, sys
+import duckdb, glob, sys
 work = sys.argv[1]
-duckdb.sql(f"COPY (SELECT id, cliente_id, linea_servicio, tipo, monto_neto, emitida FROM read_parquet('{work}/embedded/data/facturas*.parquet')) TO '{work}/facturas.csv' (HEADER)")
+# Parquet from a million invoice rows on, CSV below.
+parquet = glob.glob(f"{work}/embedded/data/facturas*.parquet")
+source = f"read_parquet('{work}/embedded/data/facturas*.parquet')" if parquet else f"read_csv_auto('{work}/embedded/data/facturas.csv')"
+duckdb.sql(f"COPY (SELECT id, cliente_id, linea_servicio, tipo, monto_neto, emitida FROM {source}) TO '{work}/facturas.csv' (HEADER)")
 PY
 pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 psql=("$pg_bin/psql" "$TABLERO_TEST_POSTGRES" -q -v ON_ERROR_STOP=1)
