@@ -705,30 +705,14 @@ impl Engine {
             .await?;
         let mut values = BTreeMap::new();
         for batch in batches {
-            let idx = column_as(&batch, IDX, &DataType::Int64)?;
-            let idx = idx
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| EngineError::Internal("index type".into()))?;
-            let value = column_as(&batch, VALUE, &DataType::Float64)?;
-            let value = value
-                .as_any()
-                .downcast_ref::<Float64Array>()
-                .ok_or_else(|| EngineError::Internal("value type".into()))?;
-            let dim = match batch.column_by_name(DIM) {
-                Some(d) => Some(cast(d, &DataType::Utf8)?),
-                None => None,
-            };
-            let dim = dim
-                .as_ref()
-                .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+            let idx = typed::<Int64Array>(&column_as(&batch, IDX, &DataType::Int64)?)?;
+            let value = typed::<Float64Array>(&column_as(&batch, VALUE, &DataType::Float64)?)?;
+            let dim = dims(&batch)?;
             for row in 0..batch.num_rows() {
                 let v = (!value.is_null(row))
                     .then(|| value.value(row))
                     .filter(|v| v.is_finite());
-                let d = dim
-                    .as_ref()
-                    .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string()));
+                let d = text_at(dim.as_ref(), row);
                 values.insert((idx.value(row) as usize, d), v);
             }
         }
@@ -1026,38 +1010,19 @@ impl Engine {
         let batches = ctx.execute_logical_plan(pass).await?.collect().await?;
         let mut rows = vec![Vec::new(); leaves.len()];
         for batch in &batches {
-            let idx = column_as(batch, IDX, &DataType::Int64)?;
-            let idx = idx
-                .as_any()
-                .downcast_ref::<Int64Array>()
-                .ok_or_else(|| EngineError::Internal("index type".into()))?;
-            let dim = match batch.column_by_name(DIM) {
-                Some(d) => Some(cast(d, &DataType::Utf8)?),
-                None => None,
-            };
-            let dim = dim
-                .as_ref()
-                .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+            let idx = typed::<Int64Array>(&column_as(batch, IDX, &DataType::Int64)?)?;
+            let dim = dims(batch)?;
             for (j, leaf_rows) in rows.iter_mut().enumerate() {
-                let value = column_as(batch, &pass_value(j), &DataType::Float64)?;
-                let value = value
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| EngineError::Internal("value type".into()))?;
-                let n = column_as(batch, &pass_rows(j), &DataType::Int64)?;
-                let n = n
-                    .as_any()
-                    .downcast_ref::<Int64Array>()
-                    .ok_or_else(|| EngineError::Internal("count type".into()))?;
+                let value =
+                    typed::<Float64Array>(&column_as(batch, &pass_value(j), &DataType::Float64)?)?;
+                let n = typed::<Int64Array>(&column_as(batch, &pass_rows(j), &DataType::Int64)?)?;
                 for row in 0..batch.num_rows() {
                     if n.is_null(row) || n.value(row) == 0 {
                         continue;
                     }
                     leaf_rows.push(tablero_connections::LeafRow {
                         idx: idx.value(row),
-                        dim: dim
-                            .as_ref()
-                            .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string())),
+                        dim: text_at(dim.as_ref(), row),
                         value: (!value.is_null(row)).then(|| value.value(row)),
                     });
                 }
@@ -1377,29 +1342,13 @@ fn leaf_rows(
 ) -> Result<Vec<tablero_connections::LeafRow>> {
     let mut rows = Vec::new();
     for batch in batches {
-        let idx = column_as(batch, IDX, &DataType::Int64)?;
-        let idx = idx
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| EngineError::Internal("index type".into()))?;
-        let value = column_as(batch, V, &DataType::Float64)?;
-        let value = value
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .ok_or_else(|| EngineError::Internal("value type".into()))?;
-        let dim = match batch.column_by_name(DIM) {
-            Some(d) => Some(cast(d, &DataType::Utf8)?),
-            None => None,
-        };
-        let dim = dim
-            .as_ref()
-            .and_then(|d| d.as_any().downcast_ref::<StringArray>().cloned());
+        let idx = typed::<Int64Array>(&column_as(batch, IDX, &DataType::Int64)?)?;
+        let value = typed::<Float64Array>(&column_as(batch, V, &DataType::Float64)?)?;
+        let dim = dims(batch)?;
         for row in 0..batch.num_rows() {
             rows.push(tablero_connections::LeafRow {
                 idx: idx.value(row),
-                dim: dim
-                    .as_ref()
-                    .and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string())),
+                dim: text_at(dim.as_ref(), row),
                 value: (!value.is_null(row)).then(|| value.value(row)),
             });
         }
@@ -1413,6 +1362,28 @@ fn connection_error(err: tablero_connections::ConnectionError) -> EngineError {
     } else {
         EngineError::Internal(err.to_string())
     }
+}
+
+/// A result column as its Arrow array type.
+fn typed<A: Array + Clone + 'static>(column: &datafusion::arrow::array::ArrayRef) -> Result<A> {
+    column
+        .as_any()
+        .downcast_ref::<A>()
+        .cloned()
+        .ok_or_else(|| EngineError::Internal(format!("result column is {}", column.data_type())))
+}
+
+/// The `__dim` column as text, when the result has one.
+fn dims(batch: &datafusion::arrow::record_batch::RecordBatch) -> Result<Option<StringArray>> {
+    batch
+        .column_by_name(DIM)
+        .map(|d| typed::<StringArray>(&cast(d, &DataType::Utf8)?))
+        .transpose()
+}
+
+/// The text at `row`, or `None` for null.
+fn text_at(column: Option<&StringArray>, row: usize) -> Option<String> {
+    column.and_then(|d| (!d.is_null(row)).then(|| d.value(row).to_string()))
 }
 
 /// A result column cast to the type the caller reads it as.
