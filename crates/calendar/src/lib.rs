@@ -368,6 +368,39 @@ impl Calendar {
         })
     }
 
+    /// The earliest local wall-clock time that [`local_instant`](Self::local_instant) reads as
+    /// `t` or later. Reading wall times never goes backwards, so for every wall time `w`,
+    /// `local_instant(w) >= t` exactly when `w >= wall_at_or_after(t)`: a database holding
+    /// local times compares its column with these constants instead of converting each row.
+    /// Usually `t`'s own wall time; after a gap it is the gap's start (whose times read forward),
+    /// and for the second pass of a repeated hour it is the hour's end (the repeated times read
+    /// as their first pass, before `t`).
+    pub fn wall_at_or_after(&self, t: Timestamp) -> DateTime {
+        let wall = t.to_zoned(self.tz.clone()).datetime();
+        let day = jiff::SignedDuration::from_hours(24);
+        // An offset changes by hours, not a day: a day before reads before `t`, a day after at
+        // or after it. Bisect to the microsecond between them.
+        let (Ok(mut before), Ok(mut after)) = (wall.checked_sub(day), wall.checked_add(day)) else {
+            return wall;
+        };
+        loop {
+            let gap = after.duration_since(before).as_micros();
+            if gap <= 1 {
+                return after;
+            }
+            let Ok(middle) =
+                before.checked_add(jiff::SignedDuration::from_micros((gap / 2) as i64))
+            else {
+                return after;
+            };
+            if self.local_instant(middle) >= t {
+                after = middle;
+            } else {
+                before = middle;
+            }
+        }
+    }
+
     /// RFC 3339 text of an instant with the zone's offset at that instant, e.g.
     /// `2026-01-01T00:00:00-03:00` (seconds always shown, no fraction when it is zero).
     pub fn format_instant(&self, t: Timestamp) -> String {

@@ -191,6 +191,34 @@ fn local_instant_resolves_gaps_and_folds_compatibly() {
 }
 
 #[test]
+fn wall_at_or_after_is_the_first_wall_time_reading_at_or_after_an_instant() {
+    let cal = santiago();
+    // An ordinary instant: its own wall time (03:00Z is midnight at -03 in January).
+    assert_eq!(
+        cal.wall_at_or_after(ts("2026-01-01T03:00:00Z")),
+        date(2026, 1, 1).at(0, 0, 0, 0)
+    );
+    // Sep 6 starts at 01:00 -03 (04:00Z), its midnight skipped; 00:00–00:59 read forward to
+    // 04:00Z–04:59Z, so the first wall time reading 04:00Z or later is 00:00.
+    assert_eq!(
+        cal.wall_at_or_after(ts("2026-09-06T04:00:00Z")),
+        date(2026, 9, 6).at(0, 0, 0, 0)
+    );
+    // 03:30Z is 23:30 -04 on Apr 4, the second pass of the repeated hour. Every 23:xx reads
+    // as its first pass (-03, 02:xxZ, before 03:30Z); the first wall time after them is Apr 5
+    // 00:00 -04 = 04:00Z.
+    assert_eq!(
+        cal.wall_at_or_after(ts("2026-04-05T03:30:00Z")),
+        date(2026, 4, 5).at(0, 0, 0, 0)
+    );
+    // 02:30Z is the first pass of 23:30: that wall time itself.
+    assert_eq!(
+        cal.wall_at_or_after(ts("2026-04-05T02:30:00Z")),
+        date(2026, 4, 4).at(23, 30, 0, 0)
+    );
+}
+
+#[test]
 fn format_instant_shows_seconds_and_only_nonzero_fractions() {
     let cal = santiago();
     assert_eq!(
@@ -798,6 +826,25 @@ proptest! {
     ) {
         let cal = Calendar::new(ZONES[zone], fiscal_year_start).unwrap();
         check_instant(&cal, Timestamp::from_second(seconds).unwrap());
+    }
+
+    #[test]
+    fn a_wall_time_reads_at_or_after_an_instant_exactly_from_wall_at_or_after(
+        // 2026-01-01T00:00:00Z .. 2027-01-01T00:00:00Z, near both of Santiago's changes too.
+        seconds in 1_767_225_600i64..1_798_761_600,
+        // A wall time within two days of the instant's own, to the second.
+        delta in -172_800i64..172_800,
+        zone in 0..ZONES.len(),
+    ) {
+        let cal = Calendar::new(ZONES[zone], 1).unwrap();
+        let t = Timestamp::from_second(seconds).unwrap();
+        let bound = cal.wall_at_or_after(t);
+        let wall = t
+            .to_zoned(cal.time_zone().clone())
+            .datetime()
+            .checked_add(jiff::SignedDuration::from_secs(delta))
+            .unwrap();
+        prop_assert_eq!(cal.local_instant(wall) >= t, wall >= bound);
     }
 
     #[test]

@@ -14,7 +14,6 @@ use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
-use tablero_engine::local_time;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -34,7 +33,9 @@ pub async fn scheduler(bind: SocketAddr) -> Result<(), ClusterError> {
     config.override_session_builder = Some(Arc::new(|session_config| {
         use datafusion::execution::FunctionRegistry;
         let mut state = ballista_core::utils::default_session_builder(session_config)?;
-        state.register_udf(Arc::new(local_time::udf()))?;
+        for function in tablero_engine::functions() {
+            state.register_udf(function)?;
+        }
         Ok(state)
     }));
     let cluster = BallistaCluster::new_from_config(&config)
@@ -54,10 +55,15 @@ pub async fn executor(
     grpc_port: u16,
     work_dir: Option<String>,
 ) -> Result<(), ClusterError> {
+    // Ballista's executors know DataFusion's core functions; the engine's plans also sort and
+    // slice arrays (percentiles, `top`), and call Tablero's own.
     let mut functions = BallistaFunctionRegistry::default();
-    functions
-        .scalar_functions
-        .insert(local_time::NAME.to_string(), Arc::new(local_time::udf()));
+    let nested = datafusion::functions_nested::all_default_nested_functions();
+    for function in nested.into_iter().chain(tablero_engine::functions()) {
+        functions
+            .scalar_functions
+            .insert(function.name().to_string(), function);
+    }
     let config = ExecutorProcessConfig {
         bind_host: bind.ip().to_string(),
         external_host: Some(bind.ip().to_string()),

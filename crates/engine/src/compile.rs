@@ -1,9 +1,11 @@
 //! The DataFusion lowering of a [`KpiPlan`](crate::plan::KpiPlan): files, the store.
 //!
 //! A KPI over a list of periods becomes one plan. Every leaf is the source's rows, filtered,
-//! given the index of their time window (a sum of comparisons with the windows' starts when
-//! the windows follow each other, else a join to the small table of `[start, end)` windows),
-//! grouped by period index and dimension — or a leaf's result computed in a database.
+//! given the index of their time window (a sorted lookup of the row's time among the window
+//! boundaries, [`crate::window_index`]; overlapping windows through an equality join from
+//! elementary segments to windows), grouped by period index and dimension — or a leaf's
+//! result computed in a database or on a cluster. Only aggregates, equality joins and scalar
+//! functions: no window function and no join on a range, so a cluster runs every leaf.
 //! The leaves are left-joined onto the grid of periods × dimension values, and the formula's
 //! arithmetic becomes one projection over their columns. Everything stays relational, so the
 //! plan can be printed as SQL (`explain`); databases get their own lowering (`sql`).
@@ -11,11 +13,12 @@
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, NullEquality, ScalarValue};
 use datafusion::functions::expr_fn::{abs, ceil, coalesce, floor, greatest, least, nullif, round};
-use datafusion::functions_aggregate::count::count_udaf;
-use datafusion::functions_aggregate::expr_fn::{avg, count, count_distinct, max, median, min, sum};
-use datafusion::functions_aggregate::min_max::{max_udaf, min_udaf};
-use datafusion::functions_window::expr_fn::row_number;
-use datafusion::logical_expr::expr::WindowFunction;
+use datafusion::functions_aggregate::expr_fn::{
+    array_agg, avg, count, count_distinct, max, median, min, sum,
+};
+use datafusion::functions_nested::expr_fn::{
+    array_element, array_slice, array_sort, array_sum, cardinality,
+};
 use std::ops::Not;
 
 use datafusion::logical_expr::{
@@ -28,12 +31,11 @@ use tablero_model::ActiveAt;
 
 use crate::error::{EngineError, Result};
 use crate::plan::{Cond, KpiPlan, Leaf, Value};
+use crate::window_index;
 
 pub const IDX: &str = "__idx";
 pub const DIM: &str = "__dim";
 pub const VALUE: &str = "value";
-const WS: &str = "__ws";
-const WE: &str = "__we";
 const T: &str = "__t";
 const G: &str = "__g";
 pub const V: &str = "__v";
@@ -41,6 +43,12 @@ pub const V: &str = "__v";
 const E: &str = "__e";
 /// The latest (earliest) time point of a `last` (`first`) measure's window, per entity.
 const POINT: &str = "__point";
+/// A group's values, sorted (percentiles, `top`).
+const XS: &str = "__xs";
+/// A row's elementary segment of overlapping windows, and the segment column of the table
+/// mapping segments to windows (see [`windowed`]).
+const SEG: &str = "__seg";
+const MAP_SEG: &str = "__mseg";
 
 /// Where a leaf's rows come from in the DataFusion plan.
 pub enum LeafInput {
@@ -227,31 +235,68 @@ fn rows_table(rows: Vec<Vec<Expr>>) -> Result<LogicalPlanBuilder> {
     table.ok_or_else(|| EngineError::Internal("an empty constant table".into()))
 }
 
-/// The continuous percentile `p` of `__x` per group of `keys`, exactly: sort each group, take
-/// position `p·(n−1)` and interpolate linearly between its two neighbours.
+/// A constant table of `rows` (literals) with columns `names`, as one VALUES list: one
+/// partition however many rows, which a cluster ships whole with the plan.
+fn values_table(names: &[&str], rows: Vec<Vec<Expr>>) -> Result<LogicalPlanBuilder> {
+    let columns: Vec<Expr> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| col(format!("column{}", i + 1)).alias(*name))
+        .collect();
+    Ok(LogicalPlanBuilder::values(rows)?.project(columns)?)
+}
+
+/// `plan` with its constant VALUES tables written as unions of one-row selects, the form the
+/// SQL unparser prints (it has no VALUES); for showing a plan as SQL, not for running it.
+pub fn printable(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let rewritten = plan.transform_up(|node| {
+        let LogicalPlan::Values(values) = &node else {
+            return Ok(Transformed::no(node));
+        };
+        let names: Vec<String> = values
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let rows = values
+            .values
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&names)
+                    .map(|(e, name)| e.clone().alias(name))
+                    .collect()
+            })
+            .collect();
+        let table = rows_table(rows).map_err(|e| {
+            datafusion::error::DataFusionError::Plan(format!("a constant table: {e}"))
+        })?;
+        Ok(Transformed::yes(table.build()?))
+    })?;
+    Ok(rewritten.data)
+}
+
+/// The continuous percentile `p` of `__x` per group of `keys`, exactly: sort each group's
+/// values, take position `p·(n−1)` and interpolate linearly between its two neighbours.
+/// The values are collected and sorted per group (as a median is), not ranked by a window
+/// function, which a cluster does not run well.
 fn percentile(rows: LogicalPlanBuilder, keys: Vec<Expr>, p: f64) -> Result<LogicalPlanBuilder> {
-    let x = || cast(col("__x"), DataType::Float64);
-    let rank = row_number()
-        .partition_by(keys.clone())
-        .order_by(vec![x().sort(true, false)])
-        .build()?
-        .alias("__rn");
-    let n = Expr::from(WindowFunction::new(count_udaf(), vec![x()]))
-        .partition_by(keys.clone())
-        .build()?
-        .alias("__n");
-    let pos = || lit(p) * (cast(col("__n"), DataType::Float64) - lit(1.0));
-    let lower = || floor(pos());
-    let frac = || pos() - lower();
-    let at = || cast(col("__rn"), DataType::Float64) - lit(1.0);
-    let weight = when(at().eq(lower()), x() * (lit(1.0) - frac()))
-        .when(at().eq(ceil(pos())), x() * frac())
-        .otherwise(lit(0.0))?;
+    let x = cast(col("__x"), DataType::Float64);
+    let sorted = array_sort(array_agg(x), lit("ASC"), lit("NULLS LAST")).alias(XS);
+    let n = cast(cardinality(col(XS)), DataType::Float64);
+    let pos = || lit(p) * (n.clone() - lit(1.0));
+    // Arrays count from 1.
+    let at = |i: Expr| array_element(col(XS), cast(i, DataType::Int64) + lit(1_i64));
+    let frac = pos() - floor(pos());
+    let value = at(floor(pos())) * (lit(1.0) - frac.clone()) + at(ceil(pos())) * frac;
+    let mut columns: Vec<Expr> = keys.clone();
+    columns.push(value.alias(V));
     Ok(rows
         .filter(col("__x").is_not_null())?
-        .window(vec![rank])?
-        .window(vec![n])?
-        .aggregate(keys, vec![sum(weight).alias(V)])?)
+        .aggregate(keys, vec![sorted])?
+        .project(columns)?)
 }
 
 /// A column of the source by exact name (no parsing of dots).
@@ -309,21 +354,40 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
     }
 }
 
-/// The most windows whose index is computed by arithmetic; more are joined on a range.
-pub const MAX_INDEXED_WINDOWS: usize = 400;
-
-/// For contiguous windows (see [`Leaf::contiguous`]), the index of the window holding `__t`:
-/// `Σ (__t >= start of window k)` for k ≥ 1. Rows outside all windows are filtered out
-/// before. `None` when the windows are too many for one expression.
-fn contiguous_index(leaf: &Leaf) -> Option<Expr> {
-    if !leaf.contiguous() || leaf.windows.len() > MAX_INDEXED_WINDOWS {
-        return None;
+/// The rows of a leaf (its time in `__t`, already within [`Leaf::time_range`]) given the
+/// index of their window in `__idx`. When the windows follow each other, the index is the
+/// number of window starts (after the first) at or before the time, by a sorted lookup; when
+/// they overlap or leave gaps, the row's elementary segment is found that way and an equality
+/// join with the small `(segment, window)` table gives a row once per window holding it (and
+/// drops a row in none). No join on a range: it runs the same on one machine and on a cluster.
+fn windowed(rows: LogicalPlanBuilder, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
+    let mut columns: Vec<Expr> = rows.schema().columns().into_iter().map(col).collect();
+    if leaf.contiguous() {
+        let starts: Vec<Timestamp> = leaf.windows[1..].iter().map(|w| w.0).collect();
+        columns.push(window_index::call(col(T), &starts).alias(IDX));
+        return Ok(rows.project(columns)?);
     }
-    let mut index = lit(0_i64);
-    for (start, _) in &leaf.windows[1..] {
-        index = index + cast(col(T).gt_eq(micros(*start)), DataType::Int64);
+    let (boundaries, mut pairs) = leaf.segments();
+    // Rows are before the last boundary: the first and the last bound nothing inside.
+    let inner = boundaries
+        .get(1..boundaries.len().saturating_sub(1))
+        .unwrap_or(&[]);
+    columns.push(window_index::call(col(T), inner).alias(SEG));
+    if pairs.is_empty() {
+        // Only empty windows: a pair no segment number matches keeps the table well formed.
+        pairs.push((usize::MAX >> 1, 0));
     }
-    Some(index)
+    let map = values_table(
+        &[MAP_SEG, IDX],
+        pairs
+            .into_iter()
+            .map(|(k, i)| vec![lit(k as i64), lit(i as i64)])
+            .collect(),
+    )?
+    .build()?;
+    Ok(rows
+        .project(columns)?
+        .join(map, JoinType::Inner, (vec![SEG], vec![MAP_SEG]), None)?)
 }
 
 fn is_date(e: &RowExpr) -> bool {
@@ -344,19 +408,6 @@ fn leaf_plan(
     scan: LogicalPlan,
 ) -> Result<LogicalPlanBuilder> {
     let a = &leaf.aggregate;
-    let rows: Vec<Vec<Expr>> = leaf
-        .windows
-        .iter()
-        .enumerate()
-        .map(|(i, (s, e))| {
-            vec![
-                lit(i as i64).alias(IDX),
-                micros(*s).alias(WS),
-                micros(*e).alias(WE),
-            ]
-        })
-        .collect();
-    let windows_plan = rows_table(rows)?.build()?;
     let (lo, hi) = leaf.time_range(plan.as_of);
     let mut filters: Vec<Expr> = leaf.filters().map(|f| row_expr(calendar, f)).collect();
     // Rows without a `per` value belong to no group (an invoice with no client is not a client).
@@ -399,26 +450,7 @@ fn leaf_plan(
         projection.push(s.alias("__s"));
         projection.push(e.alias("__e"));
         let scan = rows.filter(f)?.project(projection)?;
-        let active_at = |x: Expr| {
-            let x = when(x.clone().gt(as_of.clone()), as_of.clone())
-                .otherwise(x)
-                .unwrap_or(as_of.clone());
-            col("__s")
-                .lt_eq(x.clone())
-                .and(col("__e").is_null().or(col("__e").gt(x)))
-        };
-        let ind = |c: Expr| sum(when(c, lit(1.0)).otherwise(lit(0.0)).unwrap_or(lit(0.0)));
-        let joined = scan.join_on(
-            windows_plan,
-            JoinType::Inner,
-            vec![active_at(col(WS)).or(active_at(col(WE)))],
-        )?;
-        let measure = match at {
-            ActiveAt::Start => ind(active_at(col(WS))),
-            ActiveAt::End => ind(active_at(col(WE))),
-            ActiveAt::Average => (ind(active_at(col(WS))) + ind(active_at(col(WE)))) / lit(2.0),
-        };
-        joined.aggregate(keys.clone(), vec![measure.alias(V)])?
+        active(plan, leaf, *at, scan, &keys)?
     } else {
         let t = column(&a.time);
         let mut f = t
@@ -441,49 +473,53 @@ fn leaf_plan(
             projection.push(cast(column(per), DataType::Utf8).alias(E));
         }
         let scan = rows.filter(f)?.project(projection)?;
-        let joined = match contiguous_index(leaf) {
-            // Consecutive periods: each row's period index is the number of period starts it
-            // has passed, a cheap vectorised sum instead of a join to every window.
-            Some(index) => {
-                let mut columns: Vec<Expr> = scan.schema().columns().into_iter().map(col).collect();
-                columns.push(index.alias(IDX));
-                scan.project(columns)?
-            }
-            None => scan.join_on(
-                windows_plan,
-                JoinType::Inner,
-                vec![col(T).gt_eq(col(WS)).and(col(T).lt(col(WE)))],
-            )?,
-        };
+        let joined = windowed(scan, leaf)?;
         let x = || col("__x");
         let fx = || cast(col("__x"), DataType::Float64);
         match &a.agg {
             CheckedAgg::Last { .. } | CheckedAgg::First { .. } => {
                 // Semi-additive: the sum of the rows at the latest (earliest) time point of the
                 // window — with `per`, at each entity's own latest (earliest) point, so an
-                // entity without a snapshot at the window's last point still counts. A window
-                // max (min) marks the point: plain SQL, no ordered aggregate. The projection and
-                // derived table keep the unparser from folding the window, the filter and the
-                // sum into one SELECT (it would filter with QUALIFY after grouping).
-                let mut partition = keys.clone();
-                if entity.is_some() {
-                    partition.push(col(E));
-                }
+                // entity without a snapshot at the window's last point still counts. The point
+                // is a grouped max (min) joined back to the rows on equality: plain SQL, no
+                // ordered aggregate and no window function (a cluster runs neither well).
+                let mut partition = vec![IDX];
+                partition.extend(dim.as_ref().map(|_| DIM));
+                partition.extend(group.as_ref().map(|_| G));
+                partition.extend(entity.map(|_| E));
                 let extreme = match a.agg {
-                    CheckedAgg::First { .. } => min_udaf(),
-                    _ => max_udaf(),
+                    CheckedAgg::First { .. } => min(col(T)),
+                    _ => max(col(T)),
                 };
-                let point = Expr::from(WindowFunction::new(extreme, vec![col(T)]))
-                    .partition_by(partition)
-                    .build()?
-                    .alias(POINT);
-                let marked = joined.window(vec![point])?;
-                let columns: Vec<Expr> = marked.schema().columns().into_iter().map(col).collect();
-                marked
-                    .project(columns)?
-                    .alias("__snapshots")?
-                    .filter(col(T).eq(col(POINT)))?
-                    .aggregate(keys.clone(), vec![sum(fx()).alias(V)])?
+                let side = |table: &str, name: &str| Column::new(Some(table), name);
+                let points = joined
+                    .clone()
+                    .aggregate(
+                        partition.iter().map(|c| col(*c)).collect::<Vec<_>>(),
+                        vec![extreme.alias(POINT)],
+                    )?
+                    .alias("__points")?
+                    .build()?;
+                let mut left: Vec<Column> = partition.iter().map(|c| side("__rows", c)).collect();
+                let mut right: Vec<Column> =
+                    partition.iter().map(|c| side("__points", c)).collect();
+                left.push(side("__rows", T));
+                right.push(side("__points", POINT));
+                let outer: Vec<Expr> = partition[..keys.len()]
+                    .iter()
+                    .map(|c| col(side("__rows", c)))
+                    .collect();
+                let sum_x = sum(cast(col(side("__rows", "__x")), DataType::Float64));
+                joined
+                    .alias("__rows")?
+                    .join_detailed(
+                        points,
+                        JoinType::Inner,
+                        (left, right),
+                        None,
+                        NullEquality::NullEqualsNull,
+                    )?
+                    .aggregate(outer, vec![sum_x.alias(V)])?
             }
             agg => {
                 let measure = match agg {
@@ -533,18 +569,102 @@ fn leaf_plan(
             grouped.aggregate(outer, vec![hhi.alias(V)])?
         }
         GroupFunction::Top(n) => {
-            let rank = row_number()
-                .partition_by(outer.clone())
-                .order_by(vec![v().sort(false, false)])
-                .build()?
-                .alias("__rank");
-            grouped
-                .window(vec![rank])?
-                .filter(col("__rank").lt_eq(lit(n as u64)))?
-                .aggregate(outer, vec![sum(v()).alias(V)])?
+            // The sum of the `n` largest group values: sorted per period, the first `n` kept.
+            let values = array_agg(v()).filter(v().is_not_null()).build()?;
+            let sorted = array_sort(values, lit("DESC"), lit("NULLS LAST")).alias(XS);
+            let top = array_slice(col(XS), lit(1_i64), lit(i64::from(n)), None);
+            let mut columns = outer.clone();
+            columns.push(array_sum(top).alias(V));
+            grouped.aggregate(outer, vec![sorted])?.project(columns)?
         }
     };
     Ok(result)
+}
+
+/// An `active` measure over intervals (`__s`, `__e` in `intervals`): per window, the intervals
+/// active at its start, its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
+///
+/// Active at an instant x: start <= x < end (a null end is still open); nothing after as-of
+/// is known, so x is at most as-of. The instants are few (two per window): one grouping by
+/// dimension and `per` group counts the intervals active at each, then an equality join on a
+/// constant key puts the counts of each window's instants on its row. A window neither of
+/// whose instants has an active interval gives no row, as the rows of a join would not. No
+/// join on a range: it runs the same on one machine and on a cluster.
+fn active(
+    plan: &KpiPlan,
+    leaf: &Leaf,
+    at: ActiveAt,
+    intervals: LogicalPlanBuilder,
+    keys: &[Expr],
+) -> Result<LogicalPlanBuilder> {
+    let clamp = |t: Timestamp| t.min(plan.as_of);
+    let mut instants: Vec<Timestamp> = leaf
+        .windows
+        .iter()
+        .flat_map(|(s, e)| [clamp(*s), clamp(*e)])
+        .collect();
+    instants.sort();
+    instants.dedup();
+    let number = |t: Timestamp| instants.partition_point(|x| *x < t) as i64;
+    let count = |k: usize| format!("__a{k}");
+    let counts: Vec<Expr> = instants
+        .iter()
+        .enumerate()
+        .map(|(k, x)| {
+            let x = micros(*x);
+            let is_active = col("__s")
+                .lt_eq(x.clone())
+                .and(col("__e").is_null().or(col("__e").gt(x)));
+            Ok(sum(when(is_active, lit(1.0)).otherwise(lit(0.0))?).alias(count(k)))
+        })
+        .collect::<Result<_>>()?;
+    let groups: Vec<Expr> = keys[1..].to_vec();
+    let mut with_key: Vec<Expr> = groups.clone();
+    with_key.extend((0..instants.len()).map(|k| col(count(k))));
+    with_key.push(lit(1_i64).alias("__one"));
+    let windows = values_table(
+        &[IDX, "__ks", "__ke", "__wone"],
+        leaf.windows
+            .iter()
+            .enumerate()
+            .map(|(i, (s, e))| {
+                vec![
+                    lit(i as i64),
+                    lit(number(clamp(*s))),
+                    lit(number(clamp(*e))),
+                    lit(1_i64),
+                ]
+            })
+            .collect(),
+    )?
+    .build()?;
+    // The count at instant number `k` (a column of this row).
+    let count_at = |k: &str| -> Result<Expr> {
+        let mut choice = case(col(k));
+        for i in 0..instants.len() {
+            choice = choice.when(lit(i as i64), col(count(i)));
+        }
+        Ok(choice.otherwise(lit(0.0))?)
+    };
+    let (start, end) = (count_at("__ks")?, count_at("__ke")?);
+    let value = match at {
+        ActiveAt::Start => start.clone(),
+        ActiveAt::End => end.clone(),
+        ActiveAt::Average => (start.clone() + end.clone()) / lit(2.0),
+    };
+    let mut columns = keys.to_vec();
+    columns.push(value.alias(V));
+    Ok(intervals
+        .aggregate(groups, counts)?
+        .project(with_key)?
+        .join(
+            windows,
+            JoinType::Inner,
+            (vec!["__one"], vec!["__wone"]),
+            None,
+        )?
+        .filter(start.gt(lit(0.0)).or(end.gt(lit(0.0))))?
+        .project(columns)?)
 }
 
 /// Whether a leaf can share a pass over its source with others: a plain aggregate of rows in
@@ -615,32 +735,7 @@ pub fn pass_plan(
         )?
         .project(projection)?
         .filter(any)?;
-    let rows = match contiguous_index(first) {
-        Some(index) => {
-            let mut columns: Vec<Expr> = rows.schema().columns().into_iter().map(col).collect();
-            columns.push(index.alias(IDX));
-            rows.project(columns)?
-        }
-        None => {
-            let windows: Vec<Vec<Expr>> = first
-                .windows
-                .iter()
-                .enumerate()
-                .map(|(i, (s, e))| {
-                    vec![
-                        lit(i as i64).alias(IDX),
-                        micros(*s).alias(WS),
-                        micros(*e).alias(WE),
-                    ]
-                })
-                .collect();
-            rows.join_on(
-                rows_table(windows)?.build()?,
-                JoinType::Inner,
-                vec![col(T).gt_eq(col(WS)).and(col(T).lt(col(WE)))],
-            )?
-        }
-    };
+    let rows = windowed(rows, first)?;
     let mut keys = vec![col(IDX)];
     if plan.by.is_some() {
         keys.push(col(DIM));

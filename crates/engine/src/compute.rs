@@ -381,7 +381,7 @@ impl Engine {
                 let state = datafusion::execution::SessionStateBuilder::new()
                     .with_default_features()
                     .with_config(datafusion::prelude::SessionConfig::new_with_ballista())
-                    .with_scalar_functions(vec![Arc::new(crate::local_time::udf())])
+                    .with_scalar_functions(crate::functions())
                     .build();
                 SessionContext::remote_with_state(&format!("df://{address}"), state)
                     .await
@@ -571,7 +571,6 @@ impl Engine {
         sources.sort();
         sources.dedup();
         let (scanning, providers) = self.scanning(&sources).await?;
-        let on_cluster = !std::ptr::eq(scanning, &self.ctx);
         let mut computed = Computed::default();
         for (_, plan, leaves) in passes {
             let only: Vec<&Leaf> = leaves.iter().map(|(_, l)| *l).collect();
@@ -590,12 +589,6 @@ impl Engine {
                         .pass_rows(connection, &statement.sql, &statement.values, only.len())
                         .await
                         .map_err(connection_error)?
-                }
-                None if on_cluster && !indexable(only[0]) => {
-                    let local = self
-                        .providers(std::slice::from_ref(&only[0].aggregate.source))
-                        .await?;
-                    self.run_pass(&self.ctx, plan, &only, &local).await?
                 }
                 None => self.run_pass(scanning, plan, &only, &providers).await?,
             };
@@ -816,15 +809,6 @@ impl Engine {
             self.scanning(&scanned).await?
         };
         let remote = !std::ptr::eq(scanning, &self.ctx);
-        // Leaves the cluster cannot run yet are scanned here (see [`runs_on_a_cluster`]).
-        let kept: Vec<String> = plan
-            .leaves
-            .iter()
-            .filter(|l| remote && self.table_of(l).is_none() && done(l).is_none())
-            .filter(|l| !runs_on_a_cluster(l))
-            .map(|l| l.aggregate.source.clone())
-            .collect();
-        let local = self.providers(&kept).await?;
         for (j, leaf) in plan.leaves.iter().enumerate() {
             if let Some(result) = done(leaf) {
                 inputs.push(Some(LeafInput::Result(result.clone())));
@@ -850,12 +834,6 @@ impl Engine {
                 }
                 None => {
                     let name = leaf.aggregate.source.as_str();
-                    let remote = remote && runs_on_a_cluster(leaf);
-                    let providers = if remote || !kept.iter().any(|k| k == name) {
-                        &providers
-                    } else {
-                        &local
-                    };
                     let provider = providers.get(name).ok_or_else(|| {
                         EngineError::Internal(format!("source `{name}` not loaded"))
                     })?;
@@ -963,7 +941,8 @@ impl Engine {
         let (lowered, more) = self.lower(&plan, true, &computed).await?;
         pushed.extend(more);
         let sql = if pushed.is_empty() {
-            datafusion::sql::unparser::plan_to_sql(&lowered)
+            crate::compile::printable(lowered.clone())
+                .and_then(|p| Ok(datafusion::sql::unparser::plan_to_sql(&p)?))
                 .map(|s| s.to_string())
                 .map_err(|e| e.to_string())
         } else {
@@ -1302,38 +1281,6 @@ fn leaf_result(j: usize, by: bool, rows: Vec<tablero_connections::LeafRow>) -> R
         None,
     )?
     .build()?)
-}
-
-/// Whether a cluster runs this leaf. Ballista 55 does not yet run two shapes of plan this
-/// engine makes: window functions over a partition after a shuffle (they fail an ordering
-/// assertion: `last`/`first` snapshots, exact percentiles, `top` of groups) and joins on a range
-/// (overlapping windows — `rolling`, `ytd`, `to_date` —, `active` intervals, and more than
-/// [`crate::compile::MAX_INDEXED_WINDOWS`] periods: the job never finishes). Those leaves are
-/// scanned by the asking process; every other leaf, and every shared pass over windows that
-/// follow each other, runs on the cluster.
-fn runs_on_a_cluster(leaf: &Leaf) -> bool {
-    use tablero_formula::ir::{CheckedAgg, GroupFunction};
-    let a = &leaf.aggregate;
-    indexable(leaf)
-        && matches!(
-            a.agg,
-            CheckedAgg::Count
-                | CheckedAgg::CountDistinct
-                | CheckedAgg::Sum
-                | CheckedAgg::Avg
-                | CheckedAgg::Min
-                | CheckedAgg::Max
-                | CheckedAgg::Median
-        )
-        && a.group
-            .as_ref()
-            .is_none_or(|g| !matches!(g.function, GroupFunction::Top(_)))
-}
-
-/// Whether a leaf's rows find their window by arithmetic (consecutive windows, few enough for
-/// one expression) rather than by a join on a range.
-fn indexable(leaf: &Leaf) -> bool {
-    leaf.contiguous() && leaf.windows.len() <= crate::compile::MAX_INDEXED_WINDOWS
 }
 
 /// A leaf's result rows (`__idx`, `__dim`, `__v`) as computed elsewhere.

@@ -12,6 +12,7 @@ pub mod load;
 pub mod local_time;
 pub mod plan;
 pub mod sql;
+pub mod window_index;
 
 pub use compute::{
     Change, Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status, Verdict,
@@ -19,8 +20,17 @@ pub use compute::{
 pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 
 use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::logical_expr::ScalarUDF;
 
 use tablero_model::Diagnostic;
+
+/// The functions Tablero's plans call by name, which every session running them registers —
+/// each node of a cluster included.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![Arc::new(local_time::udf()), Arc::new(window_index::udf())]
+}
 
 /// Loads and checks the workspace at `root`. Returns the engine and the warnings, or every
 /// error found.

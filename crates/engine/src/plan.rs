@@ -59,6 +59,25 @@ impl Leaf {
             && self.windows.windows(2).all(|w| w[0].1 == w[1].0)
     }
 
+    /// The windows cut at every instant where one starts or ends: the sorted distinct
+    /// boundaries `b`, and the `(segment k, window)` pairs saying which elementary segments
+    /// `[b[k], b[k+1])` make up each window. Overlapping windows (`ytd`, `rolling`) share
+    /// segments; a segment in a gap belongs to none. A row finds its segment by a sorted
+    /// lookup of its time and its windows by an equality join on the pairs.
+    pub fn segments(&self) -> (Vec<Timestamp>, Vec<(usize, usize)>) {
+        let mut boundaries: Vec<Timestamp> =
+            self.windows.iter().flat_map(|(s, e)| [*s, *e]).collect();
+        boundaries.sort();
+        boundaries.dedup();
+        let at = |t: &Timestamp| boundaries.partition_point(|b| b < t);
+        let mut pairs = Vec::new();
+        for (i, (s, e)) in self.windows.iter().enumerate() {
+            pairs.extend((at(s)..at(e)).map(|k| (k, i)));
+        }
+        pairs.sort();
+        (boundaries, pairs)
+    }
+
     /// The instants this leaf reads rows from: `[first start, min(last end, as_of))`.
     pub fn time_range(&self, as_of: Timestamp) -> (Timestamp, Timestamp) {
         let lo = self.windows.iter().map(|w| w.0).min().unwrap_or(as_of);
@@ -481,5 +500,57 @@ impl Display for Row<'_> {
                 write!(f, "{name}({}, {})", row(from), row(to))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(windows: &[(i64, i64)]) -> Leaf {
+        let at = |h: i64| Timestamp::from_second(h * 3600).unwrap();
+        Leaf {
+            aggregate: Aggregate {
+                source: "s".into(),
+                measure: "m".into(),
+                agg: CheckedAgg::Count,
+                value: None,
+                time: "t".into(),
+                filters: Vec::new(),
+                window: Window::Period,
+                group: None,
+            },
+            shifts: Vec::new(),
+            windows: windows.iter().map(|(s, e)| (at(*s), at(*e))).collect(),
+            request_filter: None,
+        }
+    }
+
+    fn hours(ts: &[Timestamp]) -> Vec<i64> {
+        ts.iter().map(|t| t.as_second() / 3600).collect()
+    }
+
+    #[test]
+    fn windows_are_cut_into_the_segments_they_share() {
+        // Year to date over three hours: [0,1), [0,2), [0,3) → segments [0,1) [1,2) [2,3);
+        // window 0 is segment 0, window 1 segments 0–1, window 2 segments 0–2.
+        let (b, pairs) = leaf(&[(0, 1), (0, 2), (0, 3)]).segments();
+        assert_eq!(hours(&b), vec![0, 1, 2, 3]);
+        assert_eq!(pairs, vec![(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]);
+    }
+
+    #[test]
+    fn a_gap_belongs_to_no_window_and_an_empty_window_has_no_segment() {
+        // [0,1) and [2,3) leave [1,2) out; [5,5) reads nothing but still bounds a segment.
+        let (b, pairs) = leaf(&[(0, 1), (2, 3), (5, 5)]).segments();
+        assert_eq!(hours(&b), vec![0, 1, 2, 3, 5]);
+        assert_eq!(pairs, vec![(0, 0), (2, 1)]);
+    }
+
+    #[test]
+    fn consecutive_windows_are_their_own_segments() {
+        let (b, pairs) = leaf(&[(0, 2), (2, 5), (5, 6)]).segments();
+        assert_eq!(hours(&b), vec![0, 2, 5, 6]);
+        assert_eq!(pairs, vec![(0, 0), (1, 1), (2, 2)]);
     }
 }
