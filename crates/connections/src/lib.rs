@@ -57,6 +57,11 @@ pub enum Value {
     Ints(Vec<i64>),
     /// Bound as a text array; the statement casts it (`$n::timestamptz[]`).
     Instants(Vec<Timestamp>),
+    /// A local wall-clock time, bound as ISO 8601 text; the statement casts it
+    /// (`$n::timestamp`).
+    Wall(jiff::civil::DateTime),
+    /// Bound as a text array; the statement casts it (`$n::timestamp[]`).
+    Walls(Vec<jiff::civil::DateTime>),
 }
 
 /// One row a pushed-down leaf returns: period index, dimension value, aggregate.
@@ -258,6 +263,16 @@ impl Pools {
     }
 }
 
+/// A wall-clock time as PostgreSQL reads it: before year 1 (a window reaching back to the
+/// beginning of time) it has no year-0 form, and `-infinity` precedes every stored value.
+fn wall_text(w: jiff::civil::DateTime) -> String {
+    if w.year() < 1 {
+        "-infinity".to_string()
+    } else {
+        w.to_string()
+    }
+}
+
 type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 fn bind<'q>(query: PgQuery<'q>, value: &Value) -> PgQuery<'q> {
@@ -267,6 +282,8 @@ fn bind<'q>(query: PgQuery<'q>, value: &Value) -> PgQuery<'q> {
         Value::Instant(t) => query.bind(t.to_string()),
         Value::Ints(xs) => query.bind(xs.clone()),
         Value::Instants(ts) => query.bind(ts.iter().map(|t| t.to_string()).collect::<Vec<_>>()),
+        Value::Wall(w) => query.bind(wall_text(*w)),
+        Value::Walls(ws) => query.bind(ws.iter().map(|w| wall_text(*w)).collect::<Vec<_>>()),
     }
 }
 

@@ -8,11 +8,14 @@
 //! `timestamp without time zone` column is read in the workspace's zone with `AT TIME ZONE`,
 //! a skipped time moving forward by the gap (PostgreSQL's own rule) and a repeated time
 //! taking its first occurrence (PostgreSQL takes the second, so the statement steps back
-//! when the earlier instant reads the same wall time).
+//! when the earlier instant reads the same wall time). The time column that places rows in
+//! periods is not converted at all: it is compared, as stored, with the first wall time that
+//! reads at or after each window boundary, computed here once per boundary.
 
 use std::collections::HashMap;
 use std::fmt::{self, Display, Formatter};
 
+use jiff::Timestamp;
 use tablero_calendar::Calendar;
 use tablero_connections::{Value as Bound, quote_identifier};
 use tablero_formula::ir::*;
@@ -20,6 +23,28 @@ use tablero_model::{ActiveAt, ColumnType};
 
 use crate::error::{EngineError, Result};
 use crate::plan::{KpiPlan, Leaf};
+
+/// How a leaf's rows are placed in time (see `Builder::timeline`).
+#[derive(Default)]
+struct Timeline {
+    /// The table's time column.
+    column: String,
+    /// The time of a row as the statement compares it.
+    t: String,
+    /// The range's bounds, constants of `t`'s type.
+    lo: String,
+    hi: String,
+    /// Whether `t` is a local wall-clock time (else an instant).
+    local: bool,
+}
+
+impl Timeline {
+    /// `lo <= column < hi`, on the table's row (`r`) as stored: a date compares with a
+    /// timestamp as its midnight.
+    fn range(&self) -> String {
+        format!("{c} >= {} AND {c} < {}", self.lo, self.hi, c = self.column)
+    }
+}
 
 /// A statement with its bound values, as sent.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +64,11 @@ impl Display for Statement {
                 Bound::Ints(xs) => format!("{xs:?}"),
                 Bound::Instants(ts) => {
                     let shown: Vec<String> = ts.iter().map(|t| t.to_string()).collect();
+                    format!("[{}]", shown.join(", "))
+                }
+                Bound::Wall(w) => w.to_string(),
+                Bound::Walls(ws) => {
+                    let shown: Vec<String> = ws.iter().map(|w| w.to_string()).collect();
                     format!("[{}]", shown.join(", "))
                 }
             };
@@ -264,53 +294,87 @@ impl Builder<'_> {
         Ok(format!("CAST({} AS float8)", self.row(e)?))
     }
 
-    fn windows(&mut self, leaf: &Leaf) -> String {
-        let idx = self.bind(Bound::Ints((0..leaf.windows.len() as i64).collect()));
-        let starts = self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.0).collect()));
-        let ends = self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.1).collect()));
-        format!(
-            "unnest({idx}::int8[], {starts}::timestamptz[], {ends}::timestamptz[]) AS w(idx, ws, we)"
-        )
-    }
-
-    /// The time column of rows in `[lo, hi)` and the filter that lets a database use an index on
-    /// a local time column first; `(t, lo, hi, prefilter)`.
-    fn time_range(
-        &mut self,
-        plan: &KpiPlan,
-        leaf: &Leaf,
-    ) -> Result<(String, String, String, Option<String>)> {
-        let a = &leaf.aggregate;
-        let t = self.instant(&a.time)?;
-        let (lo, hi) = leaf.time_range(plan.as_of);
-        let lo = format!("{}::timestamptz", self.bind(Bound::Instant(lo)));
-        let hi = format!("{}::timestamptz", self.bind(Bound::Instant(hi)));
-        // A local time column is converted row by row; a comparison of the column itself
-        // with the range's wall times, a day wider, lets the database use an index or
-        // skip partitions first.
-        let pre = if self.times.get(&a.time) != Some(&TimeStorage::Instant) {
-            let z = self.zone();
-            let column = self.column(&a.time);
-            Some(format!(
-                "{column} >= ({lo} AT TIME ZONE {z}) - interval '1 day' AND {column} < ({hi} AT TIME ZONE {z}) + interval '1 day'"
-            ))
+    /// Instants as constants of `timeline`'s kind: themselves, or for a column of local times
+    /// the first wall time reading at or after each (see [`Calendar::wall_at_or_after`]).
+    fn instants(&mut self, timeline: &Timeline, ts: &[Timestamp]) -> String {
+        if timeline.local {
+            let walls = ts.iter().map(|t| self.calendar.wall_at_or_after(*t));
+            format!("{}::timestamp[]", self.bind(Bound::Walls(walls.collect())))
         } else {
-            None
-        };
-        Ok((t, lo, hi, pre))
+            format!("{}::timestamptz[]", self.bind(Bound::Instants(ts.to_vec())))
+        }
     }
 
-    /// Rows of `base` (with columns `t`, …) in the windows, each with its window's `idx`.
-    fn indexed(&mut self, leaf: &Leaf, base: &str, lo: &str, hi: &str, also: &str) -> String {
+    fn instant_value(&mut self, timeline: &Timeline, t: Timestamp) -> String {
+        if timeline.local {
+            let wall = self.calendar.wall_at_or_after(t);
+            format!("{}::timestamp", self.bind(Bound::Wall(wall)))
+        } else {
+            format!("{}::timestamptz", self.bind(Bound::Instant(t)))
+        }
+    }
+
+    fn windows(&mut self, leaf: &Leaf, timeline: &Timeline) -> String {
+        let idx = self.bind(Bound::Ints((0..leaf.windows.len() as i64).collect()));
+        let starts: Vec<Timestamp> = leaf.windows.iter().map(|w| w.0).collect();
+        let ends: Vec<Timestamp> = leaf.windows.iter().map(|w| w.1).collect();
+        let (starts, ends) = (
+            self.instants(timeline, &starts),
+            self.instants(timeline, &ends),
+        );
+        format!("unnest({idx}::int8[], {starts}, {ends}) AS w(idx, ws, we)")
+    }
+
+    /// How a leaf's rows are placed in time: the column (`t`), the range's bounds and a
+    /// filter on the table's own column. A column of instants is compared with instants; a
+    /// column of local times (`timestamp`, `date`) is compared as it is stored with the first
+    /// wall times reading at or after each bound — the same rows as converting every row to
+    /// its instant, with no conversion per row, and a plain comparison an index or a
+    /// partition can serve.
+    fn timeline(&mut self, plan: &KpiPlan, leaf: &Leaf) -> Result<Timeline> {
+        let name = &leaf.aggregate.time;
+        let column = self.column(name);
+        let storage = self.times.get(name).copied().ok_or_else(|| {
+            EngineError::User(format!(
+                "column `{name}` is declared a date or timestamp, but the table holds no date or timestamp there"
+            ))
+        })?;
+        let local = storage != TimeStorage::Instant;
+        let t = match storage {
+            TimeStorage::LocalDate => format!("{column}::timestamp"),
+            _ => column.clone(),
+        };
+        let mut timeline = Timeline {
+            column,
+            t,
+            lo: String::new(),
+            hi: String::new(),
+            local,
+        };
+        let (lo, hi) = leaf.time_range(plan.as_of);
+        timeline.lo = self.instant_value(&timeline, lo);
+        timeline.hi = self.instant_value(&timeline, hi);
+        Ok(timeline)
+    }
+
+    /// Rows of `base` (with columns `t`, …, already within the time range) in the windows,
+    /// each with its window's `idx`; `only` keeps some of them.
+    fn indexed(&mut self, leaf: &Leaf, timeline: &Timeline, base: &str, only: &str) -> String {
+        let only = if only.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {only}")
+        };
         if leaf.contiguous() {
-            let starts = self.bind(Bound::Instants(leaf.windows.iter().map(|w| w.0).collect()));
+            let starts: Vec<Timestamp> = leaf.windows.iter().map(|w| w.0).collect();
+            let starts = self.instants(timeline, &starts);
             format!(
-                "(SELECT (width_bucket(s.t, {starts}::timestamptz[]) - 1)::int8 AS idx, s.* FROM ({base}) AS s WHERE s.t >= {lo} AND s.t < {hi}{also}) AS q"
+                "(SELECT (width_bucket(s.t, {starts}) - 1)::int8 AS idx, s.* FROM ({base}) AS s{only}) AS q"
             )
         } else {
-            let windows = self.windows(leaf);
+            let windows = self.windows(leaf, timeline);
             format!(
-                "(SELECT w.idx, s.* FROM ({base}) AS s JOIN {windows} ON s.t >= w.ws AND s.t < w.we WHERE s.t >= {lo} AND s.t < {hi}{also}) AS q"
+                "(SELECT w.idx, s.* FROM ({base}) AS s JOIN {windows} ON s.t >= w.ws AND s.t < w.we{only}) AS q"
             )
         }
     }
@@ -319,12 +383,12 @@ impl Builder<'_> {
         let first = leaves
             .first()
             .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
-        let (t, lo, hi, pre) = self.time_range(plan, first)?;
+        let timeline = self.timeline(plan, first)?;
         let dim = match &plan.by {
             Some(by) => format!("CAST({} AS text)", self.column(by)),
             None => "NULL::text".to_string(),
         };
-        let mut columns = vec![format!("{t} AS t"), format!("{dim} AS d")];
+        let mut columns = vec![format!("{} AS t", timeline.t), format!("{dim} AS d")];
         let mut any = Vec::new();
         let mut measures = Vec::new();
         for (j, leaf) in leaves.iter().enumerate() {
@@ -371,12 +435,11 @@ impl Builder<'_> {
             measures.push(format!("count(*) {only} AS n{j}"));
         }
         let base = format!(
-            "SELECT {} FROM {table} AS r{}",
+            "SELECT {} FROM {table} AS r WHERE {}",
             columns.join(", "),
-            pre.map(|p| format!(" WHERE {p}")).unwrap_or_default()
+            timeline.range()
         );
-        let also = format!(" AND ({})", any.join(" OR "));
-        let rows = self.indexed(first, &base, &lo, &hi, &also);
+        let rows = self.indexed(first, &timeline, &base, &any.join(" OR "));
         Ok(format!(
             "SELECT idx, d, {} FROM {rows} GROUP BY idx, d",
             measures.join(", ")
@@ -419,7 +482,13 @@ impl Builder<'_> {
             if let Some(g) = &group {
                 columns.push(format!("{g} AS g"));
             }
-            let windows = self.windows(leaf);
+            let windows = self.windows(
+                leaf,
+                &Timeline {
+                    local: false,
+                    ..Timeline::default()
+                },
+            );
             let active_at = |x: &str| {
                 let x = format!("LEAST({x}, {as_of})");
                 format!("(q.s_ <= {x} AND (q.e_ IS NULL OR q.e_ > {x}))")
@@ -443,9 +512,9 @@ impl Builder<'_> {
                 active_at("w.we"),
             )
         } else {
-            let (t, lo, hi, pre) = self.time_range(plan, leaf)?;
-            filters.extend(pre);
-            let mut columns = vec![format!("{t} AS t"), format!("{dim} AS d")];
+            let timeline = self.timeline(plan, leaf)?;
+            filters.push(timeline.range());
+            let mut columns = vec![format!("{} AS t", timeline.t), format!("{dim} AS d")];
             if let Some(v) = &a.value {
                 columns.push(format!("{} AS x", self.row(v)?));
             }
@@ -459,18 +528,19 @@ impl Builder<'_> {
             if let Some(per) = entity {
                 columns.push(format!("CAST({} AS text) AS e", self.column(per)));
             }
+            let snapshot = matches!(a.agg, CheckedAgg::Last { .. } | CheckedAgg::First { .. });
+            if snapshot {
+                // The latest point is the latest instant: two wall times can read as one.
+                columns.push(format!("{} AS i", self.instant(&a.time)?));
+            }
             let base = format!(
-                "SELECT {} FROM {table} AS r{}",
+                "SELECT {} FROM {table} AS r WHERE {}",
                 columns.join(", "),
-                if filters.is_empty() {
-                    String::new()
-                } else {
-                    format!(" WHERE {}", filters.join(" AND "))
-                }
+                filters.join(" AND ")
             );
             // Each row's period: a binary search of its time among the windows' starts when
             // the windows follow each other, else a join to the windows.
-            let rows = self.indexed(leaf, &base, &lo, &hi, "");
+            let rows = self.indexed(leaf, &timeline, &base, "");
             let x = "CAST(q.x AS float8)";
             match &a.agg {
                 CheckedAgg::Last { .. } | CheckedAgg::First { .. } => {
@@ -484,7 +554,7 @@ impl Builder<'_> {
                         partition.push_str(", e");
                     }
                     format!(
-                        "SELECT {keys}, sum(CAST(z.x AS float8)) AS v FROM (SELECT q.*, {extreme}(q.t) OVER (PARTITION BY {partition}) AS point FROM {rows}) AS z WHERE z.t = z.point GROUP BY {keys}"
+                        "SELECT {keys}, sum(CAST(z.x AS float8)) AS v FROM (SELECT q.*, {extreme}(q.i) OVER (PARTITION BY {partition}) AS point FROM {rows}) AS z WHERE z.i = z.point GROUP BY {keys}"
                     )
                 }
                 agg => {

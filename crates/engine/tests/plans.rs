@@ -87,12 +87,12 @@ fn growth_reads_the_period_and_the_one_before() {
                 [0] 2025-12-01T03:00:00Z .. 2026-01-01T03:00:00Z
                 [1] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
             -- l0
-            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r) AS s WHERE s.t >= $1::timestamptz AND s.t < $2::timestamptz) AS q GROUP BY idx, d
+            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r WHERE r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s) AS q GROUP BY idx, d
             -- $1 = 2026-01-01T03:00:00Z
             -- $2 = 2026-03-01T03:00:00Z
             -- $3 = [2026-01-01T03:00:00Z, 2026-02-01T03:00:00Z]
             -- l1
-            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r) AS s WHERE s.t >= $1::timestamptz AND s.t < $2::timestamptz) AS q GROUP BY idx, d
+            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r WHERE r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s) AS q GROUP BY idx, d
             -- $1 = 2025-12-01T03:00:00Z
             -- $2 = 2026-02-01T03:00:00Z
             -- $3 = [2025-12-01T03:00:00Z, 2026-01-01T03:00:00Z]
@@ -118,7 +118,7 @@ fn a_rolling_window_overlaps_so_it_joins_the_windows() {
                 [0] 2025-12-01T03:00:00Z .. 2026-03-01T03:00:00Z
                 [1] 2026-01-01T03:00:00Z .. 2026-04-01T03:00:00Z
             -- l0
-            SELECT idx, d, avg(CAST(q.x AS float8)) AS v FROM (SELECT w.idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."espera" AS x FROM "t" AS r) AS s JOIN unnest($3::int8[], $4::timestamptz[], $5::timestamptz[]) AS w(idx, ws, we) ON s.t >= w.ws AND s.t < w.we WHERE s.t >= $1::timestamptz AND s.t < $2::timestamptz) AS q GROUP BY idx, d
+            SELECT idx, d, avg(CAST(q.x AS float8)) AS v FROM (SELECT w.idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."espera" AS x FROM "t" AS r WHERE r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s JOIN unnest($3::int8[], $4::timestamptz[], $5::timestamptz[]) AS w(idx, ws, we) ON s.t >= w.ws AND s.t < w.we) AS q GROUP BY idx, d
             -- $1 = 2025-12-01T03:00:00Z
             -- $2 = 2026-04-01T03:00:00Z
             -- $3 = [0, 1]
@@ -146,7 +146,7 @@ fn a_concentration_groups_per_client_then_over_clients() {
                 [0] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
                 [1] 2026-02-01T03:00:00Z .. 2026-03-01T03:00:00Z
             -- l0
-            SELECT idx, d, CASE WHEN sum(gq.v) = 0 THEN NULL ELSE 10000.0 * sum(gq.v * gq.v) / (sum(gq.v) * sum(gq.v)) END AS v FROM (SELECT idx, d, g, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."neto" AS x, CAST(r."cliente_id" AS text) AS g FROM "t" AS r WHERE r."cliente_id" IS NOT NULL) AS s WHERE s.t >= $1::timestamptz AND s.t < $2::timestamptz) AS q GROUP BY idx, d, g) AS gq GROUP BY idx, d
+            SELECT idx, d, CASE WHEN sum(gq.v) = 0 THEN NULL ELSE 10000.0 * sum(gq.v * gq.v) / (sum(gq.v) * sum(gq.v)) END AS v FROM (SELECT idx, d, g, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."neto" AS x, CAST(r."cliente_id" AS text) AS g FROM "t" AS r WHERE r."cliente_id" IS NOT NULL AND r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s) AS q GROUP BY idx, d, g) AS gq GROUP BY idx, d
             -- $1 = 2026-01-01T03:00:00Z
             -- $2 = 2026-03-01T03:00:00Z
             -- $3 = [2026-01-01T03:00:00Z, 2026-02-01T03:00:00Z]
@@ -207,22 +207,20 @@ fn filtered_ratio_by_department_with_local_times() {
                 [0] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
                 [1] 2026-02-01T03:00:00Z .. 2026-03-01T03:00:00Z
             -- l0
-            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, $6::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT (CASE WHEN (((r."closed_at" AT TIME ZONE $3::text) - interval '1 hour') AT TIME ZONE $3::text) = r."closed_at" THEN (r."closed_at" AT TIME ZONE $3::text) - interval '1 hour' WHEN (((r."closed_at" AT TIME ZONE $3::text) - interval '30 minutes') AT TIME ZONE $3::text) = r."closed_at" THEN (r."closed_at" AT TIME ZONE $3::text) - interval '30 minutes' ELSE (r."closed_at" AT TIME ZONE $3::text) END) AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" = $1::text) AND (r."department" = $2::text) AND r."closed_at" >= ($4::timestamptz AT TIME ZONE $3::text) - interval '1 day' AND r."closed_at" < ($5::timestamptz AT TIME ZONE $3::text) + interval '1 day') AS s WHERE s.t >= $4::timestamptz AND s.t < $5::timestamptz) AS q GROUP BY idx, d
+            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, $5::timestamp[]) - 1)::int8 AS idx, s.* FROM (SELECT r."closed_at" AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" = $1::text) AND (r."department" = $2::text) AND r."closed_at" >= $3::timestamp AND r."closed_at" < $4::timestamp) AS s) AS q GROUP BY idx, d
             -- $1 = 'won'
             -- $2 = 'Cloud'
-            -- $3 = 'America/Santiago'
-            -- $4 = 2026-01-01T03:00:00Z
-            -- $5 = 2026-03-01T03:00:00Z
-            -- $6 = [2026-01-01T03:00:00Z, 2026-02-01T03:00:00Z]
+            -- $3 = 2026-01-01T00:00:00
+            -- $4 = 2026-03-01T00:00:00
+            -- $5 = [2026-01-01T00:00:00, 2026-02-01T00:00:00]
             -- l1
-            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, $7::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT (CASE WHEN (((r."closed_at" AT TIME ZONE $4::text) - interval '1 hour') AT TIME ZONE $4::text) = r."closed_at" THEN (r."closed_at" AT TIME ZONE $4::text) - interval '1 hour' WHEN (((r."closed_at" AT TIME ZONE $4::text) - interval '30 minutes') AT TIME ZONE $4::text) = r."closed_at" THEN (r."closed_at" AT TIME ZONE $4::text) - interval '30 minutes' ELSE (r."closed_at" AT TIME ZONE $4::text) END) AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" IN ($1::text, $2::text)) AND (r."department" = $3::text) AND r."closed_at" >= ($5::timestamptz AT TIME ZONE $4::text) - interval '1 day' AND r."closed_at" < ($6::timestamptz AT TIME ZONE $4::text) + interval '1 day') AS s WHERE s.t >= $5::timestamptz AND s.t < $6::timestamptz) AS q GROUP BY idx, d
+            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, $6::timestamp[]) - 1)::int8 AS idx, s.* FROM (SELECT r."closed_at" AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" IN ($1::text, $2::text)) AND (r."department" = $3::text) AND r."closed_at" >= $4::timestamp AND r."closed_at" < $5::timestamp) AS s) AS q GROUP BY idx, d
             -- $1 = 'won'
             -- $2 = 'lost'
             -- $3 = 'Cloud'
-            -- $4 = 'America/Santiago'
-            -- $5 = 2026-01-01T03:00:00Z
-            -- $6 = 2026-03-01T03:00:00Z
-            -- $7 = [2026-01-01T03:00:00Z, 2026-02-01T03:00:00Z]
+            -- $4 = 2026-01-01T00:00:00
+            -- $5 = 2026-03-01T00:00:00
+            -- $6 = [2026-01-01T00:00:00, 2026-02-01T00:00:00]
         "#]],
     );
 }
