@@ -1,8 +1,9 @@
 //! `tablero bench` (SPEC §10): generates the example company at a given size, computes its
-//! whole catalog monthly over three years with the embedded engine, and prints rows per second
-//! and seconds per full catalog; `--compare duckdb` computes the same KPIs in DuckDB (the
-//! independent check `tests/example_check.py`, embedded in the binary) over the same files,
-//! prints the ratio and says whether the values agree.
+//! whole catalog monthly over three years — with the embedded engine, on a cluster, or with
+//! the invoices in a PostgreSQL table (`--engine`) — and prints rows per second and seconds
+//! per full catalog; `--compare duckdb` computes the same KPIs in DuckDB (the independent
+//! check `tests/example_check.py`, embedded in the binary) over the same files, prints the
+//! ratio and says whether the values agree.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,8 +20,43 @@ use crate::{EXIT_INTERNAL, EXIT_USER, Failure};
 /// engine (also run by the tests and the browser tests).
 const DUCKDB_CHECK: &str = include_str!("../../../tests/example_check.py");
 
+/// Where the catalog is computed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    Embedded,
+    /// `ballista://HOST:PORT`, written into the generated workspace's `tablero.toml`.
+    Cluster(String),
+    /// `postgres://…`: the invoices are loaded into [`BENCH_TABLE`] there and the source reads
+    /// that table through the connection `bench`.
+    Postgres(String),
+}
+
+/// The table `--engine postgres://…` (re)creates for the invoices.
+pub const BENCH_TABLE: &str = "tablero_bench_facturas";
+
+impl Engine {
+    /// `--engine`'s value.
+    pub fn parse(text: &str) -> Result<Engine, Failure> {
+        if text == "embedded" {
+            Ok(Engine::Embedded)
+        } else if text.starts_with("ballista://") {
+            Ok(Engine::Cluster(text.to_string()))
+        } else if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Engine::Postgres(text.to_string()))
+        } else {
+            Err(Failure {
+                code: crate::EXIT_USAGE,
+                message: format!(
+                    "--engine: `{text}` is not `embedded`, `ballista://HOST:PORT` or `postgres://USER@HOST:PORT/DB`"
+                ),
+            })
+        }
+    }
+}
+
 /// What the command was asked for.
 pub struct Options {
+    pub engine: Engine,
     pub rows: u64,
     pub runs: u32,
     pub compare_duckdb: bool,
@@ -110,6 +146,22 @@ pub async fn bench(options: Options) -> Result<(), Failure> {
         message: e.to_string(),
     })?;
     crate::store::seed_example(&root).await?;
+    match &options.engine {
+        Engine::Embedded => {}
+        Engine::Cluster(url) => {
+            let toml = root.join("tablero.toml");
+            let text = std::fs::read_to_string(&toml)
+                .map_err(|e| internal(format!("{}: {e}", toml.display())))?;
+            std::fs::write(&toml, format!("engine = \"{url}\"\n{text}"))
+                .map_err(|e| internal(format!("{}: {e}", toml.display())))?;
+        }
+        Engine::Postgres(url) => {
+            if !options.json {
+                eprintln!("loading the invoices into {BENCH_TABLE}…");
+            }
+            crate::bench_postgres::load_invoices(&root, url).await?;
+        }
+    }
     let invoice_rows = invoice_rows(&summary);
     let total_rows: u64 = summary.files.iter().map(|(_, n)| *n as u64).sum();
 

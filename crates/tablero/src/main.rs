@@ -12,6 +12,7 @@ macro_rules! out {
 
 mod alerting;
 mod bench;
+mod bench_postgres;
 mod output;
 mod people;
 mod reporting;
@@ -203,6 +204,11 @@ enum Command {
         /// Keep the generated workspace in this folder (it must be empty or not exist).
         #[arg(long)]
         keep: Option<PathBuf>,
+        /// Where the catalog is computed: `embedded`, a cluster (`ballista://HOST:PORT`), or a
+        /// PostgreSQL database (`postgres://USER@HOST:PORT/DB`, the password from
+        /// TABLERO_CONN_BENCH_PASSWORD) that the invoices are loaded into first.
+        #[arg(long, default_value = "embedded")]
+        engine: String,
     },
     /// Scheduled reports (reports/*.yaml): send one by hand, or run the schedule once.
     Reports {
@@ -338,6 +344,8 @@ pub enum Format {
 
 /// Exit status for a problem in the user's workspace, data or request.
 pub(crate) const EXIT_USER: u8 = 1;
+/// Exit status for a command line that does not parse.
+pub(crate) const EXIT_USAGE: u8 = 2;
 /// Exit status for an internal error: a bug in Tablero or a failure of the machine.
 pub(crate) const EXIT_INTERNAL: u8 = 3;
 
@@ -442,9 +450,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             seed,
             today,
             keep,
+            engine,
         } => {
             let today = example_today(today.as_deref())?;
+            let engine = bench::Engine::parse(&engine)?;
             runtime.block_on(bench::bench(bench::Options {
+                engine,
                 rows,
                 runs,
                 compare_duckdb: compare == Some(Compare::Duckdb),

@@ -10,10 +10,9 @@ use tablero_access::{AccessError, Role};
 use tablero_model::{Diagnostic, Workspace};
 use tablero_state::{StateDb, StateError};
 
-use crate::{EXIT_INTERNAL, EXIT_USER, Failure};
+use crate::{EXIT_INTERNAL, EXIT_USAGE, EXIT_USER, Failure};
 
 /// Exit status for bad usage (as clap's).
-const EXIT_USAGE: u8 = 2;
 
 #[derive(Subcommand, Debug)]
 pub enum UsersAction {

@@ -9,6 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod cluster_support;
+
 struct Step {
     line: usize,
     args: String,
@@ -575,78 +577,8 @@ mod postgres {
 /// naming it with `engine = "ballista://…"`: each `compute` must print the same values.
 #[test]
 fn kpi_cases_on_a_cluster() {
-    use std::net::TcpListener;
-    use std::process::{Child, Stdio};
-
-    struct Node(Child);
-    impl Drop for Node {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let free = || {
-        TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let scratch = tempfile::tempdir().unwrap();
-    let log = |name: &str| std::fs::File::create(scratch.path().join(name)).unwrap();
-    let node = |args: Vec<String>, name: &str| {
-        Node(
-            Command::new(env!("CARGO_BIN_EXE_tablero"))
-                .args(args)
-                .stdout(Stdio::from(log(&format!("{name}.out"))))
-                .stderr(Stdio::from(log(&format!("{name}.err"))))
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let wait_for = |port: u16| {
-        for _ in 0..600 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        panic!("nothing listens on port {port}");
-    };
-    let scheduler_port = free();
-    let _scheduler = node(
-        vec![
-            "cluster".into(),
-            "scheduler".into(),
-            "--bind".into(),
-            format!("127.0.0.1:{scheduler_port}"),
-        ],
-        "scheduler",
-    );
-    wait_for(scheduler_port);
-    let mut executors = Vec::new();
-    for n in 0..2 {
-        let (flight, grpc) = (free(), free());
-        let work = scratch.path().join(format!("executor{n}"));
-        std::fs::create_dir_all(&work).unwrap();
-        executors.push(node(
-            vec![
-                "cluster".into(),
-                "executor".into(),
-                "--scheduler".into(),
-                format!("127.0.0.1:{scheduler_port}"),
-                "--bind".into(),
-                format!("127.0.0.1:{flight}"),
-                "--grpc-port".into(),
-                grpc.to_string(),
-                "--work-dir".into(),
-                work.to_string_lossy().to_string(),
-            ],
-            &format!("executor{n}"),
-        ));
-        wait_for(flight);
-        wait_for(grpc);
-    }
+    let cluster = cluster_support::Cluster::start();
+    let scratch = cluster.scratch();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("tests/cases exists")
@@ -662,12 +594,12 @@ fn kpi_cases_on_a_cluster() {
         if only.as_deref().is_some_and(|o| name != o) {
             continue;
         }
-        let copy = scratch.path().join("cases").join(&name);
+        let copy = scratch.join("cases").join(&name);
         postgres::copy_dir(dir, &copy);
         let toml = std::fs::read_to_string(copy.join("tablero.toml")).unwrap_or_default();
         std::fs::write(
             copy.join("tablero.toml"),
-            format!("engine = \"ballista://127.0.0.1:{scheduler_port}\"\n{toml}"),
+            format!("engine = \"{}\"\n{toml}", cluster.url()),
         )
         .unwrap();
         ran += 1;
@@ -675,11 +607,7 @@ fn kpi_cases_on_a_cluster() {
     }
     assert!(ran > 0, "no case ran");
     if !failures.is_empty() {
-        for name in ["scheduler.err", "executor0.err"] {
-            let text = std::fs::read_to_string(scratch.path().join(name)).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(20).collect();
-            eprintln!("--- {name} (last lines, newest first)\n{}", tail.join("\n"));
-        }
+        eprintln!("{}", cluster.log_tails());
     }
     assert!(
         failures.is_empty(),
@@ -687,5 +615,4 @@ fn kpi_cases_on_a_cluster() {
         failures.len(),
         failures.join("\n\n")
     );
-    drop(executors);
 }
