@@ -72,8 +72,12 @@ sed -i "1i engine = \"ballista://127.0.0.1:$sched\"" "$work/cluster/tablero.toml
 "$bin" -w "$work/cluster" "${request[@]}" >/dev/null   # CSV sources copied to Parquet once
 
 embedded=$(timed embedded "$work/embedded")
+"${psql[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "SELECT pg_stat_statements_reset()" >/dev/null
 postgres=$(timed postgres "$work/postgres")
 cluster=$(timed cluster "$work/cluster")
+echo "PostgreSQL's slowest statements (seconds, calls, rows, statement):"
+"${psql[@]}" -At -F ' | ' -c "SELECT round((total_exec_time / 1000)::numeric, 2), calls, rows, left(regexp_replace(query, '\s+', ' ', 'g'), 160) FROM pg_stat_statements WHERE query LIKE 'SELECT idx%' ORDER BY total_exec_time DESC LIMIT 8"
+
 python3 - "$work" "$rows" "$embedded" "$postgres" "$cluster" <<'PY'
 import csv, math, sys
 work, rows = sys.argv[1], int(sys.argv[2])

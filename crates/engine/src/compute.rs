@@ -654,6 +654,27 @@ impl Engine {
         Ok(filters)
     }
 
+    /// The dimensions a KPI can be split by (`--by`, the API's `by`): those every source it
+    /// reads declares, in the order of its first source. Empty for an unknown KPI.
+    pub fn dimensions(&self, kpi_id: &str) -> Vec<String> {
+        let sources = self.catalog.sources_of(kpi_id);
+        let Some(first) = sources.first().and_then(|s| self.workspace.source(s)) else {
+            return Vec::new();
+        };
+        first
+            .dimensions
+            .iter()
+            .map(|d| d.value.clone())
+            .filter(|d| {
+                sources.iter().all(|s| {
+                    self.workspace
+                        .source(s)
+                        .is_some_and(|source| source.has_dimension(d))
+                })
+            })
+            .collect()
+    }
+
     fn check_by(&self, kpi_id: &str, sources: &[String], by: &str) -> Result<()> {
         for name in sources {
             let Some(source) = self.workspace.source(name) else {

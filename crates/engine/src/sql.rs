@@ -165,6 +165,14 @@ impl Builder<'_> {
         format!("${}", self.values.len())
     }
 
+    /// A bound value read as `ty` once per statement. Times travel as text, and PostgreSQL's
+    /// text-to-time casts are not immutable (they depend on session settings), so a bare
+    /// `$n::timestamp[]` is cast again for every row — measured at 1 M rows: 7.3 s for a pass
+    /// statement, 0.2 s with the cast in an uncorrelated subquery, which runs once.
+    fn constant(&mut self, value: Bound, ty: &str) -> String {
+        format!("(SELECT {}::{ty})", self.bind(value))
+    }
+
     fn zone(&mut self) -> String {
         if let Some(z) = &self.zone {
             return z.clone();
@@ -229,7 +237,7 @@ impl Builder<'_> {
             RowExpr::Boolean(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
             RowExpr::Date(d) => {
                 let instant = self.calendar.date_start(*d);
-                format!("{}::timestamptz", self.bind(Bound::Instant(instant)))
+                self.constant(Bound::Instant(instant), "timestamptz")
             }
             RowExpr::Null => "NULL".to_string(),
             RowExpr::Neg(x) => format!("(-{})", self.num(x)?),
@@ -299,18 +307,18 @@ impl Builder<'_> {
     fn instants(&mut self, timeline: &Timeline, ts: &[Timestamp]) -> String {
         if timeline.local {
             let walls = ts.iter().map(|t| self.calendar.wall_at_or_after(*t));
-            format!("{}::timestamp[]", self.bind(Bound::Walls(walls.collect())))
+            self.constant(Bound::Walls(walls.collect()), "timestamp[]")
         } else {
-            format!("{}::timestamptz[]", self.bind(Bound::Instants(ts.to_vec())))
+            self.constant(Bound::Instants(ts.to_vec()), "timestamptz[]")
         }
     }
 
     fn instant_value(&mut self, timeline: &Timeline, t: Timestamp) -> String {
         if timeline.local {
             let wall = self.calendar.wall_at_or_after(t);
-            format!("{}::timestamp", self.bind(Bound::Wall(wall)))
+            self.constant(Bound::Wall(wall), "timestamp")
         } else {
-            format!("{}::timestamptz", self.bind(Bound::Instant(t)))
+            self.constant(Bound::Instant(t), "timestamptz")
         }
     }
 
@@ -470,7 +478,7 @@ impl Builder<'_> {
         let keys = keys.join(", ");
 
         let grouped = if let CheckedAgg::Active { start, end, at } = &a.agg {
-            let as_of = format!("{}::timestamptz", self.bind(Bound::Instant(plan.as_of)));
+            let as_of = self.constant(Bound::Instant(plan.as_of), "timestamptz");
             let (s, e) = (self.instant(start)?, self.instant(end)?);
             let mut where_ = vec![format!("{s} IS NOT NULL"), format!("{s} < {as_of}")];
             where_.extend(filters);

@@ -87,12 +87,12 @@ fn growth_reads_the_period_and_the_one_before() {
                 [0] 2025-12-01T03:00:00Z .. 2026-01-01T03:00:00Z
                 [1] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
             -- l0
-            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r WHERE r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s) AS q GROUP BY idx, d
+            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, (SELECT $3::timestamptz[])) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r WHERE r."fecha" >= (SELECT $1::timestamptz) AND r."fecha" < (SELECT $2::timestamptz)) AS s) AS q GROUP BY idx, d
             -- $1 = 2026-01-01T03:00:00Z
             -- $2 = 2026-03-01T03:00:00Z
             -- $3 = [2026-01-01T03:00:00Z, 2026-02-01T03:00:00Z]
             -- l1
-            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r WHERE r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s) AS q GROUP BY idx, d
+            SELECT idx, d, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, (SELECT $3::timestamptz[])) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."monto" AS x FROM "t" AS r WHERE r."fecha" >= (SELECT $1::timestamptz) AND r."fecha" < (SELECT $2::timestamptz)) AS s) AS q GROUP BY idx, d
             -- $1 = 2025-12-01T03:00:00Z
             -- $2 = 2026-02-01T03:00:00Z
             -- $3 = [2025-12-01T03:00:00Z, 2026-01-01T03:00:00Z]
@@ -118,7 +118,7 @@ fn a_rolling_window_overlaps_so_it_joins_the_windows() {
                 [0] 2025-12-01T03:00:00Z .. 2026-03-01T03:00:00Z
                 [1] 2026-01-01T03:00:00Z .. 2026-04-01T03:00:00Z
             -- l0
-            SELECT idx, d, avg(CAST(q.x AS float8)) AS v FROM (SELECT w.idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."espera" AS x FROM "t" AS r WHERE r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s JOIN unnest($3::int8[], $4::timestamptz[], $5::timestamptz[]) AS w(idx, ws, we) ON s.t >= w.ws AND s.t < w.we) AS q GROUP BY idx, d
+            SELECT idx, d, avg(CAST(q.x AS float8)) AS v FROM (SELECT w.idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."espera" AS x FROM "t" AS r WHERE r."fecha" >= (SELECT $1::timestamptz) AND r."fecha" < (SELECT $2::timestamptz)) AS s JOIN unnest($3::int8[], (SELECT $4::timestamptz[]), (SELECT $5::timestamptz[])) AS w(idx, ws, we) ON s.t >= w.ws AND s.t < w.we) AS q GROUP BY idx, d
             -- $1 = 2025-12-01T03:00:00Z
             -- $2 = 2026-04-01T03:00:00Z
             -- $3 = [0, 1]
@@ -146,7 +146,7 @@ fn a_concentration_groups_per_client_then_over_clients() {
                 [0] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
                 [1] 2026-02-01T03:00:00Z .. 2026-03-01T03:00:00Z
             -- l0
-            SELECT idx, d, CASE WHEN sum(gq.v) = 0 THEN NULL ELSE 10000.0 * sum(gq.v * gq.v) / (sum(gq.v) * sum(gq.v)) END AS v FROM (SELECT idx, d, g, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, $3::timestamptz[]) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."neto" AS x, CAST(r."cliente_id" AS text) AS g FROM "t" AS r WHERE r."cliente_id" IS NOT NULL AND r."fecha" >= $1::timestamptz AND r."fecha" < $2::timestamptz) AS s) AS q GROUP BY idx, d, g) AS gq GROUP BY idx, d
+            SELECT idx, d, CASE WHEN sum(gq.v) = 0 THEN NULL ELSE 10000.0 * sum(gq.v * gq.v) / (sum(gq.v) * sum(gq.v)) END AS v FROM (SELECT idx, d, g, sum(CAST(q.x AS float8)) AS v FROM (SELECT (width_bucket(s.t, (SELECT $3::timestamptz[])) - 1)::int8 AS idx, s.* FROM (SELECT r."fecha" AS t, NULL::text AS d, r."neto" AS x, CAST(r."cliente_id" AS text) AS g FROM "t" AS r WHERE r."cliente_id" IS NOT NULL AND r."fecha" >= (SELECT $1::timestamptz) AND r."fecha" < (SELECT $2::timestamptz)) AS s) AS q GROUP BY idx, d, g) AS gq GROUP BY idx, d
             -- $1 = 2026-01-01T03:00:00Z
             -- $2 = 2026-03-01T03:00:00Z
             -- $3 = [2026-01-01T03:00:00Z, 2026-02-01T03:00:00Z]
@@ -170,7 +170,7 @@ fn headcount_counts_intervals_at_both_ends_of_the_period() {
                 window: period, contiguous
                 [0] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
             -- l0
-            SELECT w.idx, q.d, (((sum(CASE WHEN (q.s_ <= LEAST(w.ws, $1::timestamptz) AND (q.e_ IS NULL OR q.e_ > LEAST(w.ws, $1::timestamptz))) THEN 1.0 ELSE 0.0 END) + sum(CASE WHEN (q.s_ <= LEAST(w.we, $1::timestamptz) AND (q.e_ IS NULL OR q.e_ > LEAST(w.we, $1::timestamptz))) THEN 1.0 ELSE 0.0 END)) / 2.0))::float8 AS v FROM (SELECT r."ingreso" AS s_, r."salida" AS e_, NULL::text AS d FROM "t" AS r WHERE r."ingreso" IS NOT NULL AND r."ingreso" < $1::timestamptz) AS q JOIN unnest($2::int8[], $3::timestamptz[], $4::timestamptz[]) AS w(idx, ws, we) ON (q.s_ <= LEAST(w.ws, $1::timestamptz) AND (q.e_ IS NULL OR q.e_ > LEAST(w.ws, $1::timestamptz))) OR (q.s_ <= LEAST(w.we, $1::timestamptz) AND (q.e_ IS NULL OR q.e_ > LEAST(w.we, $1::timestamptz))) GROUP BY w.idx, q.d
+            SELECT w.idx, q.d, (((sum(CASE WHEN (q.s_ <= LEAST(w.ws, (SELECT $1::timestamptz)) AND (q.e_ IS NULL OR q.e_ > LEAST(w.ws, (SELECT $1::timestamptz)))) THEN 1.0 ELSE 0.0 END) + sum(CASE WHEN (q.s_ <= LEAST(w.we, (SELECT $1::timestamptz)) AND (q.e_ IS NULL OR q.e_ > LEAST(w.we, (SELECT $1::timestamptz)))) THEN 1.0 ELSE 0.0 END)) / 2.0))::float8 AS v FROM (SELECT r."ingreso" AS s_, r."salida" AS e_, NULL::text AS d FROM "t" AS r WHERE r."ingreso" IS NOT NULL AND r."ingreso" < (SELECT $1::timestamptz)) AS q JOIN unnest($2::int8[], (SELECT $3::timestamptz[]), (SELECT $4::timestamptz[])) AS w(idx, ws, we) ON (q.s_ <= LEAST(w.ws, (SELECT $1::timestamptz)) AND (q.e_ IS NULL OR q.e_ > LEAST(w.ws, (SELECT $1::timestamptz)))) OR (q.s_ <= LEAST(w.we, (SELECT $1::timestamptz)) AND (q.e_ IS NULL OR q.e_ > LEAST(w.we, (SELECT $1::timestamptz)))) GROUP BY w.idx, q.d
             -- $1 = 2027-01-01T03:00:00Z
             -- $2 = [0]
             -- $3 = [2026-01-01T03:00:00Z]
@@ -207,14 +207,14 @@ fn filtered_ratio_by_department_with_local_times() {
                 [0] 2026-01-01T03:00:00Z .. 2026-02-01T03:00:00Z
                 [1] 2026-02-01T03:00:00Z .. 2026-03-01T03:00:00Z
             -- l0
-            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, $5::timestamp[]) - 1)::int8 AS idx, s.* FROM (SELECT r."closed_at" AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" = $1::text) AND (r."department" = $2::text) AND r."closed_at" >= $3::timestamp AND r."closed_at" < $4::timestamp) AS s) AS q GROUP BY idx, d
+            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, (SELECT $5::timestamp[])) - 1)::int8 AS idx, s.* FROM (SELECT r."closed_at" AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" = $1::text) AND (r."department" = $2::text) AND r."closed_at" >= (SELECT $3::timestamp) AND r."closed_at" < (SELECT $4::timestamp)) AS s) AS q GROUP BY idx, d
             -- $1 = 'won'
             -- $2 = 'Cloud'
             -- $3 = 2026-01-01T00:00:00
             -- $4 = 2026-03-01T00:00:00
             -- $5 = [2026-01-01T00:00:00, 2026-02-01T00:00:00]
             -- l1
-            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, $6::timestamp[]) - 1)::int8 AS idx, s.* FROM (SELECT r."closed_at" AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" IN ($1::text, $2::text)) AND (r."department" = $3::text) AND r."closed_at" >= $4::timestamp AND r."closed_at" < $5::timestamp) AS s) AS q GROUP BY idx, d
+            SELECT idx, d, count(*)::float8 AS v FROM (SELECT (width_bucket(s.t, (SELECT $6::timestamp[])) - 1)::int8 AS idx, s.* FROM (SELECT r."closed_at" AS t, CAST(r."department" AS text) AS d FROM "t" AS r WHERE (r."stage" IN ($1::text, $2::text)) AND (r."department" = $3::text) AND r."closed_at" >= (SELECT $4::timestamp) AND r."closed_at" < (SELECT $5::timestamp)) AS s) AS q GROUP BY idx, d
             -- $1 = 'won'
             -- $2 = 'lost'
             -- $3 = 'Cloud'

@@ -191,20 +191,7 @@ pub fn visible<'w>(
 }
 
 pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
-    let workspace = loaded.engine.workspace();
-    let sources = loaded.engine.catalog().sources_of(&kpi.id.value);
-    let mut dimensions: Vec<String> = Vec::new();
-    if let Some(first) = sources.first().and_then(|s| workspace.source(s)) {
-        for d in &first.dimensions {
-            if sources.iter().all(|s| {
-                workspace
-                    .source(s)
-                    .is_some_and(|s| s.has_dimension(&d.value))
-            }) {
-                dimensions.push(d.value.clone());
-            }
-        }
-    }
+    let dimensions = loaded.engine.dimensions(&kpi.id.value);
     KpiDefinition {
         id: kpi.id.value.clone(),
         name: kpi.name.clone(),
