@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use tablero_calendar::{Calendar, Grain, Period};
 use tablero_formula::ir::{Formula, RowExpr};
 use tablero_formula::{Catalog, CheckedTarget, check_condition};
-use tablero_model::{Direction, Kpi, Location, SourceData, Text, Threshold, Unit, Workspace};
+use tablero_model::{Direction, Kpi, Location, SourceData, Text, Unit, Workspace};
 use tokio::sync::Mutex;
 
 use crate::compile::{
@@ -23,6 +23,7 @@ use crate::compile::{
     shares_a_pass,
 };
 use crate::error::{EngineError, RequestErrorKind, Result};
+use crate::judge;
 use crate::load::register_source;
 use crate::plan::{self, KpiPlan, Leaf, Planning};
 use crate::sql::{self, Statement, TimeStorage};
@@ -1090,29 +1091,24 @@ impl Engine {
                 Some((t, by_dim)) => {
                     let key = (i, if *by_dim { dim.clone() } else { None });
                     let target = t.get(&key).copied().flatten();
-                    let scale = self.own_periods_in(kpi, period, own);
+                    let scale = judge::own_periods_in(&self.calendar, kpi, period, own);
                     (
                         target,
-                        target.and_then(|t| threshold_bound(kpi.at_risk, t, scale)),
+                        target.and_then(|t| judge::threshold_bound(kpi.at_risk, t, scale)),
                     )
                 }
-                None => self.constant_target(kpi, period, own),
+                None => judge::constant_target(&self.calendar, kpi, period, own),
             };
-            let mut pace_target = None;
-            let mut forecast = None;
-            let (mut judged_target, mut judged_bound) = (target, bound);
-            if partial && kpi.unit.is_additive() && self.is_flow(&checked.formula, 0) {
-                let elapsed = as_of.duration_since(start).as_secs_f64();
-                let length = end.duration_since(start).as_secs_f64();
-                let share = if length > 0.0 { elapsed / length } else { 1.0 };
-                pace_target = target.map(|t| t * share);
-                forecast = value.and_then(|v| (elapsed > 0.0).then(|| v * length / elapsed));
-                judged_target = pace_target;
-                judged_bound = match kpi.at_risk {
-                    Some(Threshold::OfTarget(r)) => pace_target.map(|t| t * r),
-                    _ => bound.map(|b| b * share),
-                };
-            }
+            let paced = (partial
+                && kpi.unit.is_additive()
+                && judge::is_flow(&self.catalog, &checked.formula, 0))
+            .then(|| judge::pace(kpi.at_risk, value, target, bound, (start, end), as_of));
+            let (judged_target, judged_bound) = match &paced {
+                Some(p) => (p.target, p.bound),
+                None => (target, bound),
+            };
+            let pace_target = paced.as_ref().and_then(|p| p.target);
+            let forecast = paced.as_ref().and_then(|p| p.forecast);
             let status = Status::judge(value, judged_target, judged_bound, kpi.direction);
             out.push(KpiValue {
                 period,
@@ -1137,139 +1133,6 @@ impl Engine {
             by: request.by.clone(),
             values: out,
         })
-    }
-
-    /// A constant target and its at-risk bound for `period` (SPEC §4): overrides first, summed
-    /// over own-grain periods for counts and amounts at a coarser grain.
-    fn constant_target(&self, kpi: &Kpi, period: Period, own: Grain) -> (Option<f64>, Option<f64>) {
-        let calendar = &self.calendar;
-        if kpi.unit.is_additive() && period.grain != own {
-            let inner = calendar.periods_within(period, own);
-            if period.grain > own && !inner.is_empty() {
-                let mut target = 0.0;
-                let mut bound = 0.0;
-                let mut any_target = false;
-                let mut all_bounds = true;
-                for q in inner {
-                    let (t, b) = self.own_target(kpi, q);
-                    if let Some(t) = t {
-                        target += t;
-                        any_target = true;
-                    }
-                    match (kpi.at_risk, b) {
-                        (Some(Threshold::Absolute(_)), Some(b)) => bound += b,
-                        _ => all_bounds = false,
-                    }
-                }
-                if !any_target {
-                    return (None, None);
-                }
-                let bound = match kpi.at_risk {
-                    Some(Threshold::Absolute(_)) if all_bounds => Some(bound),
-                    Some(Threshold::OfTarget(r)) => Some(target * r),
-                    _ => None,
-                };
-                return (Some(target), bound);
-            }
-            // A finer grain: the own period's target prorated by duration.
-            let container = calendar.period_of(own, calendar.start(period));
-            let (t, b) = self.own_target(kpi, container);
-            let len = |p: Period| {
-                calendar
-                    .end(p)
-                    .duration_since(calendar.start(p))
-                    .as_secs_f64()
-            };
-            let share = len(period) / len(container).max(1.0);
-            return (t.map(|t| t * share), b.map(|b| b * share));
-        }
-        self.own_target(kpi, period)
-    }
-
-    /// How many own-grain periods `period` holds, for summing an absolute threshold of an
-    /// additive KPI (a share when `period` is finer); 1 otherwise.
-    fn own_periods_in(&self, kpi: &Kpi, period: Period, own: Grain) -> f64 {
-        if !kpi.unit.is_additive() || period.grain == own {
-            return 1.0;
-        }
-        let calendar = &self.calendar;
-        if period.grain > own {
-            let n = calendar.periods_within(period, own).len();
-            if n > 0 {
-                return n as f64;
-            }
-        }
-        let container = calendar.period_of(own, calendar.start(period));
-        let len = |p: Period| {
-            calendar
-                .end(p)
-                .duration_since(calendar.start(p))
-                .as_secs_f64()
-        };
-        len(period) / len(container).max(1.0)
-    }
-
-    /// Whether a formula adds up over time like a flow (counts and sums of the period's own
-    /// rows), so a partial period can be projected at its pace. Balances (`last`, `active`),
-    /// cumulative windows and shifted values cannot.
-    fn is_flow(&self, formula: &Formula, depth: usize) -> bool {
-        use tablero_formula::ir::{ArithOp, CheckedAgg, GroupFunction, Window};
-        if depth > 64 {
-            return false;
-        }
-        match formula {
-            Formula::Number(_) | Formula::Null => true,
-            Formula::Neg(x) => self.is_flow(x, depth + 1),
-            Formula::Arith(ArithOp::Add | ArithOp::Sub, a, b) => {
-                self.is_flow(a, depth + 1) && self.is_flow(b, depth + 1)
-            }
-            Formula::Arith(ArithOp::Mul, a, b) => {
-                (matches!(**a, Formula::Number(_)) && self.is_flow(b, depth + 1))
-                    || (matches!(**b, Formula::Number(_)) && self.is_flow(a, depth + 1))
-            }
-            Formula::Arith(ArithOp::Div, a, b) => {
-                matches!(**b, Formula::Number(_)) && self.is_flow(a, depth + 1)
-            }
-            Formula::Aggregate(a) => {
-                a.window == Window::Period
-                    && matches!(
-                        a.agg,
-                        CheckedAgg::Count | CheckedAgg::Sum | CheckedAgg::CountDistinct
-                    )
-                    && a.group
-                        .as_ref()
-                        .is_none_or(|g| matches!(g.function, GroupFunction::Top(_)))
-            }
-            Formula::Kpi(id) => self
-                .catalog
-                .get(id)
-                .is_some_and(|k| self.is_flow(&k.formula, depth + 1)),
-            _ => false,
-        }
-    }
-
-    fn own_target(&self, kpi: &Kpi, period: Period) -> (Option<f64>, Option<f64>) {
-        let calendar = &self.calendar;
-        let start = calendar.start(period);
-        let end = calendar.end(period);
-        let mut best: Option<(Grain, f64)> = None;
-        for (label, value) in &kpi.targets {
-            let Ok(p) = calendar.parse_any_period(&label.value) else {
-                continue;
-            };
-            if calendar.start(p) <= start
-                && end <= calendar.end(p)
-                && best.is_none_or(|(g, _)| p.grain < g)
-            {
-                best = Some((p.grain, *value));
-            }
-        }
-        let target = best.map(|b| b.1).or(match &kpi.target {
-            Some(tablero_model::Target::Constant(v)) => Some(*v),
-            _ => None,
-        });
-        let bound = target.and_then(|t| threshold_bound(kpi.at_risk, t, 1.0));
-        (target, bound)
     }
 }
 
@@ -1364,11 +1227,4 @@ fn column_as(
         .column_by_name(name)
         .ok_or_else(|| EngineError::Internal(format!("result has no column `{name}`")))?;
     Ok(cast(column, ty)?)
-}
-
-fn threshold_bound(threshold: Option<Threshold>, target: f64, share: f64) -> Option<f64> {
-    match threshold? {
-        Threshold::Absolute(b) => Some(b * share),
-        Threshold::OfTarget(r) => Some(target * r),
-    }
 }

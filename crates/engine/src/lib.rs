@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod compute;
 pub mod error;
+pub mod judge;
 pub mod load;
 pub mod local_time;
 pub mod plan;
