@@ -399,7 +399,7 @@ mod postgres {
             .execute(&mut conn)
             .await
             .unwrap();
-        copy_dir(dir, copy);
+        super::cluster_support::copy_dir(dir, copy);
         let mut toml = std::fs::read_to_string(copy.join("tablero.toml")).unwrap();
         toml.push_str(&format!(
             "\n[connections.cases]\nurl = \"{url}\"\ntls = \"disable\"\n"
@@ -557,19 +557,6 @@ mod postgres {
         }
         Some(workspace.sources.len())
     }
-
-    pub fn copy_dir(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let target = to.join(entry.file_name());
-            if entry.file_type().unwrap().is_dir() {
-                copy_dir(&entry.path(), &target);
-            } else {
-                std::fs::copy(entry.path(), target).unwrap();
-            }
-        }
-    }
 }
 
 /// The cases a third time on an Apache Ballista cluster of one scheduler and two executor
@@ -578,7 +565,6 @@ mod postgres {
 #[test]
 fn kpi_cases_on_a_cluster() {
     let cluster = cluster_support::Cluster::start();
-    let scratch = cluster.scratch();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("tests/cases exists")
@@ -594,14 +580,7 @@ fn kpi_cases_on_a_cluster() {
         if only.as_deref().is_some_and(|o| name != o) {
             continue;
         }
-        let copy = scratch.join("cases").join(&name);
-        postgres::copy_dir(dir, &copy);
-        let toml = std::fs::read_to_string(copy.join("tablero.toml")).unwrap_or_default();
-        std::fs::write(
-            copy.join("tablero.toml"),
-            format!("engine = \"{}\"\n{toml}", cluster.url()),
-        )
-        .unwrap();
+        let copy = cluster.workspace(dir, &name);
         ran += 1;
         failures.extend(run_case(dir, &copy, true));
     }

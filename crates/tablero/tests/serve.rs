@@ -1,12 +1,15 @@
 //! The real binary as a server and as a pipe: `tablero demo` removes its temporary folder on
 //! every way out (SIGTERM, Ctrl+C while generating, two Ctrl+C), answers only loopback `Host`
-//! names, and `tablero compute | head -1` ends quietly with status 0.
+//! names, and `tablero compute | head -1` ends quietly with status 0; `serve` on a cluster
+//! answers the hand-worked values.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod cluster_support;
 
 fn tablero() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tablero"))
@@ -170,4 +173,56 @@ fn compute_into_a_closed_pipe_ends_quietly() {
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
+
+/// `serve` with `engine = "ballista://…"` (SPEC §9): the values API of a workspace whose
+/// leaves run on a real cluster of one scheduler and two executor processes answers the
+/// hand-worked values of `tests/cases/rolling_avg` (overlapping `rolling` windows).
+#[test]
+fn serve_on_a_cluster_answers_the_hand_worked_values() {
+    let cluster = cluster_support::Cluster::start();
+    let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/rolling_avg");
+    let workspace = cluster.workspace(&case, "rolling_avg");
+    let mut child = tablero()
+        .arg("-w")
+        .arg(&workspace)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    let mut stream = TcpStream::connect(&addr).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/kpis/espera_3m/values?from=2026-01&to=2026-03&as_of=2026-12-31 HTTP/1.1\r\nHost: {addr}\r\nAccept: text/csv\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    signal(&child, "TERM");
+    wait(&mut child, Duration::from_secs(20));
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{answer}\n{}",
+        cluster.log_tails()
+    );
+    // case.txt: Nov..Jan {100, 10} → 55; Dec..Feb {10, 20, 20, 20} → 17.5;
+    // Jan..Mar {10, 20, 20, 20, 40} → 22.
+    for row in [
+        "espera_3m,2026-01,55,,no_target",
+        "espera_3m,2026-02,17.5,,no_target",
+        "espera_3m,2026-03,22,,no_target",
+    ] {
+        assert!(answer.contains(row), "{row} missing from\n{answer}");
+    }
 }

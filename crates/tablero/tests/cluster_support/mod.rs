@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 struct Node(Child);
@@ -107,6 +107,20 @@ impl Cluster {
         format!("ballista://127.0.0.1:{}", self.scheduler_port)
     }
 
+    /// A copy of the workspace at `from`, named `name` in the cluster's scratch folder, whose
+    /// `tablero.toml` computes on this cluster.
+    pub fn workspace(&self, from: &Path, name: &str) -> PathBuf {
+        let copy = self.scratch.path().join("workspaces").join(name);
+        copy_dir(from, &copy);
+        let toml = std::fs::read_to_string(copy.join("tablero.toml")).unwrap_or_default();
+        std::fs::write(
+            copy.join("tablero.toml"),
+            format!("engine = \"{}\"\n{toml}", self.url()),
+        )
+        .unwrap();
+        copy
+    }
+
     /// A folder that lives as long as the cluster.
     pub fn scratch(&self) -> PathBuf {
         self.scratch.path().to_path_buf()
@@ -124,5 +138,19 @@ impl Cluster {
             ));
         }
         out
+    }
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
