@@ -1,6 +1,8 @@
 //! `tablero_window_index(t, b1, …, bm)`: how many of the increasing instants `b1 … bm` are at
 //! or before the instant `t` — the position of a row's time among the boundaries of the
-//! windows a leaf reads, found by a binary search per row.
+//! windows a leaf reads, found per row in constant time from a table of equal buckets no
+//! wider than the closest two boundaries (months over years: about forty buckets), or by a
+//! binary search when the boundaries are too close for a small table.
 //!
 //! This is how a row finds its period: for periods that follow each other the boundaries are
 //! the periods' starts after the first, and the position is the period's index; for windows
@@ -80,7 +82,8 @@ impl ScalarUDFImpl for WindowIndex {
         if !boundaries.is_sorted() {
             return exec_err!("{NAME}: the boundaries must increase");
         }
-        let position = |x: i64| boundaries.partition_point(|b| *b <= x) as i64;
+        let lookup = Lookup::new(&boundaries);
+        let position = |x: i64| lookup.position(x);
         let array = match t {
             ColumnarValue::Array(array) => Arc::clone(array),
             ColumnarValue::Scalar(scalar) => scalar.to_array()?,
@@ -97,6 +100,92 @@ impl ScalarUDFImpl for WindowIndex {
                 ColumnarValue::Scalar(ScalarValue::try_from_array(&positions, 0)?)
             }
         })
+    }
+}
+
+/// The most buckets [`Lookup`] builds for one call (a batch of rows).
+const MAX_BUCKETS: i64 = 4096;
+
+/// How many boundaries are at or before a time: in constant time by a table of equal buckets
+/// no wider than the closest two boundaries (so at most one boundary falls inside a bucket),
+/// else by a binary search.
+enum Lookup<'b> {
+    Search(&'b [i64]),
+    Table {
+        first: i64,
+        last: i64,
+        width: i64,
+        /// Per bucket: the boundaries at or before its start, and the one inside it (or
+        /// `i64::MAX`).
+        below: Vec<i64>,
+        inside: Vec<i64>,
+        count: i64,
+    },
+}
+
+impl<'b> Lookup<'b> {
+    fn new(boundaries: &'b [i64]) -> Lookup<'b> {
+        let closest = boundaries
+            .windows(2)
+            .map(|w| w[1].saturating_sub(w[0]))
+            .min()
+            .unwrap_or(0);
+        let (Some(&first), Some(&last)) = (boundaries.first(), boundaries.last()) else {
+            return Lookup::Search(boundaries);
+        };
+        let buckets = last
+            .checked_sub(first)
+            .map(|span| span / closest.max(1) + 1);
+        if boundaries.len() < 8 || closest <= 0 || buckets.is_none_or(|b| b > MAX_BUCKETS) {
+            return Lookup::Search(boundaries);
+        }
+        let width = closest;
+        let n = buckets.unwrap_or(0) as usize;
+        let mut below = Vec::with_capacity(n);
+        let mut inside = Vec::with_capacity(n);
+        let mut next = 0;
+        for k in 0..n as i64 {
+            let start = first + k * width;
+            while next < boundaries.len() && boundaries[next] <= start {
+                next += 1;
+            }
+            below.push(next as i64);
+            inside.push(match boundaries.get(next) {
+                Some(b) if *b < start.saturating_add(width) => *b,
+                _ => i64::MAX,
+            });
+        }
+        Lookup::Table {
+            first,
+            last,
+            width,
+            below,
+            inside,
+            count: boundaries.len() as i64,
+        }
+    }
+
+    fn position(&self, x: i64) -> i64 {
+        match self {
+            Lookup::Search(boundaries) => boundaries.partition_point(|b| *b <= x) as i64,
+            Lookup::Table {
+                first,
+                last,
+                width,
+                below,
+                inside,
+                count,
+            } => {
+                if x < *first {
+                    0
+                } else if x >= *last {
+                    *count
+                } else {
+                    let k = ((x - first) / width) as usize;
+                    below[k] + i64::from(x >= inside[k])
+                }
+            }
+        }
     }
 }
 
@@ -156,6 +245,41 @@ mod tests {
             got,
             vec![Some(0), Some(1), Some(1), Some(2), Some(3), Some(3), None]
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_bucket_table_places_times_as_a_binary_search_does(
+            start in -1_000_000i64..1_000_000,
+            // Gaps of at least 1,000 over at most 60 boundaries: a table of ≤ 3,001 buckets.
+            gaps in proptest::collection::vec(1_000i64..50_000, 8..60),
+            times in proptest::collection::vec(-1_100_000i64..4_100_000, 1..200),
+        ) {
+            let boundaries: Vec<i64> = gaps
+                .iter()
+                .scan(start, |at, gap| {
+                    *at += gap;
+                    Some(*at)
+                })
+                .collect();
+            let lookup = Lookup::new(&boundaries);
+            let table = matches!(lookup, Lookup::Table { .. });
+            proptest::prop_assert!(table, "a table for gaps of at least 1,000");
+            for x in times.iter().copied().chain(boundaries.iter().flat_map(|b| [b - 1, *b, b + 1])) {
+                let expected = boundaries.partition_point(|b| *b <= x) as i64;
+                proptest::prop_assert_eq!(lookup.position(x), expected, "x = {}", x);
+            }
+        }
+    }
+
+    #[test]
+    fn months_use_the_bucket_table() {
+        // 37 month starts (days apart): a table of at most 4096 buckets, one per 28 days.
+        let day = 86_400_000_000_i64;
+        let starts: Vec<i64> = (0..37).map(|m| m * 30 * day + (m % 3) * day).collect();
+        assert!(matches!(Lookup::new(&starts), Lookup::Table { .. }));
+        assert_eq!(Lookup::new(&starts).position(starts[20]), 21);
+        assert_eq!(Lookup::new(&starts).position(starts[20] - 1), 20);
     }
 
     #[test]
