@@ -58,23 +58,33 @@ fn start_demo(tmp: &Path) -> (Child, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
+    let addr = served_address(&mut child);
     (child, addr)
 }
 
+/// The address a starting server prints on its first line (`… http://ADDR/ …`).
+fn served_address(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string()
+}
+
 fn http_get(addr: &str, path: &str, host: &str) -> String {
+    http_get_with(addr, path, host, "")
+}
+
+/// A GET with `headers` (each ending in `\r\n`) added.
+fn http_get_with(addr: &str, path: &str, host: &str, headers: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -191,24 +201,13 @@ fn serve_on_a_cluster_answers_the_hand_worked_values() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    write!(
-        stream,
-        "GET /api/v1/kpis/espera_3m/values?from=2026-01&to=2026-03&as_of=2026-12-31 HTTP/1.1\r\nHost: {addr}\r\nAccept: text/csv\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    let addr = served_address(&mut child);
+    let answer = http_get_with(
+        &addr,
+        "/api/v1/kpis/espera_3m/values?from=2026-01&to=2026-03&as_of=2026-12-31",
+        &addr,
+        "Accept: text/csv\r\n",
+    );
     signal(&child, "TERM");
     wait(&mut child, Duration::from_secs(20));
     assert!(
