@@ -291,17 +291,29 @@ async fn kpi_values_handler(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.contains("text/csv"));
     let request = query.request(&loaded, vec![id])?;
-    let results = state
-        .compute(&loaded, &request)
+    let computed = state
+        .computed(&loaded, &request)
         .await
         .map_err(AppError::from_compute)?;
-    let result = results
+    let result = computed
+        .results
         .first()
         .ok_or_else(|| AppError::internal("no result"))?;
-    if wants_csv {
-        return crate::downloads::values_csv(kpi, result);
+    let calendar = loaded.engine.calendar();
+    let computed_at = calendar.format_instant(computed.at);
+    let mut response = if wants_csv {
+        crate::downloads::values_csv(kpi, result)?
+    } else {
+        let mut values = kpi_values(result, calendar);
+        values.computed_at = Some(computed_at.clone());
+        values.computation_ms = Some(computed.took.as_millis().try_into().unwrap_or(u64::MAX));
+        Json(values).into_response()
+    };
+    // Also for CSV, which has no place for it.
+    if let Ok(value) = header::HeaderValue::from_str(&computed_at) {
+        response.headers_mut().insert("x-computed-at", value);
     }
-    Ok(Json(kpi_values(result, loaded.engine.calendar())).into_response())
+    Ok(response)
 }
 
 /// Whether the server and its workspace are well.

@@ -303,6 +303,7 @@ pub async fn serve(
     }
     on_ready(local);
     let alerts = tokio::spawn(alert_loop(state.clone(), db.clone()));
+    let refresher = tokio::spawn(state.clone().keep_fresh());
     let sweeper = tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(600)).await;
@@ -322,6 +323,7 @@ pub async fn serve(
     .await;
     sweeper.abort();
     alerts.abort();
+    refresher.abort();
     Ok(())
 }
 

@@ -1,20 +1,29 @@
 //! The server's shared state: the workspace as last loaded, reloaded when a file under it
-//! changes, an in-memory cache of computed results, and the limits that keep one client from
-//! starving the others.
+//! changes, a cache of computed answers kept fresh in the background, and the limits that
+//! keep one client from starving the others.
 //!
 //! Every request compares a fingerprint of the workspace files (paths, sizes, modification
 //! times) with the one the engine was built from. When a file changed, the workspace is loaded
-//! and checked again (on a blocking thread, not on an async worker): if it is good, the engine
-//! and the cache are replaced; if not, the last good engine keeps serving and the errors are
-//! shown on the dashboard.
+//! and checked again (on a blocking thread, not on an async worker, and by one request while
+//! the others keep the last load): if it is good, the engine is replaced; if not, the last
+//! good engine keeps serving and the errors are shown on the dashboard.
+//!
+//! Nobody waits on a recomputation of something already answered: an answer computed on the
+//! same definitions is served while a newer one is computed in the background, when the data
+//! changed or the clock crossed into a new minute (answers without an as-of depend on the
+//! clock). `serve` also refreshes the answers asked for lately as soon as that happens
+//! ([`AppState::keep_fresh`]). Only a request never answered on these definitions, or one
+//! after a write through this server ([`AppState::invalidate`], so that whoever wrote reads
+//! what they wrote), is computed on the request's path, once for all who ask at once.
 //!
 //! Computations run on their own runtime ([`ComputePool`]), so a long one never holds the
 //! threads that answer pages; at most [`Limits::computations`] run at once, each within
 //! [`Limits::deadline`] (waiting for a turn included), inside DataFusion's memory pool. The
-//! result cache holds at most [`Limits::cache_bytes`], dropping the oldest entries first.
+//! cache holds at most [`Limits::cache_bytes`], dropping the oldest answers first.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -113,8 +122,11 @@ impl Drop for ComputePool {
 pub struct Loaded {
     pub engine: Arc<Engine>,
     pub warnings: Vec<Diagnostic>,
-    /// Increases with every successful reload; part of every cache key.
+    /// Increases with every successful reload (new data or new definitions).
     pub version: u64,
+    /// Increases when the definitions change (not when only data does): answers computed
+    /// on another catalog are never served.
+    pub catalog: u64,
 }
 
 /// What the dashboard shows of the workspace right now.
@@ -125,42 +137,124 @@ pub struct Snapshot {
     pub errors: Vec<Diagnostic>,
 }
 
-type CacheKey = (u64, String);
+/// A request's cache key: its every field (the KPIs, range, grain, filter and as-of).
+type CacheKey = String;
 
-/// Computed results by request, bounded by an estimate of their size in bytes.
+/// Which clock minute a request's answer belongs to: `None` when it names its own as-of
+/// moment and so does not change with the clock.
+fn minute_of(request: &Request) -> Option<i64> {
+    request
+        .as_of
+        .is_none()
+        .then(|| jiff::Timestamp::now().as_second().div_euclid(60))
+}
+
+/// A computed answer and when and how it was computed.
+#[derive(Clone)]
+pub struct Computed {
+    pub results: Arc<Vec<KpiResult>>,
+    /// When the computation started: the "now" of an answer without as-of.
+    pub at: jiff::Timestamp,
+    /// How long the engine took.
+    pub took: Duration,
+}
+
+/// One cached answer.
+struct Entry {
+    computed: Computed,
+    request: Request,
+    /// The workspace load it was computed on, and that load's catalog (definitions) version.
+    version: u64,
+    catalog: u64,
+    minute: Option<i64>,
+    size: usize,
+    last_used: Instant,
+    /// The load and minute a newer answer was last started for (it is being computed, or
+    /// failed): not started again until one of them changes.
+    attempted: Option<(u64, Option<i64>)>,
+}
+
+/// How a cached answer stands against the workspace and the clock now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Freshness {
+    /// Computed on this load of the workspace, in this minute (or for a fixed as-of).
+    Fresh,
+    /// Same definitions, but the data changed or the clock moved on: served while a newer
+    /// answer is computed.
+    Stale,
+    /// Computed on other definitions: never served.
+    Unusable,
+}
+
+impl Entry {
+    /// Against the load serving now (its version and catalog), the minute the request's
+    /// answer belongs to now, and `floor`, the first load whose answers may be served
+    /// ([`AppState::invalidate`]).
+    fn freshness(&self, (version, catalog): (u64, u64), minute: Option<i64>, floor: u64) -> Freshness {
+        if self.catalog != catalog || self.version < floor {
+            Freshness::Unusable
+        } else if self.version == version && self.minute == minute {
+            Freshness::Fresh
+        } else {
+            Freshness::Stale
+        }
+    }
+}
+
+/// Computed answers by request, bounded by an estimate of their size in bytes.
 #[derive(Default)]
 struct ResultCache {
-    entries: HashMap<CacheKey, (Arc<Vec<KpiResult>>, usize)>,
+    entries: HashMap<CacheKey, Entry>,
     /// Keys in insertion order, oldest first: the order of eviction.
     order: VecDeque<CacheKey>,
     bytes: usize,
 }
 
 impl ResultCache {
-    fn get(&self, key: &CacheKey) -> Option<Arc<Vec<KpiResult>>> {
-        self.entries.get(key).map(|(results, _)| results.clone())
-    }
-
-    fn insert(&mut self, key: CacheKey, results: Arc<Vec<KpiResult>>, budget: usize) {
-        let size = key.1.len() + estimated_bytes(&results);
-        if size > budget || self.entries.contains_key(&key) {
+    /// Stores an answer, replacing the request's previous one, and drops the oldest answers
+    /// until the cache fits `budget` again.
+    fn insert(&mut self, key: CacheKey, entry: Entry, budget: usize) {
+        self.remove(&key);
+        if entry.size > budget {
             return;
         }
-        while self.bytes + size > budget {
+        while self.bytes + entry.size > budget {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            if let Some((_, freed)) = self.entries.remove(&oldest) {
-                self.bytes -= freed;
+            if let Some(dropped) = self.entries.remove(&oldest) {
+                self.bytes -= dropped.size;
             }
         }
-        self.bytes += size;
+        self.bytes += entry.size;
         self.order.push_back(key.clone());
-        self.entries.insert(key, (results, size));
+        self.entries.insert(key, entry);
     }
 
-    fn clear(&mut self) {
-        *self = ResultCache::default();
+    fn remove(&mut self, key: &CacheKey) {
+        if let Some(old) = self.entries.remove(key) {
+            self.bytes -= old.size;
+            self.order.retain(|k| k != key);
+        }
+    }
+
+}
+
+/// How long after its last request an answer is still kept fresh in the background.
+const RECENT: Duration = Duration::from_secs(15 * 60);
+
+/// The load of the workspace a background refresh computes on.
+struct Target {
+    engine: Arc<Engine>,
+    versions: (u64, u64),
+}
+
+impl Target {
+    fn of(loaded: &Loaded) -> Target {
+        Target {
+            engine: loaded.engine.clone(),
+            versions: (loaded.version, loaded.catalog),
+        }
     }
 }
 
@@ -190,8 +284,15 @@ struct Inner {
     root: PathBuf,
     state: RwLock<(Fingerprint, Snapshot)>,
     cache: Mutex<ResultCache>,
+    /// One lock per request being computed for a missing answer, so that clients asking the
+    /// same thing at once wait for one computation instead of starting one each.
+    inflight: Mutex<HashMap<CacheKey, Arc<tokio::sync::Mutex<()>>>>,
     /// Serializes reloads so concurrent requests do not load the workspace twice.
     reload: Mutex<()>,
+    /// The version the next load of the workspace gets.
+    versions: AtomicU64,
+    /// The first load whose answers may be served ([`AppState::invalidate`]).
+    floor: AtomicU64,
     limits: Limits,
     pool: ComputePool,
     computations: Semaphore,
@@ -213,26 +314,37 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
 }
 
+type FileStamp = (PathBuf, u64, Option<SystemTime>);
+
+/// The paths, sizes and modification times of the workspace's files: the definitions apart
+/// from the data, since new data alone leaves earlier answers worth showing meanwhile.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Fingerprint(Vec<(PathBuf, u64, Option<SystemTime>)>);
+struct Fingerprint {
+    definitions: Vec<FileStamp>,
+    data: Vec<FileStamp>,
+}
 
 fn fingerprint(root: &Path) -> Fingerprint {
-    let mut entries = Vec::new();
-    let mut add = |path: &Path| {
+    fn add(entries: &mut Vec<FileStamp>, path: &Path) {
         if let Ok(meta) = std::fs::metadata(path) {
             entries.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
         }
-    };
-    add(&root.join("tablero.toml"));
-    for folder in ["sources", "kpis", "dashboards", "data"] {
-        if let Ok(dir) = std::fs::read_dir(root.join(folder)) {
+    }
+    fn add_folder(entries: &mut Vec<FileStamp>, folder: &Path) {
+        if let Ok(dir) = std::fs::read_dir(folder) {
             let mut paths: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
             paths.sort();
             for path in paths {
-                add(&path);
+                add(entries, &path);
             }
         }
     }
+    let mut print = Fingerprint::default();
+    add(&mut print.definitions, &root.join("tablero.toml"));
+    for folder in ["sources", "kpis", "dashboards"] {
+        add_folder(&mut print.definitions, &root.join(folder));
+    }
+    add_folder(&mut print.data, &root.join("data"));
     // A commit to a store table adds a file to its log folder, changing the folder.
     if let Ok(dir) = std::fs::read_dir(root.join("data").join("store")) {
         let mut logs: Vec<PathBuf> = dir
@@ -240,15 +352,15 @@ fn fingerprint(root: &Path) -> Fingerprint {
             .collect();
         logs.sort();
         for log in logs {
-            add(&log);
+            add(&mut print.data, &log);
         }
     }
-    Fingerprint(entries)
+    print
 }
 
 fn load(
     root: &Path,
-    version: u64,
+    (version, catalog): (u64, u64),
     limits: tablero_engine::Limits,
 ) -> Result<Loaded, Vec<Diagnostic>> {
     match tablero_engine::open_with_limits(root, limits) {
@@ -256,6 +368,7 @@ fn load(
             engine: Arc::new(engine),
             warnings,
             version,
+            catalog,
         }),
         Err(tablero_engine::EngineError::Definitions(errors)) => Err(errors),
         Err(other) => Err(vec![Diagnostic::error(None, other.to_string())]),
@@ -273,7 +386,7 @@ impl AppState {
     /// runtime cannot start (no threads left).
     pub fn open_with(root: &Path, limits: Limits) -> std::io::Result<AppState> {
         let print = fingerprint(root);
-        let snapshot = match load(root, 1, limits.engine) {
+        let snapshot = match load(root, (1, 1), limits.engine) {
             Ok(loaded) => Snapshot {
                 loaded: Some(Arc::new(loaded)),
                 errors: Vec::new(),
@@ -288,7 +401,10 @@ impl AppState {
                 root: root.to_path_buf(),
                 state: RwLock::new((print, snapshot)),
                 cache: Mutex::new(ResultCache::default()),
+                inflight: Mutex::new(HashMap::new()),
                 reload: Mutex::new(()),
+                versions: AtomicU64::new(2),
+                floor: AtomicU64::new(0),
                 limits,
                 pool: ComputePool::new()?,
                 computations: Semaphore::new(limits.computations.max(1)),
@@ -335,26 +451,40 @@ impl AppState {
 
     fn snapshot_blocking(&self) -> Snapshot {
         let print = fingerprint(&self.inner.root);
+        let (previous_print, previous) = {
+            let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+            if state.0 == print {
+                return state.1.clone();
+            }
+            state.clone()
+        };
+        // Another request is loading the workspace: the last load answers meanwhile.
+        let _guard = match self.inner.reload.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return previous,
+        };
         {
             let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
             if state.0 == print {
                 return state.1.clone();
             }
         }
-        let _guard = self.inner.reload.lock().unwrap_or_else(|e| e.into_inner());
-        let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
-        if state.0 == print {
-            return state.1.clone();
-        }
-        let version = state.1.loaded.as_ref().map(|l| l.version + 1).unwrap_or(1);
-        let snapshot = match load(&self.inner.root, version, self.inner.limits.engine) {
+        let version = self.inner.versions.fetch_add(1, Ordering::SeqCst);
+        // The definitions the serving engine was built from are the previous fingerprint's
+        // only when that one loaded without errors.
+        let catalog = match &previous.loaded {
+            Some(loaded)
+                if previous.errors.is_empty()
+                    && previous_print.definitions == print.definitions =>
+            {
+                loaded.catalog
+            }
+            _ => version,
+        };
+        let snapshot = match load(&self.inner.root, (version, catalog), self.inner.limits.engine) {
             Ok(loaded) => {
                 tracing::info!(version, "workspace reloaded");
-                self.inner
-                    .cache
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clear();
                 Snapshot {
                     loaded: Some(Arc::new(loaded)),
                     errors: Vec::new(),
@@ -366,57 +496,218 @@ impl AppState {
                     "workspace has errors; serving the last good catalog"
                 );
                 Snapshot {
-                    loaded: state.1.loaded.clone(),
+                    loaded: previous.loaded.clone(),
                     errors,
                 }
             }
         };
-        *state = (print, snapshot.clone());
+        *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = (print, snapshot.clone());
         snapshot
     }
 
-    /// Drops every cached result and makes the next request reload the workspace (after new
-    /// rows were committed, for example).
+    /// After a write through this server (rows pushed, a manual value): the next request
+    /// reloads the workspace, and no answer computed on a load started before now is served
+    /// again, so whoever wrote reads what they wrote.
     pub fn invalidate(&self) {
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        let next = self.inner.versions.load(Ordering::SeqCst);
+        self.inner.floor.fetch_max(next, Ordering::SeqCst);
         let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
         state.0 = Fingerprint::default();
     }
 
-    /// Computes a request, from the cache when the same request was computed on this version.
+    /// Computes a request, or answers it from the cache; see [`AppState::computed`].
     pub async fn compute(
         &self,
         loaded: &Loaded,
         request: &Request,
     ) -> Result<Arc<Vec<KpiResult>>, ComputeError> {
-        // Without --as-of the answer depends on the clock: cache it per minute.
-        let minute = jiff::Timestamp::now().as_second() / 60;
-        let key = (loaded.version, format!("{request:?}@{minute}"));
-        if let Some(hit) = self
-            .inner
-            .cache
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(hit);
+        Ok(self.computed(loaded, request).await?.results)
+    }
+
+    /// A request's answer: the cached one when it was computed on this load of the workspace
+    /// in this minute; the last one computed on the same definitions while a newer one is
+    /// computed in the background, when the data changed or the clock moved into a new
+    /// minute; otherwise computed now, once for all the clients asking at the same time.
+    pub async fn computed(
+        &self,
+        loaded: &Loaded,
+        request: &Request,
+    ) -> Result<Computed, ComputeError> {
+        let key = format!("{request:?}");
+        if let Some(found) = self.cached(&key, loaded) {
+            return Ok(found);
         }
-        let engine = loaded.engine.clone();
-        let request = request.clone();
-        let results = Arc::new(
-            self.run(async move { engine.compute(&request).await })
-                .await?,
-        );
-        self.inner
-            .cache
+        let turn = self
+            .inner
+            .inflight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, results.clone(), self.inner.limits.cache_bytes);
-        Ok(results)
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let started = Instant::now();
+        let Ok(_turn) = tokio::time::timeout(self.inner.limits.deadline, turn.lock()).await else {
+            return Err(ComputeError::Busy);
+        };
+        let answer = match self.cached(&key, loaded) {
+            Some(found) => Ok(found),
+            None => {
+                let budget = self.inner.limits.deadline.saturating_sub(started.elapsed());
+                let computed = self
+                    .compute_now(loaded.engine.clone(), request.clone(), budget)
+                    .await;
+                if let Ok(computed) = &computed {
+                    let versions = (loaded.version, loaded.catalog);
+                    self.store(key.clone(), request, versions, computed.clone());
+                }
+                computed
+            }
+        };
+        self.inner
+            .inflight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        answer
+    }
+
+    /// The cached answer to a request if it may be served, starting its refresh in the
+    /// background when it is stale.
+    fn cached(&self, key: &CacheKey, loaded: &Loaded) -> Option<Computed> {
+        let floor = self.inner.floor.load(Ordering::SeqCst);
+        let mut cache = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = cache.entries.get_mut(key)?;
+        let minute = minute_of(&entry.request);
+        match entry.freshness((loaded.version, loaded.catalog), minute, floor) {
+            Freshness::Unusable => None,
+            Freshness::Fresh => {
+                entry.last_used = Instant::now();
+                Some(entry.computed.clone())
+            }
+            Freshness::Stale => {
+                entry.last_used = Instant::now();
+                if entry.attempted != Some((loaded.version, minute)) {
+                    entry.attempted = Some((loaded.version, minute));
+                    let state = self.clone();
+                    let (key, request) = (key.clone(), entry.request.clone());
+                    let target = Target::of(loaded);
+                    tokio::spawn(async move { state.refresh(key, request, target).await });
+                }
+                Some(entry.computed.clone())
+            }
+        }
+    }
+
+    /// Computes a request again on `target` and stores the answer; a failure is logged and
+    /// the previous answer keeps being served.
+    async fn refresh(&self, key: CacheKey, request: Request, target: Target) {
+        let deadline = self.inner.limits.deadline;
+        match self
+            .compute_now(target.engine.clone(), request.clone(), deadline)
+            .await
+        {
+            Ok(computed) => self.store(key, &request, target.versions, computed),
+            Err(err) => tracing::warn!(?err, "cannot refresh a cached answer"),
+        }
+    }
+
+    /// Stores an answer unless a newer one is there already, or the load it was computed on
+    /// predates a write through this server.
+    fn store(
+        &self,
+        key: CacheKey,
+        request: &Request,
+        (version, catalog): (u64, u64),
+        computed: Computed,
+    ) {
+        if version < self.inner.floor.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut cache = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let attempted = match cache.entries.get(&key) {
+            Some(old) if old.version > version || old.computed.at > computed.at => return,
+            Some(old) => old.attempted,
+            None => None,
+        };
+        let size = key.len() + estimated_bytes(&computed.results);
+        let minute = request
+            .as_of
+            .is_none()
+            .then(|| computed.at.as_second().div_euclid(60));
+        let entry = Entry {
+            computed,
+            request: request.clone(),
+            version,
+            catalog,
+            minute,
+            size,
+            last_used: Instant::now(),
+            attempted,
+        };
+        cache.insert(key, entry, self.inner.limits.cache_bytes);
+    }
+
+    /// Computes every answer asked for in the last [`RECENT`] that is stale or was computed
+    /// on other definitions, one after the other; see [`AppState::keep_fresh`].
+    pub async fn refresh_due(&self, loaded: &Loaded) {
+        let floor = self.inner.floor.load(Ordering::SeqCst);
+        let due: Vec<(CacheKey, Request)> = {
+            let mut cache = self.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache
+                .entries
+                .iter_mut()
+                .filter_map(|(key, entry)| {
+                    let minute = minute_of(&entry.request);
+                    let due = entry.last_used.elapsed() < RECENT
+                        && entry.freshness((loaded.version, loaded.catalog), minute, floor) != Freshness::Fresh
+                        && entry.attempted != Some((loaded.version, minute));
+                    due.then(|| {
+                        entry.attempted = Some((loaded.version, minute));
+                        (key.clone(), entry.request.clone())
+                    })
+                })
+                .collect()
+        };
+        for (key, request) in due {
+            self.refresh(key, request, Target::of(loaded)).await;
+        }
+    }
+
+    /// Keeps the answers clients asked for lately fresh without making them wait: every
+    /// second, reloads the workspace when a file changed, and when the data changed or the
+    /// clock crossed into a new minute, computes those answers again in the background
+    /// ([`AppState::refresh_due`]). Runs until the task is aborted.
+    pub async fn keep_fresh(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tick.tick().await;
+            if let Some(loaded) = self.snapshot().await.loaded {
+                self.refresh_due(&loaded).await;
+            }
+        }
+    }
+
+    /// Runs the engine on one request within `budget`, timing it.
+    async fn compute_now(
+        &self,
+        engine: Arc<Engine>,
+        request: Request,
+        budget: Duration,
+    ) -> Result<Computed, ComputeError> {
+        let at = jiff::Timestamp::now();
+        let (results, took) = self
+            .run_within(budget, async move {
+                let started = Instant::now();
+                let results = engine.compute(&request).await?;
+                Ok((results, started.elapsed()))
+            })
+            .await?;
+        Ok(Computed {
+            results: Arc::new(results),
+            at,
+            took,
+        })
     }
 
     /// Runs engine work on the computation runtime, in turn and within the deadline; past
@@ -425,7 +716,15 @@ impl AppState {
         &self,
         work: impl Future<Output = Result<T, tablero_engine::EngineError>> + Send + 'static,
     ) -> Result<T, ComputeError> {
-        let deadline = self.inner.limits.deadline;
+        self.run_within(self.inner.limits.deadline, work).await
+    }
+
+    /// [`AppState::run`] within `deadline` instead of the server's.
+    async fn run_within<T: Send + 'static>(
+        &self,
+        deadline: Duration,
+        work: impl Future<Output = Result<T, tablero_engine::EngineError>> + Send + 'static,
+    ) -> Result<T, ComputeError> {
         let started = Instant::now();
         let Ok(Ok(_turn)) = tokio::time::timeout(deadline, self.inner.computations.acquire()).await
         else {
@@ -440,8 +739,55 @@ impl AppState {
             ))),
             Err(_) => {
                 abort.abort();
-                Err(ComputeError::Deadline(deadline))
+                Err(ComputeError::Deadline(self.inner.limits.deadline))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_served_fresh_stale_or_not_at_all() {
+        let at = jiff::Timestamp::from_second(1_800_000_000).unwrap();
+        // (what the answer was computed on: version, catalog, minute;
+        //  now: version, catalog, minute, floor; expected)
+        let cases = [
+            ((4, 2, Some(100)), (4, 2, Some(100), 0), Freshness::Fresh),
+            // A fixed as-of does not move with the clock.
+            ((4, 2, None), (4, 2, None, 0), Freshness::Fresh),
+            // The clock moved into a new minute.
+            ((4, 2, Some(100)), (4, 2, Some(101), 0), Freshness::Stale),
+            // New data, same definitions.
+            ((4, 2, Some(100)), (5, 2, Some(100), 0), Freshness::Stale),
+            // New definitions: never served.
+            ((4, 2, Some(100)), (5, 5, Some(100), 0), Freshness::Unusable),
+            // Computed on a load that started before a write through the server.
+            ((4, 2, Some(100)), (4, 2, Some(100), 5), Freshness::Unusable),
+            ((5, 2, Some(100)), (6, 2, Some(100), 5), Freshness::Stale),
+        ];
+        for ((version, catalog, minute), (v, c, m, floor), expected) in cases {
+            let entry = Entry {
+                computed: Computed {
+                    results: Arc::new(Vec::new()),
+                    at,
+                    took: Duration::ZERO,
+                },
+                request: Request::default(),
+                version,
+                catalog,
+                minute,
+                size: 0,
+                last_used: Instant::now(),
+                attempted: None,
+            };
+            assert_eq!(
+                entry.freshness((v, c), m, floor),
+                expected,
+                "computed on {version}/{catalog}/{minute:?}, now {v}/{c}/{m:?}, floor {floor}"
+            );
         }
     }
 }

@@ -13,6 +13,14 @@ pub struct KpiValues {
     pub grain: String,
     pub unit: String,
     pub values: Vec<PeriodValue>,
+    /// The API's answers only: when this answer was computed (RFC 3339, the workspace
+    /// zone's offset). A server answers from its last complete computation while it computes
+    /// a newer one (new data, or a new minute), so this may be up to a computation old.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub computed_at: Option<String>,
+    /// The API's answers only: how long that computation took, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub computation_ms: Option<u64>,
 }
 
 /// One period's value (per dimension value with `by`).
@@ -71,5 +79,7 @@ pub fn kpi_values(result: &KpiResult, calendar: &Calendar) -> KpiValues {
         grain: result.grain.as_str().to_string(),
         unit: result.unit.as_str().to_string(),
         values,
+        computed_at: None,
+        computation_ms: None,
     }
 }

@@ -346,8 +346,18 @@ async fn an_edited_workspace_is_served_without_restart_and_a_broken_edit_keeps_t
     std::thread::sleep(std::time::Duration::from_millis(20));
     let csv = "id,region,amount,ordered_at\n1,North,400,2026-01-05T10:00:00Z\n2,South,350,2026-01-20T15:30:00Z\n3,North,100,2026-01-21T09:15:00Z\n";
     std::fs::write(dir.path().join("data/sales.csv"), csv).unwrap();
+    // The first answer after the change does not wait for the new computation: it is the
+    // last one (750), or the new one if that was quick; the new one (400 + 350 + 100 = 850)
+    // follows, computed in the background.
     let (_, _, body) = get(&state, uri).await;
-    assert_eq!(json(&body)["values"][0]["value"], 850.0);
+    let first = json(&body);
+    assert!(
+        first["values"][0]["value"] == 750.0 || first["values"][0]["value"] == 850.0,
+        "{first}"
+    );
+    let fresh = answer_once(&state, uri, |v| v["values"][0]["value"] == 850.0).await;
+    assert!(fresh["computed_at"].as_str().unwrap() >= first["computed_at"].as_str().unwrap());
+    assert!(fresh["computation_ms"].is_u64(), "{fresh}");
     // A broken edit: the last good catalog keeps answering, and the errors are shown.
     std::fs::write(
         dir.path().join("kpis/revenue.yaml"),
@@ -364,6 +374,50 @@ async fn an_edited_workspace_is_served_without_restart_and_a_broken_edit_keeps_t
         page.contains("workspace-errors") && page.contains("nope"),
         "{page}"
     );
+}
+
+#[tokio::test]
+async fn answers_asked_for_lately_are_recomputed_before_anyone_asks_again() {
+    let dir = tempfile::tempdir().unwrap();
+    tablero_example::write_empty(dir.path(), false).unwrap();
+    let state = AppState::open(dir.path());
+    let refresher = tokio::spawn(state.clone().keep_fresh());
+    let uri = "/api/v1/kpis/revenue/values?from=2026-01&to=2026-02&as_of=2026-03-01";
+    let (_, _, body) = get(&state, uri).await;
+    assert_eq!(json(&body)["values"][0]["value"], 750.0);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let csv = "id,region,amount,ordered_at\n1,North,400,2026-01-05T10:00:00Z\n2,South,350,2026-01-20T15:30:00Z\n3,North,100,2026-01-21T09:15:00Z\n";
+    std::fs::write(dir.path().join("data/sales.csv"), csv).unwrap();
+    // Nobody asks for a while: the refresher (every second) sees the new data and computes
+    // the answer again, so the next request gets 400 + 350 + 100 = 850 at once. Without it,
+    // that request would get the last answer, 750 (checked by leaving the refresher out).
+    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    let (_, _, body) = get(&state, uri).await;
+    assert_eq!(json(&body)["values"][0]["value"], 850.0, "{body}");
+    refresher.abort();
+}
+
+/// The values answer at `uri` once it satisfies `wanted`, asking every 50 ms for at most
+/// 30 s (answers computed in the background arrive after a computation).
+async fn answer_once(
+    state: &AppState,
+    uri: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let (status, _, body) = get(state, uri).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let answer = json(&body);
+        if wanted(&answer) {
+            return answer;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "still {answer} after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A copy of the store fixture workspace (`tests/store/workspace`).
