@@ -190,7 +190,12 @@ impl Entry {
     /// Against the load serving now (its version and catalog), the minute the request's
     /// answer belongs to now, and `floor`, the first load whose answers may be served
     /// ([`AppState::invalidate`]).
-    fn freshness(&self, (version, catalog): (u64, u64), minute: Option<i64>, floor: u64) -> Freshness {
+    fn freshness(
+        &self,
+        (version, catalog): (u64, u64),
+        minute: Option<i64>,
+        floor: u64,
+    ) -> Freshness {
         if self.catalog != catalog || self.version < floor {
             Freshness::Unusable
         } else if self.version == version && self.minute == minute {
@@ -237,7 +242,6 @@ impl ResultCache {
             self.order.retain(|k| k != key);
         }
     }
-
 }
 
 /// How long after its last request an answer is still kept fresh in the background.
@@ -482,7 +486,11 @@ impl AppState {
             }
             _ => version,
         };
-        let snapshot = match load(&self.inner.root, (version, catalog), self.inner.limits.engine) {
+        let snapshot = match load(
+            &self.inner.root,
+            (version, catalog),
+            self.inner.limits.engine,
+        ) {
             Ok(loaded) => {
                 tracing::info!(version, "workspace reloaded");
                 Snapshot {
@@ -659,7 +667,8 @@ impl AppState {
                 .filter_map(|(key, entry)| {
                     let minute = minute_of(&entry.request);
                     let due = entry.last_used.elapsed() < RECENT
-                        && entry.freshness((loaded.version, loaded.catalog), minute, floor) != Freshness::Fresh
+                        && entry.freshness((loaded.version, loaded.catalog), minute, floor)
+                            != Freshness::Fresh
                         && entry.attempted != Some((loaded.version, minute));
                     due.then(|| {
                         entry.attempted = Some((loaded.version, minute));

@@ -243,5 +243,7 @@ async fn nested_division_grows_the_plan_linearly() {
     assert_eq!(status, StatusCode::OK, "{plain:.300}");
     let (status, filtered) = get(&state, format!("{values}&where={}", encode(&nested(40)))).await;
     assert_eq!(status, StatusCode::OK, "{filtered:.300}");
-    assert_eq!(filtered, plain);
+    let values_of =
+        |body: &str| serde_json::from_str::<serde_json::Value>(body).unwrap()["values"].clone();
+    assert_eq!(values_of(&filtered), values_of(&plain));
 }
