@@ -349,6 +349,14 @@ fn fingerprint(root: &Path) -> Fingerprint {
         add_folder(&mut print.definitions, &root.join(folder));
     }
     add_folder(&mut print.data, &root.join("data"));
+    // The state database (sessions, reviews, alert firings) lives there too, and is no data
+    // of any KPI: its writes must not look like new data.
+    print.data.retain(|(path, _, _)| {
+        !path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with("tablero.db"))
+    });
     // A commit to a store table adds a file to its log folder, changing the folder.
     if let Ok(dir) = std::fs::read_dir(root.join("data").join("store")) {
         let mut logs: Vec<PathBuf> = dir
