@@ -215,6 +215,72 @@ fn compare(op: CmpOp, a: Expr, b: Expr) -> Expr {
     }
 }
 
+/// The name under which a scan of files (Parquet, a store table) keeps the stored column
+/// behind a `date` or `timestamp` column ([`crate::load`]), for [`stored_range`].
+pub(crate) fn stored_name(column: &str) -> String {
+    format!("__stored_{column}")
+}
+
+/// The range `[lo, hi)` of instants in `time` as a condition on the stored column behind it,
+/// a day wider on each side, when the scan has one. DataFusion cannot see through the
+/// conversion of a stored local time into an instant, so without this it reads every row
+/// group and file; with it, in the stored column's own type, it skips those whose statistics
+/// lie outside the range. The exact condition on `time` is kept beside it.
+fn stored_range(
+    calendar: &Calendar,
+    scan: &datafusion::common::DFSchema,
+    time: &str,
+    (lo, hi): (Timestamp, Timestamp),
+) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    let name = stored_name(time);
+    let field = scan.field_with_unqualified_name(&name).ok()?;
+    let day = jiff::SignedDuration::from_hours(24);
+    // Local times are stored as what the calendar reads: a day's slack covers any offset.
+    let wall_as_utc = |t: Timestamp, slack: jiff::SignedDuration| {
+        let wall = t
+            .to_zoned(calendar.time_zone().clone())
+            .datetime()
+            .checked_add(slack)
+            .ok()?;
+        wall.to_zoned(jiff::tz::TimeZone::UTC)
+            .ok()
+            .map(|z| z.timestamp())
+    };
+    let timestamp = |t: Timestamp, unit: &TimeUnit, zone: Option<std::sync::Arc<str>>| {
+        let micros = t.as_microsecond();
+        Some(match unit {
+            TimeUnit::Second => {
+                ScalarValue::TimestampSecond(Some(micros.div_euclid(1_000_000)), zone)
+            }
+            TimeUnit::Millisecond => {
+                ScalarValue::TimestampMillisecond(Some(micros.div_euclid(1_000)), zone)
+            }
+            TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(micros), zone),
+            TimeUnit::Nanosecond => {
+                ScalarValue::TimestampNanosecond(Some(micros.checked_mul(1_000)?), zone)
+            }
+        })
+    };
+    let bound = |t: Timestamp, slack: jiff::SignedDuration| -> Option<ScalarValue> {
+        match field.data_type() {
+            DataType::Date32 => {
+                let days = wall_as_utc(t, slack)?.as_second().div_euclid(86_400);
+                Some(ScalarValue::Date32(Some(i32::try_from(days).ok()?)))
+            }
+            DataType::Timestamp(unit, None) => timestamp(wall_as_utc(t, slack)?, unit, None),
+            DataType::Timestamp(unit, Some(zone)) => {
+                timestamp(t.checked_add(slack).ok()?, unit, Some(zone.clone()))
+            }
+            _ => None,
+        }
+    };
+    let stored = || col(Column::from_name(name.clone()));
+    let low = bound(lo, -day).map(|b| stored().gt_eq(lit(b)));
+    let high = bound(hi, day).map(|b| stored().lt_eq(lit(b)));
+    low.into_iter().chain(high).reduce(Expr::and)
+}
+
 fn micros(t: Timestamp) -> Expr {
     lit(ScalarValue::TimestampMicrosecond(
         Some(t.as_microsecond()),
@@ -460,6 +526,9 @@ fn leaf_plan(
             .is_not_null()
             .and(t.clone().gt_eq(micros(lo)))
             .and(t.clone().lt(micros(hi)));
+        if let Some(stored) = stored_range(calendar, rows.schema(), &a.time, (lo, hi)) {
+            f = f.and(stored);
+        }
         for extra in filters {
             f = f.and(extra);
         }
@@ -728,13 +797,16 @@ pub fn pass_plan(
         }
         any = any.or(col(format!("__f{j}")));
     }
+    let mut in_range = t
+        .clone()
+        .is_not_null()
+        .and(t.clone().gt_eq(micros(lo)))
+        .and(t.lt(micros(hi)));
+    if let Some(stored) = stored_range(calendar, scan.schema(), &first.aggregate.time, (lo, hi)) {
+        in_range = in_range.and(stored);
+    }
     let rows = LogicalPlanBuilder::from(scan)
-        .filter(
-            t.clone()
-                .is_not_null()
-                .and(t.clone().gt_eq(micros(lo)))
-                .and(t.lt(micros(hi))),
-        )?
+        .filter(in_range)?
         .project(projection)?
         .filter(any)?;
     let rows = windowed(rows, first)?;

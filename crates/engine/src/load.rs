@@ -335,6 +335,11 @@ fn typed_view(
             _ => cast(source_column(), target),
         };
         projection.push(expr.alias(&column.name));
+        // The stored local time too, for the range conditions row groups and files are
+        // skipped by (`compile::stored_range`).
+        if matches!(column.ty, ColumnType::Date | ColumnType::Timestamp) {
+            projection.push(source_column().alias(crate::compile::stored_name(&column.name)));
+        }
     }
     Ok(frame.select(projection)?)
 }

@@ -180,3 +180,118 @@ async fn parquet_dates_are_local_days() {
         ]
     );
 }
+
+/// One row a day from 2025-01-01 to 2026-12-31 in Parquet row groups of 10 rows, its time
+/// kept three ways: a `DATE`, a local timestamp without zone (00:30 each day) and an instant
+/// (03:30 UTC each day). Each way is a source of its own over the same file.
+fn write_daily(root: &std::path::Path) {
+    use datafusion::parquet::file::properties::WriterProperties;
+    let first = 20_089; // 2025-01-01 in days since 1970-01-01 (55 years, 14 leap days: 20075 + 14)
+    let days: Vec<i32> = (first..first + 730).collect();
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("day", DataType::Date32, true),
+        Field::new(
+            "wall",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            true,
+        ),
+        Field::new(
+            "at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+    ]));
+    let micros = |d: i32, seconds: i64| (i64::from(d) * 86_400 + seconds) * 1_000_000;
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Date32Array::from(days.clone())),
+            Arc::new(TimestampMicrosecondArray::from(
+                days.iter().map(|&d| micros(d, 1_800)).collect::<Vec<_>>(),
+            )),
+            Arc::new(
+                TimestampMicrosecondArray::from(
+                    days.iter().map(|&d| micros(d, 12_600)).collect::<Vec<_>>(),
+                )
+                .with_timezone("UTC"),
+            ),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(root.join("data/daily.parquet")).unwrap();
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(10))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    for (source, time, ty) in [
+        ("by_day", "day", "date"),
+        ("by_wall", "wall", "timestamp"),
+        ("by_instant", "at", "timestamp"),
+    ] {
+        std::fs::write(
+            root.join(format!("sources/{source}.yaml")),
+            format!("name: {source}\nfile: data/daily.parquet\ntime: {time}\ncolumns: {{ {time}: {ty} }}\nmeasures:\n  n: {{ agg: count }}\n"),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        root.join("kpis/kpis.yaml"),
+        "- { id: days, formula: by_day.n, grain: month }\n- { id: walls, formula: by_wall.n, grain: month }\n- { id: instants, formula: by_instant.n, grain: month }\n",
+    )
+    .unwrap();
+}
+
+/// A request for two months reads only the row groups that can hold them (the scan gets a
+/// range condition on the stored column, which Parquet statistics answer), and the rows at the
+/// edges are still counted by their local time: Santiago's clocks go back on 2026-04-05 (UTC-3
+/// to UTC-4), so from then on 03:30 UTC is 23:30 of the day before.
+#[tokio::test]
+async fn a_parquet_scan_skips_row_groups_outside_the_range_and_keeps_the_edges() {
+    let dir = skeleton();
+    write_daily(dir.path());
+    let (engine, _) = tablero_engine::open(dir.path()).unwrap();
+    let request = Request {
+        from: Some("2026-03".into()),
+        to: Some("2026-04".into()),
+        as_of: Some("2027-01-01T00:00:00Z".parse().unwrap()),
+        ..Request::default()
+    };
+    let results = engine.compute(&request).await.unwrap();
+    let got: Vec<(String, String, Option<f64>)> = results
+        .iter()
+        .flat_map(|r| {
+            r.values
+                .iter()
+                .map(move |v| (r.kpi.clone(), v.label.clone(), v.value))
+        })
+        .collect();
+    // Days and walls: March has 31 days, April 30. Instants at 03:30 UTC: March 1 03:30Z is
+    // 00:30 local (UTC-3) and March 31's too, so March has 31; from April 5 (UTC-4) day D's
+    // instant is D-1 23:30, so April holds the instants of April 1 to May 1: 31.
+    let expected: Vec<(String, String, Option<f64>)> = [
+        ("days", "2026-03", 31.0),
+        ("days", "2026-04", 30.0),
+        ("walls", "2026-03", 31.0),
+        ("walls", "2026-04", 30.0),
+        ("instants", "2026-03", 31.0),
+        ("instants", "2026-04", 31.0),
+    ]
+    .iter()
+    .map(|(k, p, v)| (k.to_string(), p.to_string(), Some(*v)))
+    .collect();
+    assert_eq!(got, expected);
+    for (kpi, column) in [("days", "day"), ("walls", "wall"), ("instants", "at")] {
+        let explained = engine.explain(kpi, &request).await.unwrap();
+        let scan = explained
+            .optimized_plan
+            .lines()
+            .find(|l| l.contains("TableScan"))
+            .unwrap_or_else(|| panic!("no scan in {}", explained.optimized_plan));
+        assert!(
+            scan.contains(&format!("{column} >= ")) && scan.contains(&format!("{column} <= ")),
+            "{kpi}: the scan has no range on `{column}`: {scan}"
+        );
+    }
+}
