@@ -162,6 +162,7 @@ pub fn read_csv(
 struct Rows<'a> {
     source: &'a Source,
     calendar: &'a Calendar,
+    layout: Layout,
     label: &'a str,
     schema: SchemaRef,
     builders: Vec<CellBuilder>,
@@ -173,6 +174,7 @@ impl<'a> Rows<'a> {
         Rows {
             source,
             calendar,
+            layout,
             label,
             schema: schema(source, layout),
             builders: source
@@ -250,12 +252,14 @@ impl<'a> Rows<'a> {
             .join(", ")
     }
 
-    fn push(&mut self, index: usize, cell: Cell, where_: &str) -> Result<()> {
+    /// `where_` is written out only for an error: a line number is not formatted for every
+    /// cell of a large file.
+    fn push(&mut self, index: usize, cell: Cell, where_: impl std::fmt::Display) -> Result<()> {
         let column = &self.source.columns[index];
         let result = self.builders[index].push(&cell, column, &self.source.csv, self.calendar);
         result.map_err(|expected| {
             self.error(
-                where_,
+                &where_.to_string(),
                 format!(
                     "column '{}': expected {expected}, found {}",
                     column.name,
@@ -290,6 +294,9 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// Below this many bytes of rows, a CSV file is read on one thread.
+const PARALLEL_CSV_BYTES: usize = 4 << 20;
+
 fn read_csv_into(
     rows: &mut Rows,
     bytes: &[u8],
@@ -305,8 +312,9 @@ fn read_csv_into(
             "the file is empty; expected a header naming the columns",
         ));
     }
+    let delimiter = rows.source.csv.delimiter;
     let mut reader = csv::ReaderBuilder::new()
-        .delimiter(rows.source.csv.delimiter)
+        .delimiter(delimiter)
         .has_headers(true)
         .flexible(false)
         .from_reader(bytes);
@@ -315,6 +323,122 @@ fn read_csv_into(
         .map_err(|err| rows.error("1", format!("cannot read the header: {err}")))?
         .clone();
     let positions = rows.header_positions(header.iter(), strict, "1")?;
+    let start = usize::try_from(reader.position().byte())
+        .unwrap_or(bytes.len())
+        .min(bytes.len());
+    let chunks = csv_chunks(bytes, start);
+    if chunks.len() == 1 {
+        let fields = header.len();
+        read_csv_records(rows, &mut reader, (&positions, fields), 0, &mut |done| {
+            progress(done)
+        })?;
+        progress(bytes.len() as u64);
+        return Ok(());
+    }
+    // Large and without quoted fields: cut at line ends and read the pieces at once, each
+    // into builders of its own, then keep their batches in the file's order.
+    let done: Vec<std::sync::atomic::AtomicU64> = chunks
+        .iter()
+        .map(|_| std::sync::atomic::AtomicU64::new(0))
+        .collect();
+    let total = || {
+        done.iter()
+            .map(|d| d.load(std::sync::atomic::Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    let (source, calendar, layout, label) = (rows.source, rows.calendar, rows.layout, rows.label);
+    let read = |index: usize, report: &mut dyn FnMut()| -> Result<Vec<RecordBatch>> {
+        let (from, to) = chunks[index];
+        let mut piece = Rows::new(source, calendar, layout, label);
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(false)
+            // The header sets the number of fields, not a piece's first row (checked below).
+            .flexible(true)
+            .from_reader(&bytes[from..to]);
+        // Lines before the piece: its first line is one more.
+        let lines_before = bytecount_newlines(&bytes[..from]);
+        let fields = header.len();
+        read_csv_records(
+            &mut piece,
+            &mut reader,
+            (&positions, fields),
+            lines_before,
+            &mut |at| {
+                done[index].store(at, std::sync::atomic::Ordering::Relaxed);
+                report();
+            },
+        )?;
+        piece.finish()
+    };
+    let results: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..chunks.len())
+            .map(|index| scope.spawn(move || read(index, &mut || {})))
+            .collect();
+        let first = read(0, &mut || progress(total()));
+        let mut results = vec![first];
+        for other in others {
+            results.push(other.join().unwrap_or_else(|_| {
+                Err(StoreError::Internal(
+                    "a thread reading CSV rows stopped".into(),
+                ))
+            }));
+        }
+        results
+    });
+    for result in results {
+        rows.batches.extend(result?);
+    }
+    progress(bytes.len() as u64);
+    Ok(())
+}
+
+/// The byte ranges of a CSV file's rows to read at once: cut after line ends, one per core,
+/// when the rows are large enough and no field is quoted (a line end inside quotes is not
+/// the end of a row). Otherwise one range, `[start, len)`.
+fn csv_chunks(bytes: &[u8], start: usize) -> Vec<(usize, usize)> {
+    let body = &bytes[start..];
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if cores < 2 || body.len() < PARALLEL_CSV_BYTES || body.contains(&b'"') {
+        return vec![(start, bytes.len())];
+    }
+    let mut cuts = vec![start];
+    for k in 1..cores {
+        let aim = start + body.len() * k / cores;
+        let last = *cuts.last().unwrap_or(&start);
+        if aim <= last {
+            continue;
+        }
+        if let Some(end) = bytes[aim..].iter().position(|b| *b == b'\n') {
+            let cut = aim + end + 1;
+            if cut < bytes.len() {
+                cuts.push(cut);
+            }
+        }
+    }
+    cuts.push(bytes.len());
+    cuts.windows(2)
+        .map(|w| (w[0], w[1]))
+        .filter(|(a, b)| a < b)
+        .collect()
+}
+
+fn bytecount_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().filter(|b| **b == b'\n').count() as u64
+}
+
+/// Reads rows of `reader` into `rows`: the cells at `positions`, in rows of `fields` fields.
+/// Line numbers in errors are the reader's plus `lines_before`. `progress` hears the bytes
+/// read, about every MiB.
+fn read_csv_records(
+    rows: &mut Rows,
+    reader: &mut csv::Reader<&[u8]>,
+    (positions, fields): (&[usize], usize),
+    lines_before: u64,
+    progress: &mut dyn FnMut(u64),
+) -> Result<()> {
     let mut record = csv::StringRecord::new();
     let mut reported = 0;
     loop {
@@ -322,15 +446,24 @@ fn read_csv_into(
             Ok(false) => break,
             Ok(true) => {}
             Err(err) => {
-                let line = err.position().map(|p| p.line()).unwrap_or(0);
+                let line = err.position().map(|p| p.line()).unwrap_or(0) + lines_before;
                 return Err(rows.error(&line.to_string(), format!("malformed CSV row: {err}")));
             }
         }
         let position = record.position();
-        let line = position.map(|p| p.line()).unwrap_or(0).to_string();
+        let line = position.map(|p| p.line()).unwrap_or(0) + lines_before;
+        if record.len() != fields {
+            return Err(rows.error(
+                &line.to_string(),
+                format!(
+                    "malformed CSV row: found a row with {} fields, but the header has {fields}",
+                    record.len()
+                ),
+            ));
+        }
         for (index, &at) in positions.iter().enumerate() {
             let cell = record.get(at).unwrap_or("");
-            rows.push(index, Cell::Text(cell), &line)?;
+            rows.push(index, Cell::Text(cell), line)?;
         }
         rows.end_row()?;
         let offset = position.map(|p| p.byte()).unwrap_or(0);
@@ -339,7 +472,6 @@ fn read_csv_into(
             reported = offset;
         }
     }
-    progress(bytes.len() as u64);
     Ok(())
 }
 

@@ -460,3 +460,62 @@ mod spreadsheets {
         assert_eq!(batches[0].num_rows(), 1);
     }
 }
+
+/// A CSV file of `rows` answers: id i, answered on day 1 + i % 28 of September 2026 at noon,
+/// score i % 11, one of five clients. About 60 bytes a row.
+fn large_csv(rows: usize) -> String {
+    let mut csv = String::from("id,respondida,dia,nota,cliente,recomienda\n");
+    for i in 0..rows {
+        let day = 1 + i % 28;
+        csv.push_str(&format!(
+            "{i},2026-09-{day:02} 12:00:00,2026-09-{day:02},{},Cliente {},no\n",
+            i % 11,
+            i % 5
+        ));
+    }
+    csv
+}
+
+/// A file large enough to be read on several threads (over 4 MiB of rows, no quoted field)
+/// gives every row once, in the file's order, and names the right line of a bad cell
+/// wherever it is.
+#[test]
+fn a_large_file_is_read_whole_and_in_order() {
+    let rows = 120_000;
+    let csv = large_csv(rows);
+    assert!(csv.len() > 5 << 20, "{} bytes", csv.len());
+    let batches = parse(Format::Csv, csv.as_bytes()).unwrap();
+    let ids: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    assert_eq!(ids, (0..rows as i64).collect::<Vec<_>>());
+    // Scores i % 11 over 120,000 rows: 10,909 full cycles of 0..=10 (55 each) and 1 more row
+    // (score 0): 10,909 × 55 = 599,995.
+    let scores: f64 = batches
+        .iter()
+        .flat_map(|b| b.column(3).as_primitive::<Float64Type>().values().to_vec())
+        .sum();
+    assert_eq!(scores, 599_995.0);
+    // A bad score near the end, then near the start: row i is on line i + 2 (the header is
+    // line 1).
+    for bad_row in [rows - 7, 3] {
+        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+        lines[bad_row + 1] = lines[bad_row + 1].replace(",no", ",tal vez");
+        let broken = lines.join("\n") + "\n";
+        let err = parse(Format::Csv, broken.as_bytes()).unwrap_err();
+        assert!(
+            err.starts_with(&format!("in:{}: column 'recomienda'", bad_row + 2)),
+            "row {bad_row}: {err}"
+        );
+        // A row with a field missing, the same way.
+        let mut lines: Vec<String> = csv.lines().map(str::to_string).collect();
+        lines[bad_row + 1] = lines[bad_row + 1].replace(",no", "");
+        let ragged = lines.join("\n") + "\n";
+        let err = parse(Format::Csv, ragged.as_bytes()).unwrap_err();
+        assert!(
+            err.starts_with(&format!("in:{}: malformed CSV row", bad_row + 2)),
+            "row {bad_row}: {err}"
+        );
+    }
+}
