@@ -334,18 +334,27 @@ async fn post_is_not_allowed_on_pages() {
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
 
+/// Revenue of January and February 2026 in the empty example (January: 750).
+const REVENUE_JANUARY: &str =
+    "/api/v1/kpis/revenue/values?from=2026-01&to=2026-02&as_of=2026-03-01";
+
+/// New data: the empty example's sales CSV replaced by January sales of 400 + 350 + 100 = 850.
+fn replace_sales(root: &std::path::Path) {
+    // Past the file system's modification time resolution.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let csv = "id,region,amount,ordered_at\n1,North,400,2026-01-05T10:00:00Z\n2,South,350,2026-01-20T15:30:00Z\n3,North,100,2026-01-21T09:15:00Z\n";
+    std::fs::write(root.join("data/sales.csv"), csv).unwrap();
+}
+
 #[tokio::test]
 async fn an_edited_workspace_is_served_without_restart_and_a_broken_edit_keeps_the_last_good() {
     let dir = tempfile::tempdir().unwrap();
     tablero_example::write_empty(dir.path(), false).unwrap();
     let state = AppState::open(dir.path());
-    let uri = "/api/v1/kpis/revenue/values?from=2026-01&to=2026-02&as_of=2026-03-01";
+    let uri = REVENUE_JANUARY;
     let (_, _, body) = get(&state, uri).await;
     assert_eq!(json(&body)["values"][0]["value"], 750.0);
-    // New data: a CSV replaced.
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let csv = "id,region,amount,ordered_at\n1,North,400,2026-01-05T10:00:00Z\n2,South,350,2026-01-20T15:30:00Z\n3,North,100,2026-01-21T09:15:00Z\n";
-    std::fs::write(dir.path().join("data/sales.csv"), csv).unwrap();
+    replace_sales(dir.path());
     // The first answer after the change does not wait for the new computation: it is the
     // last one (750), or the new one if that was quick; the new one (400 + 350 + 100 = 850)
     // follows, computed in the background.
@@ -382,12 +391,10 @@ async fn answers_asked_for_lately_are_recomputed_before_anyone_asks_again() {
     tablero_example::write_empty(dir.path(), false).unwrap();
     let state = AppState::open(dir.path());
     let refresher = tokio::spawn(state.clone().keep_fresh());
-    let uri = "/api/v1/kpis/revenue/values?from=2026-01&to=2026-02&as_of=2026-03-01";
+    let uri = REVENUE_JANUARY;
     let (_, _, body) = get(&state, uri).await;
     assert_eq!(json(&body)["values"][0]["value"], 750.0);
-    std::thread::sleep(std::time::Duration::from_millis(20));
-    let csv = "id,region,amount,ordered_at\n1,North,400,2026-01-05T10:00:00Z\n2,South,350,2026-01-20T15:30:00Z\n3,North,100,2026-01-21T09:15:00Z\n";
-    std::fs::write(dir.path().join("data/sales.csv"), csv).unwrap();
+    replace_sales(dir.path());
     // Nobody asks for a while: the refresher (every second) sees the new data and computes
     // the answer again, so the next request gets 400 + 350 + 100 = 850 at once. Without it,
     // that request would get the last answer, 750 (checked by leaving the refresher out).
