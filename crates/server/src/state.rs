@@ -470,11 +470,17 @@ impl AppState {
             }
             state.clone()
         };
-        // Another request is loading the workspace: the last load answers meanwhile.
+        // Another request is loading the workspace: the last load answers meanwhile, unless a
+        // write through this server came after it (then wait for the new one).
+        let floor = self.inner.floor.load(Ordering::SeqCst);
+        let serving_is_current = previous.loaded.as_ref().is_none_or(|l| l.version >= floor);
         let _guard = match self.inner.reload.try_lock() {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return previous,
+            Err(std::sync::TryLockError::WouldBlock) if serving_is_current => return previous,
+            Err(std::sync::TryLockError::WouldBlock) => {
+                self.inner.reload.lock().unwrap_or_else(|e| e.into_inner())
+            }
         };
         {
             let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
@@ -516,6 +522,13 @@ impl AppState {
                     errors,
                 }
             }
+        };
+        // A write through this server while loading: the files may have been looked at before
+        // it, so the next request loads again (no fingerprint matches the empty one).
+        let print = if version < self.inner.floor.load(Ordering::SeqCst) {
+            Fingerprint::default()
+        } else {
+            print
         };
         *self.inner.state.write().unwrap_or_else(|e| e.into_inner()) = (print, snapshot.clone());
         snapshot
