@@ -26,27 +26,75 @@ pub struct Cluster {
     scratch: tempfile::TempDir,
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `count` distinct free ports on 127.0.0.1: each is held until all are chosen, so two are
+/// never the same.
+fn free_ports(count: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
 }
 
-fn wait_for(port: u16) {
-    for _ in 0..600 {
+/// Why a node did not come up.
+enum Failed {
+    /// The process ended: most likely another process took its port after it was chosen.
+    Exited(String),
+    /// Still running, but nothing listened in time.
+    Silent(String),
+}
+
+/// Waits until something listens on `port`, unless `node` ends first.
+fn wait_for(node: &mut Node, name: &str, port: u16) -> Result<(), Failed> {
+    for _ in 0..900 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return Ok(());
+        }
+        if let Ok(Some(status)) = node.0.try_wait() {
+            return Err(Failed::Exited(format!(
+                "{name} ended ({status}) before listening on port {port}"
+            )));
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    panic!("nothing listens on port {port}");
+    Err(Failed::Silent(format!(
+        "{name} did not listen on port {port} in 90 s"
+    )))
 }
 
 impl Cluster {
+    /// Starts the cluster, on new ports up to three times if a node ends before it listens
+    /// (a port chosen free may be taken by another process before the node binds it).
     pub fn start() -> Cluster {
-        let scratch = tempfile::tempdir().unwrap();
+        let mut tries = Vec::new();
+        for _ in 0..3 {
+            let scratch = tempfile::tempdir().unwrap();
+            match Cluster::try_start(&scratch) {
+                Ok((scheduler_port, scheduler, executors)) => {
+                    return Cluster {
+                        scheduler_port,
+                        executors,
+                        _scheduler: scheduler,
+                        scratch,
+                    };
+                }
+                Err(failed) => {
+                    let (why, again) = match failed {
+                        Failed::Exited(why) => (why, true),
+                        Failed::Silent(why) => (why, false),
+                    };
+                    tries.push(format!("{why}\n{}", logs(scratch.path())));
+                    if !again {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("the cluster did not start:\n{}", tries.join("\n"));
+    }
+
+    fn try_start(scratch: &tempfile::TempDir) -> Result<(u16, Node, Vec<Node>), Failed> {
         let node = |args: Vec<String>, name: &str| {
             let log = |ext: &str| {
                 std::fs::File::create(scratch.path().join(format!("{name}.{ext}"))).unwrap()
@@ -60,8 +108,9 @@ impl Cluster {
                     .unwrap(),
             )
         };
-        let scheduler_port = free_port();
-        let scheduler = node(
+        let ports = free_ports(5);
+        let scheduler_port = ports[0];
+        let mut scheduler = node(
             vec![
                 "cluster".into(),
                 "scheduler".into(),
@@ -70,13 +119,14 @@ impl Cluster {
             ],
             "scheduler",
         );
-        wait_for(scheduler_port);
+        wait_for(&mut scheduler, "the scheduler", scheduler_port)?;
         let mut executors = Vec::new();
         for n in 0..2 {
-            let (flight, grpc) = (free_port(), free_port());
+            let (flight, grpc) = (ports[1 + 2 * n], ports[2 + 2 * n]);
             let work = scratch.path().join(format!("executor{n}"));
             std::fs::create_dir_all(&work).unwrap();
-            executors.push(node(
+            let name = format!("executor{n}");
+            let mut executor = node(
                 vec![
                     "cluster".into(),
                     "executor".into(),
@@ -89,17 +139,13 @@ impl Cluster {
                     "--work-dir".into(),
                     work.to_string_lossy().to_string(),
                 ],
-                &format!("executor{n}"),
-            ));
-            wait_for(flight);
-            wait_for(grpc);
+                &name,
+            );
+            wait_for(&mut executor, &name, flight)?;
+            wait_for(&mut executor, &name, grpc)?;
+            executors.push(executor);
         }
-        Cluster {
-            scheduler_port,
-            executors,
-            _scheduler: scheduler,
-            scratch,
-        }
+        Ok((scheduler_port, scheduler, executors))
     }
 
     /// `engine = "…"` for a workspace computing on this cluster.
@@ -126,19 +172,24 @@ impl Cluster {
         self.scratch.path().to_path_buf()
     }
 
-    /// The last lines of the scheduler's and the first executor's logs, newest first.
+    /// The last lines of the scheduler's and the executors' logs, newest first.
     pub fn log_tails(&self) -> String {
-        let mut out = String::new();
-        for name in ["scheduler.err", "executor0.err"] {
-            let text = std::fs::read_to_string(self.scratch.path().join(name)).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(20).collect();
-            out.push_str(&format!(
-                "--- {name} (last lines, newest first)\n{}\n",
-                tail.join("\n")
-            ));
-        }
-        out
+        logs(self.scratch.path())
     }
+}
+
+/// The last lines of the scheduler's and the executors' logs in `scratch`, newest first.
+fn logs(scratch: &Path) -> String {
+    let mut out = String::new();
+    for name in ["scheduler.err", "executor0.err", "executor1.err"] {
+        let text = std::fs::read_to_string(scratch.join(name)).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        out.push_str(&format!(
+            "--- {name} (last lines, newest first)\n{}\n",
+            tail.join("\n")
+        ));
+    }
+    out
 }
 
 /// Copies the folder `from` to `to`, recursively.
