@@ -40,9 +40,13 @@ cat <&3 >/dev/null &
 
 home="http://$addr/"
 values="http://$addr/api/v1/kpis/ventas_netas_totales/values"
+# Like a browser, every client sends the session cookie its first visit got (without it, each
+# page request would open a new session — a write to the state database).
+curl -fsS -c "$work/cookies" -o /dev/null "$home"
+cookie="$(awk '$6 ~ /^tablero/ { print $6 "=" $7 }' "$work/cookies")"
 row() { # NAME URL → one table row from wrk's latency distribution
   local out
-  out="$(wrk -t2 -c100 -d"${seconds}s" --latency "$2")"
+  out="$(wrk -t2 -c100 -d"${seconds}s" --latency -H "Cookie: $cookie" "$2")"
   awk -v name="$1" '
     /^ +50%/ { p50 = $2 } /^ +90%/ { p90 = $2 } /^ +99%/ { p99 = $2 }
     /Requests\/sec/ { rps = $2 }
@@ -53,17 +57,20 @@ row() { # NAME URL → one table row from wrk's latency distribution
 # Until the next minute starts plus a few seconds.
 until_minute() { echo $(( 60 - $(date +%s) % 60 )); }
 
-curl -fsS "$home" >/dev/null
 curl -fsS "$values" >/dev/null
 echo "| run | requests/s | p50 | p90 | p99 | non-2xx |"
 echo "|---|---|---|---|---|---|"
 row "home, warm" "$home"
 row "values API, warm" "$values"
-# Start a run a few seconds before a minute boundary, so that it spans it.
-wait_before=$(( $(until_minute) - seconds / 2 ))
-[ "$wait_before" -lt 0 ] && wait_before=$(( wait_before + 60 ))
-sleep "$wait_before"
-row "values API, across a minute boundary" "$values"
+# Start a run half a run before a minute boundary, so that it spans it.
+across_minute() { # NAME URL
+  local wait_before=$(( $(until_minute) - seconds / 2 ))
+  [ "$wait_before" -lt 0 ] && wait_before=$(( wait_before + 60 ))
+  sleep "$wait_before"
+  row "$1" "$2"
+}
+across_minute "values API, across a minute boundary" "$values"
+across_minute "home, across a minute boundary" "$home"
 # A data change in the middle of a run: one more invoice line appended to the CSV.
 invoices="$(ls "$work"/ws/data/*factura*.csv 2>/dev/null | head -1)"
 (

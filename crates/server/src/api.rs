@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
-use crate::state::{AppState, Loaded};
+use crate::state::{AppState, Loaded, Snapshot};
 use crate::wire::{KpiValues, kpi_values};
 
 #[derive(OpenApi)]
@@ -151,9 +151,15 @@ impl ValuesQuery {
     }
 }
 
+/// The workspace as it is now, or the problem that keeps it from loading.
 pub async fn loaded(state: &AppState) -> Result<std::sync::Arc<Loaded>, AppError> {
-    let snapshot = state.snapshot().await;
-    snapshot.loaded.ok_or_else(|| {
+    loaded_in(&state.snapshot().await)
+}
+
+/// The workspace load of `snapshot`: a page that shows the snapshot's errors too takes both
+/// from one look at the files.
+pub fn loaded_in(snapshot: &Snapshot) -> Result<std::sync::Arc<Loaded>, AppError> {
+    snapshot.loaded.clone().ok_or_else(|| {
         AppError::unavailable(format!(
             "the workspace has errors: {}",
             snapshot

@@ -13,7 +13,7 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tablero_model::{ColumnType, Source};
 
-use crate::api::loaded;
+use crate::api::loaded_in;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{Frame, PageQuery, frame};
@@ -142,7 +142,7 @@ pub async fn entry_page(
     Query(query): Query<EntryQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let source = manual_source(&loaded, &caller, &name)?;
     let page_query = PageQuery {
         lang: query.lang.clone(),
@@ -189,7 +189,7 @@ pub async fn entry_submit(
         });
     }
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let source = manual_source(&loaded, &caller, &name)?.clone();
     let calendar = loaded.engine.calendar().clone();
     let values: HashMap<String, String> = source

@@ -12,7 +12,7 @@ use tablero_model::Locale;
 use tablero_model::display::format_value;
 use utoipa::ToSchema;
 
-use crate::api::loaded;
+use crate::api::{loaded, loaded_in};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{Frame, PageQuery, frame, render};
@@ -154,7 +154,7 @@ pub async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let funnel = build(&state, &loaded, &caller, &group, &query).await?;
     let workspace = loaded.engine.workspace();
     let page_query = PageQuery {

@@ -1,6 +1,9 @@
 //! The dashboard's HTML pages: home (every KPI as a card, grouped by owner), one page per KPI,
 //! and the department scorecards of `dashboards/*.yaml`. Rendered from typed askama templates.
 
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
@@ -11,7 +14,7 @@ use tablero_engine::{KpiResult, KpiValue, Request};
 use tablero_model::display::{format_value, status_label};
 use tablero_model::{Diagnostic, Kpi, Locale};
 
-use crate::api::{ValuesQuery, loaded};
+use crate::api::{ValuesQuery, loaded, loaded_in};
 use crate::auth::Caller;
 use crate::chart::{self, Point};
 use crate::error::AppError;
@@ -241,7 +244,56 @@ pub struct Card {
 
 pub struct OwnerGroup {
     pub owner: String,
-    pub cards: Vec<Card>,
+    pub cards: Vec<Arc<Card>>,
+}
+
+/// The cards of an answer in a language, one per result in its order (none for a result
+/// whose KPI the workspace lacks).
+type Cards = Arc<Vec<Option<Arc<Card>>>>;
+
+/// Cards already built, per answer and language. Building a card formats each of its values
+/// and draws its sparkline; one answer is shown to everyone asking for the same page, so its
+/// cards are built once. Who may see which card is decided per request, afterwards.
+#[derive(Default)]
+pub struct CardMemo {
+    built: Mutex<VecDeque<(Arc<Vec<KpiResult>>, Locale, Cards)>>,
+}
+
+/// How many answers' cards are kept.
+const MEMO_ANSWERS: usize = 32;
+
+impl CardMemo {
+    /// The cards of `results`, built now unless they were before. An answer is only shared
+    /// between loads of the same definitions (see `AppState::computed`), so the KPIs'
+    /// names, units and the currency the cards show are those of `workspace`.
+    fn cards(
+        &self,
+        results: &Arc<Vec<KpiResult>>,
+        workspace: &tablero_model::Workspace,
+        fmt: &Fmt,
+        t: &Texts,
+    ) -> Cards {
+        let lock = || self.built.lock().unwrap_or_else(|e| e.into_inner());
+        let known = lock()
+            .iter()
+            .find(|(answer, locale, _)| Arc::ptr_eq(answer, results) && *locale == fmt.locale)
+            .map(|(_, _, cards)| cards.clone());
+        if let Some(cards) = known {
+            return cards;
+        }
+        let cards: Cards = Arc::new(
+            results
+                .iter()
+                .map(|r| workspace.kpi(&r.kpi).map(|k| Arc::new(card(k, r, fmt, t))))
+                .collect(),
+        );
+        let mut built = lock();
+        if built.len() >= MEMO_ANSWERS {
+            built.pop_front();
+        }
+        built.push_back((results.clone(), fmt.locale, cards.clone()));
+        cards
+    }
 }
 
 #[derive(Template)]
@@ -314,7 +366,7 @@ async fn compute_all(
     loaded: &Loaded,
     query: &PageQuery,
     kpis: Vec<String>,
-) -> Result<std::sync::Arc<Vec<KpiResult>>, AppError> {
+) -> Result<Arc<Vec<KpiResult>>, AppError> {
     let request = query.values().request(loaded, kpis)?;
     state
         .compute(loaded, &request)
@@ -334,7 +386,7 @@ pub async fn home(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     let (mut frame, locale) = frame(&snapshot.errors, &loaded, &caller, &query, String::new());
     frame.title = format!("{} — {}", frame.company, frame.t.kpis);
@@ -346,8 +398,12 @@ pub async fn home(
     let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, Vec::new()).await {
         Ok(results) => {
-            for result in results.iter() {
+            let cards = state.cards.cards(&results, workspace, &fmt, frame.t);
+            for (result, card) in results.iter().zip(cards.iter()) {
                 let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
+                    continue;
+                };
+                let Some(card) = card.clone() else {
                     continue;
                 };
                 let owner = kpi
@@ -355,7 +411,6 @@ pub async fn home(
                     .as_ref()
                     .map(|o| o.value.clone())
                     .unwrap_or_else(|| "—".into());
-                let card = card(kpi, result, &fmt, frame.t);
                 match groups.iter_mut().find(|g| g.owner == owner) {
                     Some(g) => g.cards.push(card),
                     None => groups.push(OwnerGroup {
@@ -552,7 +607,7 @@ pub async fn kpi_page(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     // A KPI this account may not see is answered exactly like one that does not exist.
     let kpi = workspace
@@ -1177,7 +1232,7 @@ pub(crate) async fn dashboard_view(
     shared: bool,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     let (dashboard, ids) = visible_dashboard(workspace, caller, id, &mut query)?;
     let (mut frame, locale) = frame(
@@ -1244,7 +1299,7 @@ pub(crate) async fn dashboard_view(
 #[template(path = "tv.html")]
 struct TvPage {
     frame: Frame,
-    cards: Vec<Card>,
+    cards: Vec<Arc<Card>>,
     /// Seconds between reloads.
     refresh: u32,
     /// When the numbers were computed, in the workspace's time zone.
@@ -1319,7 +1374,7 @@ pub(crate) async fn tv_view(
     rotate: bool,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     let (dashboard, ids) = visible_dashboard(workspace, caller, id, &mut query)?;
     let (mut frame, locale) = frame(
@@ -1340,9 +1395,12 @@ pub(crate) async fn tv_view(
     let mut status = StatusCode::OK;
     match compute_all(state, &loaded, &query, ids).await {
         Ok(results) => {
-            for result in results.iter() {
-                if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
-                    cards.push(card(kpi, result, &fmt, frame.t));
+            let built = state.cards.cards(&results, workspace, &fmt, frame.t);
+            for (result, card) in results.iter().zip(built.iter()) {
+                if workspace.kpi(&result.kpi).is_some_and(|k| caller.sees(k))
+                    && let Some(card) = card
+                {
+                    cards.push(card.clone());
                 }
             }
         }

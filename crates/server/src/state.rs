@@ -316,9 +316,13 @@ pub struct AppState {
     pub body_read: Duration,
     /// Accounts and sessions; `None` serves everyone everything (tests of other parts).
     pub auth: Option<Arc<crate::auth::Auth>>,
+    /// The dashboard's cards already built for an answer.
+    pub cards: Arc<crate::pages::CardMemo>,
 }
 
-type FileStamp = (PathBuf, u64, Option<SystemTime>);
+/// A file's path, size and modification time. The path is kept as its bytes: comparing
+/// `PathBuf`s walks their components, and every request compares a fingerprint.
+type FileStamp = (std::ffi::OsString, u64, Option<SystemTime>);
 
 /// The paths, sizes and modification times of the workspace's files: the definitions apart
 /// from the data, since new data alone leaves earlier answers worth showing meanwhile.
@@ -331,7 +335,11 @@ struct Fingerprint {
 fn fingerprint(root: &Path) -> Fingerprint {
     fn add(entries: &mut Vec<FileStamp>, path: &Path) {
         if let Ok(meta) = std::fs::metadata(path) {
-            entries.push((path.to_path_buf(), meta.len(), meta.modified().ok()));
+            entries.push((
+                path.as_os_str().to_owned(),
+                meta.len(),
+                meta.modified().ok(),
+            ));
         }
     }
     fn add_folder(entries: &mut Vec<FileStamp>, folder: &Path) {
@@ -352,7 +360,7 @@ fn fingerprint(root: &Path) -> Fingerprint {
     // The state database (sessions, reviews, alert firings) lives there too, and is no data
     // of any KPI: its writes must not look like new data.
     print.data.retain(|(path, _, _)| {
-        !path
+        !Path::new(path)
             .file_name()
             .and_then(|n| n.to_str())
             .is_some_and(|n| n.starts_with("tablero.db"))
@@ -430,6 +438,7 @@ impl AppState {
             },
             body_read: crate::listen::Timeouts::default().body_read,
             auth: None,
+            cards: Arc::default(),
         })
     }
 

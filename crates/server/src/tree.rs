@@ -18,7 +18,7 @@ use tablero_model::display::{format_value, status_label};
 use tablero_model::{Kpi, Locale};
 use utoipa::ToSchema;
 
-use crate::api::loaded;
+use crate::api::{loaded, loaded_in};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{Frame, PageQuery, frame, render};
@@ -327,7 +327,7 @@ pub async fn page(
     Query(query): Query<PeriodQuery>,
 ) -> Result<Response, AppError> {
     let snapshot = state.snapshot().await;
-    let loaded = loaded(&state).await?;
+    let loaded = loaded_in(&snapshot)?;
     let (tree, _) = build(&state, &loaded, &caller, &id, &query).await?;
     let workspace = loaded.engine.workspace();
     let page_query = PageQuery {
