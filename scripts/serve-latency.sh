@@ -31,7 +31,7 @@ trap cleanup EXIT
 
 "$bin" init "$work/ws" --example 23people --seed 23 >/dev/null
 mkfifo "$work/out"
-"$bin" -w "$work/ws" serve --addr 127.0.0.1:0 >"$work/out" 2>"$work/serve.log" &
+TABLERO_LOG=tablero_server=info "$bin" -w "$work/ws" serve --addr 127.0.0.1:0 >"$work/out" 2>"$work/serve.log" &
 server=$!
 exec 3<"$work/out"
 read -r line <&3

@@ -256,8 +256,11 @@ type Cards = Arc<Vec<Option<Arc<Card>>>>;
 /// cards are built once. Who may see which card is decided per request, afterwards.
 #[derive(Default)]
 pub struct CardMemo {
-    built: Mutex<VecDeque<(Arc<Vec<KpiResult>>, Locale, Cards)>>,
+    built: Mutex<VecDeque<Built>>,
 }
+
+/// An answer, the language its cards are in, and the cards.
+type Built = (Arc<Vec<KpiResult>>, Locale, Cards);
 
 /// How many answers' cards are kept.
 const MEMO_ANSWERS: usize = 32;

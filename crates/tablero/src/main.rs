@@ -390,8 +390,22 @@ pub(crate) fn write_text(text: &str) {
     }
 }
 
+/// The server's and the engine's diagnostics (a background refresh that failed, a reload) go
+/// to standard error: warnings by default; `TABLERO_LOG` takes any `tracing` filter, e.g.
+/// `TABLERO_LOG=info` also shows each reload of the workspace.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TABLERO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("tablero=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     // A panic is a bug: its message is printed by the default hook, and the exit status says
     // "internal error" rather than the runtime's 101.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(cli)))
