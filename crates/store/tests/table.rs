@@ -187,3 +187,48 @@ async fn a_key_with_another_body_is_a_conflict() {
     assert!(err.is_user_error());
     assert_eq!(table::info(dir.path(), &source).await.unwrap().rows, 1);
 }
+
+/// A large batch is cut into row groups of at most [`table::ROW_GROUP_ROWS`] rows (the unit a
+/// scan divides among cores and skips by time range), and none of its rows is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_stored_in_bounded_row_groups() {
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+    let (dir, source, calendar) = workspace();
+    let rows = 300_000;
+    let mut text = String::from("id,respondida,dia,nota,cliente,recomienda\n");
+    for id in 0..rows {
+        text.push_str(&format!(
+            "{id},2026-10-01 10:00:00,2026-10-01,{},c{},true\n",
+            id % 11,
+            id % 7
+        ));
+    }
+    let input = Input {
+        bytes: text.as_bytes(),
+        format: Format::Csv,
+        label: "big",
+        sheet: None,
+    };
+    let appended =
+        tablero_store::ingest(dir.path(), &source, &calendar, &[input], None, &mut |_| {})
+            .await
+            .unwrap();
+    assert_eq!(appended.rows, rows);
+    let mut groups = Vec::new();
+    for entry in std::fs::read_dir(dir.path().join("data/store/encuestas")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "parquet") {
+            let reader = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+            for group in reader.metadata().row_groups() {
+                groups.push(group.num_rows() as usize);
+            }
+        }
+    }
+    // 300,000 rows in groups of at most 131,072: at least ⌈300,000 / 131,072⌉ = 3 groups.
+    assert!(groups.len() >= 3, "row groups: {groups:?}");
+    assert!(
+        groups.iter().all(|&n| n <= table::ROW_GROUP_ROWS),
+        "row groups: {groups:?}"
+    );
+    assert_eq!(groups.iter().sum::<usize>(), rows as usize);
+}
