@@ -391,16 +391,25 @@ pub(crate) fn write_text(text: &str) {
 }
 
 /// The server's and the engine's diagnostics (a background refresh that failed, a reload) go
-/// to standard error: warnings by default; `TABLERO_LOG` takes any `tracing` filter, e.g.
-/// `TABLERO_LOG=info` also shows each reload of the workspace.
+/// to standard error: warnings by default; `TABLERO_LOG` takes `TARGET=LEVEL` pairs and a
+/// default level, e.g. `TABLERO_LOG=info`, or `TABLERO_LOG=tablero_server=info` for each
+/// reload of the workspace.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("TABLERO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("tablero=warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let wanted = std::env::var("TABLERO_LOG").ok();
+    let filter = wanted
+        .as_deref()
+        .and_then(|text| text.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_target("tablero", LevelFilter::WARN));
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::TRACE)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .finish()
+        .with(filter);
+    let _ = subscriber.try_init();
 }
 
 fn main() -> ExitCode {
