@@ -230,5 +230,5 @@ async fn a_large_batch_is_stored_in_bounded_row_groups() {
         groups.iter().all(|&n| n <= table::ROW_GROUP_ROWS),
         "row groups: {groups:?}"
     );
-    assert_eq!(groups.iter().sum::<usize>(), rows);
+    assert_eq!(groups.iter().sum::<usize>(), rows as usize);
 }
