@@ -18,7 +18,6 @@
 //! ([`crate::torn`]), so a new batch lands on the last intact version where readers see it;
 //! damage below an intact newest version makes the writer refuse.
 
-use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -28,8 +27,6 @@ use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::prelude::SessionContext;
 use deltalake::kernel::transaction::{CommitProperties, TransactionError};
 use deltalake::kernel::{StructField, Transaction};
-use deltalake::parquet::basic::Compression;
-use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::SaveMode;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tablero_model::{ColumnType, Source, SourceData};
@@ -47,12 +44,6 @@ const MAX_KEY_BYTES: usize = 200;
 const MAX_COMMIT_ATTEMPTS: usize = 1000;
 /// Small files a table may gather before an append compacts it.
 pub const COMPACT_AFTER_FILES: usize = 64;
-/// Most rows in one Parquet row group of a store table. A scan divides its work among the
-/// cores by row groups and skips those outside a request's time range, so a large ingest is
-/// cut into many (about DuckDB's row group size).
-pub const ROW_GROUP_ROWS: usize = 128 * 1024;
-/// The size a data file of a store table is cut at: a large ingest becomes several files.
-pub const FILE_BYTES: NonZeroU64 = NonZeroU64::new(64 << 20).expect("not zero");
 /// How many versions a reader walks back looking for an intact one.
 const MAX_WALK_BACK: u64 = 1000;
 /// The transaction version of keys committed before batch hashes were recorded: such a key
@@ -468,8 +459,6 @@ pub async fn append(
         let written = table
             .clone()
             .write(batches.clone())
-            .with_writer_properties(writer_properties())
-            .with_target_file_size(Some(FILE_BYTES))
             .with_save_mode(SaveMode::Append)
             .with_commit_properties(properties)
             .await;
@@ -601,15 +590,6 @@ fn flush_commits(dir: &Path, from: u64, to: u64) -> std::io::Result<()> {
 
 /// Many small pushes leave many small files; past a threshold an append compacts them.
 /// A failure here loses nothing (the batch is committed), so it is only logged.
-/// How a store table's Parquet files are written: Snappy-compressed (as Delta Lake writers do
-/// by default), in row groups of at most [`ROW_GROUP_ROWS`].
-fn writer_properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .build()
-}
-
 async fn compact_if_fragmented(root: &Path, source: &Source, table: DeltaTable) {
     let files = table
         .snapshot()
@@ -643,8 +623,6 @@ async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Resul
     let files_before = table.snapshot()?.log_data().num_files();
     let (table, _metrics) = table
         .optimize()
-        .with_writer_properties(writer_properties())
-        .with_target_size(FILE_BYTES)
         .with_commit_properties(
             CommitProperties::default()
                 .with_max_retries(MAX_COMMIT_ATTEMPTS)
