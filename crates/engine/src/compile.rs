@@ -36,7 +36,7 @@ use crate::window_index;
 pub const IDX: &str = "__idx";
 pub const DIM: &str = "__dim";
 pub const VALUE: &str = "value";
-const T: &str = "__t";
+pub(crate) const T: &str = "__t";
 const G: &str = "__g";
 pub const V: &str = "__v";
 /// The `per:` entity of a `last`/`first` measure.
@@ -226,7 +226,7 @@ pub(crate) fn stored_name(column: &str) -> String {
 /// conversion of a stored local time into an instant, so without this it reads every row
 /// group and file; with it, in the stored column's own type, it skips those whose statistics
 /// lie outside the range. The exact condition on `time` is kept beside it.
-fn stored_range(
+pub(crate) fn stored_range(
     calendar: &Calendar,
     scan: &datafusion::common::DFSchema,
     time: &str,
@@ -281,7 +281,7 @@ fn stored_range(
     low.into_iter().chain(high).reduce(Expr::and)
 }
 
-fn micros(t: Timestamp) -> Expr {
+pub(crate) fn micros(t: Timestamp) -> Expr {
     lit(ScalarValue::TimestampMicrosecond(
         Some(t.as_microsecond()),
         None,
@@ -366,7 +366,7 @@ fn percentile(rows: LogicalPlanBuilder, keys: Vec<Expr>, p: f64) -> Result<Logic
 }
 
 /// A column of the source by exact name (no parsing of dots).
-fn column(name: &str) -> Expr {
+pub(crate) fn column(name: &str) -> Expr {
     col(Column::from_name(name))
 }
 
@@ -426,7 +426,7 @@ pub fn row_expr(calendar: &Calendar, e: &RowExpr) -> Expr {
 /// they overlap or leave gaps, the row's elementary segment is found that way and an equality
 /// join with the small `(segment, window)` table gives a row once per window holding it (and
 /// drops a row in none). No join on a range: it runs the same on one machine and on a cluster.
-fn windowed(rows: LogicalPlanBuilder, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
+pub(crate) fn windowed(rows: LogicalPlanBuilder, leaf: &Leaf) -> Result<LogicalPlanBuilder> {
     let mut columns: Vec<Expr> = rows.schema().columns().into_iter().map(col).collect();
     if leaf.contiguous() {
         let starts: Vec<Timestamp> = leaf.windows[1..].iter().map(|w| w.0).collect();

@@ -26,6 +26,7 @@ use crate::error::{EngineError, RequestErrorKind, Result};
 use crate::judge;
 use crate::load::register_source;
 use crate::plan::{self, KpiPlan, Leaf, Planning};
+use crate::rollup::{NoRollup, Rollup, Spec};
 use crate::sql::{self, Statement, TimeStorage};
 
 /// What a user asks `compute` for (SPEC §6).
@@ -277,6 +278,11 @@ pub struct Engine {
     /// sources registered in it.
     cluster: tokio::sync::OnceCell<SessionContext>,
     cluster_loaded: Mutex<HashSet<String>>,
+    /// Whether leaves read daily rollups where they can (`TABLERO_ROLLUPS=off` says no).
+    use_rollups: bool,
+    /// The daily rollups built so far, by source and time column; `Err` when a source has
+    /// none (kept, so it is not tried again).
+    rollups: Mutex<HashMap<(String, String), std::result::Result<Arc<Rollup>, NoRollup>>>,
 }
 
 impl Engine {
@@ -325,7 +331,46 @@ impl Engine {
             tables: Mutex::new(HashMap::new()),
             cluster: tokio::sync::OnceCell::new(),
             cluster_loaded: Mutex::new(HashSet::new()),
+            use_rollups: std::env::var_os("TABLERO_ROLLUPS").is_none_or(|v| v != "off"),
+            rollups: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Whether leaves read daily rollups where they can ([`crate::rollup`]); on unless
+    /// `TABLERO_ROLLUPS=off`.
+    pub fn set_rollups(&mut self, on: bool) {
+        self.use_rollups = on;
+    }
+
+    /// The daily rollup of `source` over its column `time`, built on first use from
+    /// `provider` (the rows as this process loads them); `None` when rollups are off or the
+    /// source has none.
+    async fn rollup(
+        &self,
+        source: &str,
+        time: &str,
+        provider: &Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<Rollup>>> {
+        if !self.use_rollups {
+            return Ok(None);
+        }
+        let Some(definition) = self.workspace.source(source) else {
+            return Ok(None);
+        };
+        let key = (source.to_string(), time.to_string());
+        let mut rollups = self.rollups.lock().await;
+        if let Some(found) = rollups.get(&key) {
+            return Ok(found.as_ref().ok().cloned());
+        }
+        let spec = Spec::of(&self.catalog, definition, time);
+        let scan = LogicalPlanBuilder::scan(source, provider_as_source(provider.clone()), None)?
+            .build()?;
+        let built = crate::rollup::build(&self.ctx, &self.calendar, spec, scan)
+            .await?
+            .map(Arc::new);
+        let found = built.as_ref().ok().cloned();
+        rollups.insert(key, built);
+        Ok(found)
     }
 
     /// Problems met loading sources that did not stop the computation (a damaged store table
@@ -591,7 +636,11 @@ impl Engine {
                         .await
                         .map_err(connection_error)?
                 }
-                None => self.run_pass(scanning, plan, &only, &providers).await?,
+                None => {
+                    let remote = !std::ptr::eq(scanning, &self.ctx);
+                    self.file_pass(scanning, remote, plan, &only, &providers)
+                        .await?
+                }
             };
             for (j, ((key, _), leaf_rows)) in leaves.into_iter().zip(rows).enumerate() {
                 computed.results.insert(key, leaf_result(j, by, leaf_rows)?);
@@ -951,12 +1000,35 @@ impl Engine {
                         rows: None,
                     });
                 }
-                None if only.len() > 1 => notes.push_str(&format!(
-                    "one pass over `{}`: {}\n",
-                    only[0].aggregate.source,
-                    named.join(", ")
-                )),
-                None => {}
+                None => {
+                    let source = only[0].aggregate.source.clone();
+                    if only.len() > 1 {
+                        notes
+                            .push_str(&format!("one pass over `{source}`: {}\n", named.join(", ")));
+                    }
+                    // Which of them a daily rollup answers, as a computation here would.
+                    let providers = self.providers(std::slice::from_ref(&source)).await?;
+                    let rollup = match providers.get(&source) {
+                        Some(p) => self.rollup(&source, &only[0].aggregate.time, p).await?,
+                        None => None,
+                    };
+                    if let Some(rollup) = rollup {
+                        let served: Vec<&String> = named
+                            .iter()
+                            .zip(&only)
+                            .filter(|(_, leaf)| rollup.serves(&self.calendar, plan, leaf))
+                            .map(|(n, _)| n)
+                            .collect();
+                        if !served.is_empty() {
+                            let served: Vec<&str> = served.iter().map(|s| s.as_str()).collect();
+                            notes.push_str(&format!(
+                                "{} read {}\n",
+                                served.join(", "),
+                                rollup.describe()
+                            ));
+                        }
+                    }
+                }
             }
         }
         let [plan] = plans;
@@ -993,6 +1065,59 @@ impl Engine {
         })
     }
 
+    /// A shared pass over a file or the store: the leaves a daily rollup serves read it, the
+    /// others the rows (on a cluster, always the rows). Each leaf's rows, in order.
+    async fn file_pass(
+        &self,
+        ctx: &SessionContext,
+        remote: bool,
+        plan: &KpiPlan,
+        leaves: &[&Leaf],
+        providers: &HashMap<String, Arc<dyn TableProvider>>,
+    ) -> Result<Vec<Vec<tablero_connections::LeafRow>>> {
+        let name = leaves[0].aggregate.source.as_str();
+        let provider = providers
+            .get(name)
+            .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
+        let rollup = match remote {
+            true => None,
+            false => {
+                self.rollup(name, &leaves[0].aggregate.time, provider)
+                    .await?
+            }
+        };
+        let Some(rollup) = rollup else {
+            return self.run_pass(ctx, plan, leaves, providers).await;
+        };
+        let (served, rest): (Vec<(usize, &Leaf)>, Vec<(usize, &Leaf)>) = leaves
+            .iter()
+            .copied()
+            .enumerate()
+            .partition(|(_, leaf)| rollup.serves(&self.calendar, plan, leaf));
+        if served.is_empty() {
+            return self.run_pass(ctx, plan, leaves, providers).await;
+        }
+        let scan =
+            LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
+        let only: Vec<&Leaf> = served.iter().map(|(_, l)| *l).collect();
+        let pass = rollup.pass_plan(&self.calendar, plan, &only, scan)?;
+        let from_rollup = self.pass_results(ctx, pass, only.len()).await?;
+        let others: Vec<&Leaf> = rest.iter().map(|(_, l)| *l).collect();
+        let from_rows = match others.is_empty() {
+            true => Vec::new(),
+            false => self.run_pass(ctx, plan, &others, providers).await?,
+        };
+        let mut rows = vec![Vec::new(); leaves.len()];
+        for ((j, _), r) in served
+            .iter()
+            .zip(from_rollup)
+            .chain(rest.iter().zip(from_rows))
+        {
+            rows[*j] = r;
+        }
+        Ok(rows)
+    }
+
     /// Runs a shared pass in DataFusion: each leaf's rows.
     async fn run_pass(
         &self,
@@ -1008,8 +1133,18 @@ impl Engine {
         let scan =
             LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
         let pass = pass_plan(&self.calendar, plan, leaves, scan)?;
+        self.pass_results(ctx, pass, leaves.len()).await
+    }
+
+    /// Each of `n` leaves' rows from a pass's columns (see [`pass_plan`]).
+    async fn pass_results(
+        &self,
+        ctx: &SessionContext,
+        pass: LogicalPlan,
+        n: usize,
+    ) -> Result<Vec<Vec<tablero_connections::LeafRow>>> {
         let batches = ctx.execute_logical_plan(pass).await?.collect().await?;
-        let mut rows = vec![Vec::new(); leaves.len()];
+        let mut rows = vec![Vec::new(); n];
         for batch in &batches {
             let idx = typed::<Int64Array>(&column_as(batch, IDX, &DataType::Int64)?)?;
             let dim = dims(batch)?;

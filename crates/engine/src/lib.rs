@@ -12,6 +12,7 @@ pub mod judge;
 pub mod load;
 pub mod local_time;
 pub mod plan;
+pub mod rollup;
 pub mod sql;
 pub mod window_index;
 

@@ -217,10 +217,8 @@ fn run_case_with(
     failures
 }
 
-/// Every case's computations again with each leaf planned on its own
-/// (`TABLERO_SHARED_PASSES=off`): the shared passes must not change a value.
-#[test]
-fn kpi_cases_without_shared_passes() {
+/// Every case folder under `tests/cases/`, in order.
+fn case_dirs() -> Vec<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .expect("tests/cases exists")
@@ -228,32 +226,41 @@ fn kpi_cases_without_shared_passes() {
         .filter(|p| p.join("case.txt").exists())
         .collect();
     dirs.sort();
+    dirs
+}
+
+/// Every case's computations again with a variable of the engine set (`name=off`): the
+/// way of computing it turns off must not change a value.
+fn cases_with_off(name: &str) {
     let mut failures = Vec::new();
-    for dir in &dirs {
-        failures.extend(run_case_with(
-            dir,
-            dir,
-            true,
-            &[("TABLERO_SHARED_PASSES", "off")],
-        ));
+    for dir in &case_dirs() {
+        failures.extend(run_case_with(dir, dir, true, &[(name, "off")]));
     }
     assert!(
         failures.is_empty(),
-        "{} failure(s) without shared passes:\n\n{}",
+        "{} failure(s) with {name}=off:\n\n{}",
         failures.len(),
         failures.join("\n\n")
     );
 }
 
+/// Each leaf planned on its own (`TABLERO_SHARED_PASSES=off`): the shared passes must not
+/// change a value.
+#[test]
+fn kpi_cases_without_shared_passes() {
+    cases_with_off("TABLERO_SHARED_PASSES");
+}
+
+/// Every leaf read from rows (`TABLERO_ROLLUPS=off`): the daily rollups must not change a
+/// value.
+#[test]
+fn kpi_cases_without_rollups() {
+    cases_with_off("TABLERO_ROLLUPS");
+}
+
 #[test]
 fn kpi_cases() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("tests/cases exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("case.txt").exists())
-        .collect();
-    dirs.sort();
+    let dirs = case_dirs();
     let only = std::env::var("TABLERO_CASE").ok();
     let mut failures = Vec::new();
     let mut ran = 0;
@@ -287,13 +294,7 @@ fn kpi_cases_on_postgres() {
     let admin = std::env::var("TABLERO_TEST_POSTGRES").expect(
         "TABLERO_TEST_POSTGRES is not set: run ./scripts/test.sh, which starts a PostgreSQL server for these tests",
     );
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("tests/cases exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("case.txt").exists())
-        .collect();
-    dirs.sort();
+    let dirs = case_dirs();
     let only = std::env::var("TABLERO_CASE").ok();
     let database = format!("tablero_cases_{:016x}", rand::random::<u64>());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -565,13 +566,7 @@ mod postgres {
 #[test]
 fn kpi_cases_on_a_cluster() {
     let cluster = cluster_support::Cluster::start();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .expect("tests/cases exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("case.txt").exists())
-        .collect();
-    dirs.sort();
+    let dirs = case_dirs();
     let only = std::env::var("TABLERO_CASE").ok();
     let mut failures = Vec::new();
     let mut ran = 0;
