@@ -260,6 +260,18 @@ impl Default for Limits {
     }
 }
 
+/// A rollup, or why a source has none.
+type Built = std::result::Result<Arc<Rollup>, NoRollup>;
+
+/// Whether daily rollups are wanted: `TABLERO_ROLLUPS=on` or `off`, else `default`.
+pub fn rollups_wanted(default: bool) -> bool {
+    match std::env::var_os("TABLERO_ROLLUPS") {
+        Some(v) if v == "on" => true,
+        Some(v) if v == "off" => false,
+        _ => default,
+    }
+}
+
 /// A checked workspace ready to compute, with its sources loaded on first use.
 pub struct Engine {
     limits: Limits,
@@ -282,7 +294,7 @@ pub struct Engine {
     use_rollups: bool,
     /// The daily rollups built so far, by source and time column; `Err` when a source has
     /// none (kept, so it is not tried again).
-    rollups: Mutex<HashMap<(String, String), std::result::Result<Arc<Rollup>, NoRollup>>>,
+    rollups: Mutex<HashMap<(String, String), Built>>,
 }
 
 impl Engine {
@@ -331,13 +343,14 @@ impl Engine {
             tables: Mutex::new(HashMap::new()),
             cluster: tokio::sync::OnceCell::new(),
             cluster_loaded: Mutex::new(HashSet::new()),
-            use_rollups: std::env::var_os("TABLERO_ROLLUPS").is_none_or(|v| v != "off"),
+            use_rollups: rollups_wanted(false),
             rollups: Mutex::new(HashMap::new()),
         })
     }
 
-    /// Whether leaves read daily rollups where they can ([`crate::rollup`]); on unless
-    /// `TABLERO_ROLLUPS=off`.
+    /// Whether leaves read daily rollups where they can ([`crate::rollup`]): off by default,
+    /// as a one-time computation reads the rows once anyway; on in an engine that answers
+    /// again and again (the server).
     pub fn set_rollups(&mut self, on: bool) {
         self.use_rollups = on;
     }
@@ -1089,7 +1102,7 @@ impl Engine {
         let Some(rollup) = rollup else {
             return self.run_pass(ctx, plan, leaves, providers).await;
         };
-        let (served, rest): (Vec<(usize, &Leaf)>, Vec<(usize, &Leaf)>) = leaves
+        let (served, rest): (Vec<_>, Vec<_>) = leaves
             .iter()
             .copied()
             .enumerate()

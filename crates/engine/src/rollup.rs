@@ -15,9 +15,9 @@
 //! themselves: a rollup day holds rows up to its end, and the computation must not see those
 //! after as-of. `count_distinct`, `median` and percentiles always read rows.
 //!
-//! Results are the same with and without rollups (the hand-worked cases run both ways;
-//! `TABLERO_ROLLUPS=off` turns them off); sums may differ in the last bits of a float, as
-//! they are added in another order.
+//! Results are the same with and without rollups (the hand-worked cases run both ways); sums
+//! may differ in the last bits of a float, as they are added in another order. The server
+//! uses rollups, a one-time `compute` reads rows; `TABLERO_ROLLUPS=on|off` chooses.
 
 use std::collections::HashSet;
 use std::sync::Arc;
