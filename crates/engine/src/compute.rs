@@ -24,9 +24,10 @@ use crate::compile::{
 };
 use crate::error::{EngineError, RequestErrorKind, Result};
 use crate::judge;
+use crate::load::DataVersion;
 use crate::load::register_source;
 use crate::plan::{self, KpiPlan, Leaf, Planning};
-use crate::rollup::{NoRollup, Rollup, Spec};
+use crate::rollup::{NoRollup, Origin, Rollup, Spec};
 use crate::sql::{self, Statement, TimeStorage};
 
 /// What a user asks `compute` for (SPEC §6).
@@ -260,6 +261,31 @@ impl Default for Limits {
     }
 }
 
+/// When store data version `now` holds every file of `then`, a later one: `then`'s version
+/// and the files appended since.
+fn appended(then: &DataVersion, now: &DataVersion) -> Option<(u64, Vec<String>)> {
+    let (
+        DataVersion::Store {
+            version: from,
+            files: had,
+        },
+        DataVersion::Store {
+            version: to,
+            files: has,
+        },
+    ) = (then, now)
+    else {
+        return None;
+    };
+    let had: HashSet<&String> = had.iter().collect();
+    let present: HashSet<&String> = has.iter().collect();
+    let kept_all = had.iter().all(|f| present.contains(f));
+    (from < to && kept_all).then(|| {
+        let added = has.iter().filter(|f| !had.contains(f)).cloned().collect();
+        (*from, added)
+    })
+}
+
 /// A rollup, or why a source has none.
 type Built = std::result::Result<Arc<Rollup>, NoRollup>;
 
@@ -295,6 +321,8 @@ pub struct Engine {
     /// The daily rollups built so far, by source and time column; `Err` when a source has
     /// none (kept, so it is not tried again).
     rollups: Mutex<HashMap<(String, String), Built>>,
+    /// What each loaded source's rows were read from, by source.
+    versions: std::sync::Mutex<HashMap<String, DataVersion>>,
 }
 
 impl Engine {
@@ -345,6 +373,7 @@ impl Engine {
             cluster_loaded: Mutex::new(HashSet::new()),
             use_rollups: rollups_wanted(false),
             rollups: Mutex::new(HashMap::new()),
+            versions: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -355,9 +384,10 @@ impl Engine {
         self.use_rollups = on;
     }
 
-    /// The daily rollup of `source` over its column `time`, built on first use from
-    /// `provider` (the rows as this process loads them); `None` when rollups are off or the
-    /// source has none.
+    /// The daily rollup of `source` over its column `time`, made on first use: read from the
+    /// workspace's cache folder when it was made from the same data, extended with the files
+    /// appended to a store table since, or built from `provider` (the rows as this process
+    /// loads them) and kept there. `None` when rollups are off or the source has none.
     async fn rollup(
         &self,
         source: &str,
@@ -376,11 +406,67 @@ impl Engine {
             return Ok(found.as_ref().ok().cloned());
         }
         let spec = Spec::of(&self.catalog, definition, time);
-        let scan = LogicalPlanBuilder::scan(source, provider_as_source(provider.clone()), None)?
-            .build()?;
-        let built = crate::rollup::build(&self.ctx, &self.calendar, spec, scan)
-            .await?
-            .map(Arc::new);
+        let zone = self
+            .calendar
+            .time_zone()
+            .iana_name()
+            .unwrap_or("UTC")
+            .to_string();
+        let version = self
+            .versions
+            .lock()
+            .ok()
+            .and_then(|v| v.get(source).cloned());
+        let dir = self
+            .workspace
+            .root
+            .join(".tablero")
+            .join("cache")
+            .join("rollups");
+        let kept = version
+            .as_ref()
+            .and_then(|_| crate::rollup::read_kept(&dir, &spec, &zone));
+        let rows = || -> Result<LogicalPlan> {
+            Ok(
+                LogicalPlanBuilder::scan(source, provider_as_source(provider.clone()), None)?
+                    .build()?,
+            )
+        };
+        let (batches, origin) = match (kept, &version) {
+            (Some(kept), Some(now)) if kept.version == *now => (kept.batches, Origin::Kept),
+            (Some(kept), Some(now)) if appended(&kept.version, now).is_some() => {
+                let (from, added) = appended(&kept.version, now).unwrap_or_default();
+                let new_rows = match added.is_empty() {
+                    true => Vec::new(),
+                    false => {
+                        let scan = crate::load::store_files(
+                            &self.ctx,
+                            &self.workspace.root,
+                            definition,
+                            &self.calendar,
+                            added.clone(),
+                        )
+                        .await?;
+                        crate::rollup::partials(&self.ctx, &self.calendar, &spec, scan).await?
+                    }
+                };
+                let merged = crate::rollup::merge(&self.ctx, &spec, kept.batches, new_rows).await?;
+                let files = added.len();
+                (merged, Origin::Extended { from, files })
+            }
+            _ => (
+                crate::rollup::partials(&self.ctx, &self.calendar, &spec, rows()?).await?,
+                Origin::Built,
+            ),
+        };
+        let built = Rollup::from_batches(&self.calendar, spec, batches, origin)?.map(Arc::new);
+        if let (Ok(rollup), Some(version)) = (&built, &version)
+            && rollup.origin != Origin::Kept
+            && let Err(err) = rollup.keep(&dir, &zone, version)
+        {
+            // A workspace that cannot be written to still computes; the next process builds again.
+            tracing::warn!("daily rollup of `{source}` not kept: {err}");
+        }
         let found = built.as_ref().ok().cloned();
         rollups.insert(key, built);
         Ok(found)
@@ -413,10 +499,15 @@ impl Engine {
                 let source = self.workspace.source(name).ok_or_else(|| {
                     EngineError::Internal(format!("checked source `{name}` is missing"))
                 })?;
-                let warning =
+                let registered =
                     register_source(&self.ctx, &self.workspace.root, source, &self.calendar)
                         .await?;
-                if let Some(warning) = warning
+                if let Some(version) = registered.version
+                    && let Ok(mut versions) = self.versions.lock()
+                {
+                    versions.insert(name.clone(), version);
+                }
+                if let Some(warning) = registered.warning
                     && let Ok(mut warnings) = self.warnings.lock()
                 {
                     warnings.push(warning);

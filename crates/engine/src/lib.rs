@@ -10,6 +10,7 @@ pub mod compute;
 pub mod error;
 pub mod judge;
 pub mod load;
+pub mod local_day;
 pub mod local_time;
 pub mod plan;
 pub mod rollup;
@@ -32,7 +33,11 @@ use tablero_model::Diagnostic;
 /// The functions Tablero's plans call by name, which every session running them registers —
 /// each node of a cluster included.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(local_time::udf()), Arc::new(window_index::udf())]
+    vec![
+        Arc::new(local_time::udf()),
+        Arc::new(window_index::udf()),
+        Arc::new(local_day::udf()),
+    ]
 }
 
 /// Loads and checks the workspace at `root`. Returns the engine and the warnings, or every

@@ -25,14 +25,44 @@ pub fn source_schema(source: &Source) -> SchemaRef {
     rows::schema(source, Layout::Instants)
 }
 
-/// Registers `source` in `ctx` under its name. Returns a warning to show the reader when a
-/// store table was read at an older version because its newest one is damaged.
+/// What a source's rows were read from when it was registered: what is computed from them
+/// and kept on disk (a daily rollup) is used again only while it is the same.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataVersion {
+    /// A file, by its size and modification time (taken before it is read, so a change while
+    /// reading makes the next look see another version).
+    File { len: u64, modified_ns: i128 },
+    /// A store table: its version and the data files that version holds.
+    Store { version: u64, files: Vec<String> },
+}
+
+/// A registered source.
+pub struct Registered {
+    /// Shown to the reader when a store table was read at an older version because its
+    /// newest one is damaged.
+    pub warning: Option<String>,
+    /// `None` when it cannot be told (a file's time unreadable, an empty store source).
+    pub version: Option<DataVersion>,
+}
+
+/// The version of the file at `path`, from its metadata.
+fn file_version(path: &Path) -> Option<DataVersion> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta.modified().ok()?;
+    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some(DataVersion::File {
+        len: meta.len(),
+        modified_ns: since.as_nanos() as i128,
+    })
+}
+
+/// Registers `source` in `ctx` under its name.
 pub async fn register_source(
     ctx: &SessionContext,
     root: &Path,
     source: &Source,
     calendar: &Calendar,
-) -> Result<Option<String>> {
+) -> Result<Registered> {
     let name = source.name.value.as_str();
     let rel = match &source.data {
         SourceData::File(rel) => rel,
@@ -44,6 +74,7 @@ pub async fn register_source(
         }
     };
     let path = root.join(rel);
+    let version = file_version(&path);
     let is_parquet = rel
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
@@ -79,7 +110,10 @@ pub async fn register_source(
         let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
         ctx.register_table(name, Arc::new(table))?;
     }
-    Ok(None)
+    Ok(Registered {
+        warning: None,
+        version,
+    })
 }
 
 /// A store source: its Delta table at the newest intact version, or no rows before the first
@@ -89,7 +123,7 @@ async fn register_store(
     root: &Path,
     source: &Source,
     calendar: &Calendar,
-) -> Result<Option<String>> {
+) -> Result<Registered> {
     let name = source.name.value.as_str();
     let opened = tablero_store::table::open(root, source)
         .await
@@ -97,7 +131,14 @@ async fn register_store(
     let Some(table) = opened.table else {
         let empty = MemTable::try_new(source_schema(source), vec![vec![]])?;
         ctx.register_table(name, Arc::new(empty))?;
-        return Ok(None);
+        return Ok(Registered {
+            warning: None,
+            version: None,
+        });
+    };
+    let version = DataVersion::Store {
+        version: table.version().unwrap_or(0),
+        files: tablero_store::table::file_uris(&table).map_err(store_error)?,
     };
     let provider = tablero_store::table::provider(ctx, &table)
         .await
@@ -112,7 +153,31 @@ async fn register_store(
     if let Some(warning) = &opened.warning {
         tracing::warn!("{warning}");
     }
-    Ok(opened.warning)
+    Ok(Registered {
+        warning: opened.warning,
+        version: Some(version),
+    })
+}
+
+/// The rows of some of a store source's data files (URIs, as [`DataVersion::Store`] lists
+/// them), typed as the registered table's: what a rollup reads to take in rows appended since
+/// it was made.
+pub async fn store_files(
+    ctx: &SessionContext,
+    root: &Path,
+    source: &Source,
+    calendar: &Calendar,
+    files: Vec<String>,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
+    let label = tablero_store::table::table_dir(root, source)
+        .strip_prefix(root)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let frame = ctx
+        .read_parquet(files, ParquetReadOptions::default())
+        .await
+        .map_err(|err| EngineError::User(format!("{label}: cannot read Parquet: {err}")))?;
+    Ok(typed_view(frame, source, calendar, &label)?.into_unoptimized_plan())
 }
 
 /// Registers `source` in a cluster's session, where every scan must be of files each node

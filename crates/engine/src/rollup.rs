@@ -20,10 +20,11 @@
 //! uses rollups, a one-time `compute` reads rows; `TABLERO_ROLLUPS=on|off` chooses.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimeUnit};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
 use datafusion::common::Column;
 use datafusion::datasource::MemTable;
 use datafusion::functions::expr_fn::nullif;
@@ -43,14 +44,13 @@ use crate::compile::{
     DIM, IDX, T, column, micros, pass_rows, pass_value, row_expr, stored_range, windowed,
 };
 use crate::error::{EngineError, Result};
+use crate::load::DataVersion;
 use crate::plan::{KpiPlan, Leaf};
 
 /// The rollup column holding the instant a row's local day starts.
 const DAY: &str = "__day";
 /// The rows of the source a rollup row sums up.
 const ROWS: &str = "__rows";
-/// Longest span of days a rollup covers; a source spanning more is read by rows.
-const MAX_DAYS: usize = 40_000;
 
 /// The partial-result columns of measure expression `k`.
 fn sum_of(k: usize) -> String {
@@ -126,96 +126,64 @@ impl Spec {
     }
 }
 
+/// How a rollup came to be, for `explain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// From the source's rows, now.
+    Built,
+    /// Read from the workspace's cache folder, made from the same data before.
+    Kept,
+    /// Kept at an older version of a store table, with the rows of the files appended since.
+    Extended { from: u64, files: usize },
+}
+
 /// A built rollup, held by the engine.
 pub struct Rollup {
     pub spec: Spec,
-    /// The local days from the first row's to the last's, by their first instant, and the
-    /// end of the last.
-    days: Vec<Timestamp>,
+    pub origin: Origin,
+    /// The first instant of the first day with rows, and the end of the last.
+    first: Option<Timestamp>,
     end: Option<Timestamp>,
     /// The latest time of any row.
     last: Option<Timestamp>,
     /// Rows of the rollup, and of the source it sums up.
     pub rows: usize,
     pub source_rows: usize,
+    batches: Vec<RecordBatch>,
     table: Arc<MemTable>,
 }
 
 /// Why no rollup serves a source: kept so the engine does not try again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoRollup {
-    /// The rows span more days than [`MAX_DAYS`].
-    TooLong,
+    /// The source has no rows with a time.
+    Empty,
     /// The rollup would not be much smaller than the rows.
     TooFine,
 }
 
-/// Builds the rollup of `spec` over `scan` (the source's rows as the engine loads them).
-pub async fn build(
+/// The latest time of the rows a rollup row sums up.
+const LAST: &str = "__last";
+
+/// The rollup rows of `spec` over `scan` (the source's rows as the engine loads them, or some
+/// of them): one pass.
+pub async fn partials(
     ctx: &SessionContext,
     calendar: &Calendar,
-    spec: Spec,
+    spec: &Spec,
     scan: LogicalPlan,
-) -> Result<std::result::Result<Rollup, NoRollup>> {
+) -> Result<Vec<RecordBatch>> {
     let t = column(&spec.time);
-    let timed = LogicalPlanBuilder::from(scan).filter(t.clone().is_not_null())?;
-    let bounds = ctx
-        .execute_logical_plan(
-            timed
-                .clone()
-                .aggregate(
-                    Vec::<Expr>::new(),
-                    vec![
-                        min(t.clone()).alias("lo"),
-                        max(t.clone()).alias("hi"),
-                        count(lit(1)).alias("n"),
-                    ],
-                )?
-                .build()?,
-        )
-        .await?
-        .collect()
-        .await?;
-    let instant = |batch: &RecordBatch, i: usize| -> Option<Timestamp> {
-        let c = batch
-            .column(i)
-            .as_primitive_opt::<datafusion::arrow::datatypes::TimestampMicrosecondType>()?;
-        (!c.is_null(0)).then(|| Timestamp::from_microsecond(c.value(0)).ok())?
-    };
-    let (first, last, source_rows) = match bounds.iter().find(|b| b.num_rows() > 0) {
-        Some(b) => (
-            instant(b, 0),
-            instant(b, 1),
-            b.column(2)
-                .as_primitive_opt::<Int64Type>()
-                .map_or(0, |c| c.value(0) as usize),
-        ),
-        None => (None, None, 0),
-    };
-    let mut days = Vec::new();
-    if let (Some(first), Some(last)) = (first, last) {
-        let mut day = calendar.period_of(Grain::Day, first);
-        loop {
-            let start = calendar.start(day);
-            if start > last {
-                break;
-            }
-            if days.len() == MAX_DAYS {
-                return Ok(Err(NoRollup::TooLong));
-            }
-            days.push(start);
-            day = calendar.shift(day, 1);
-        }
-    }
-
-    let mut projection =
-        vec![crate::window_index::call(t, days.get(1..).unwrap_or(&[])).alias(DAY)];
+    let mut projection = vec![
+        crate::local_day::call(t.clone(), calendar).alias(DAY),
+        t.clone().alias(LAST),
+    ];
     let mut keys = vec![col(DAY)];
     for d in &spec.dims {
         projection.push(column(d).alias(d.as_str()));
         keys.push(col(Column::from_name(d.as_str())));
     }
-    let mut partials = vec![count(lit(1)).alias(ROWS)];
+    let mut partials = vec![count(lit(1)).alias(ROWS), max(col(LAST)).alias(LAST)];
     for (k, (v, numeric)) in spec.values.iter().enumerate() {
         let x = format!("__x{k}");
         projection.push(row_expr(calendar, v).alias(x.as_str()));
@@ -227,67 +195,155 @@ pub async fn build(
             partials.push(max(fx()).alias(max_of(k)));
         }
     }
-    let plan = timed
+    let plan = LogicalPlanBuilder::from(scan)
+        .filter(t.is_not_null())?
         .project(projection)?
         .aggregate(keys, partials)?
         .build()?;
-    let batches = ctx.execute_logical_plan(plan).await?.collect().await?;
-    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    if rows > 10_000 && rows.saturating_mul(4) > source_rows {
-        return Ok(Err(NoRollup::TooFine));
-    }
+    Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
+}
 
-    // The day's position becomes its first instant.
-    let Some(shape) = batches.first().map(RecordBatch::schema) else {
-        return Ok(Err(NoRollup::TooFine));
+/// Rollup rows of the same days and dimensions merged into one: what a kept rollup and the
+/// rows appended since make together.
+pub async fn merge(
+    ctx: &SessionContext,
+    spec: &Spec,
+    kept: Vec<RecordBatch>,
+    added: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>> {
+    let Some(schema) = kept.first().map(RecordBatch::schema) else {
+        return Ok(added);
     };
-    let mut fields: Vec<Field> = shape.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields[0] = Field::new(DAY, DataType::Timestamp(TimeUnit::Microsecond, None), false);
-    let schema = Arc::new(Schema::new(fields));
-    let mut converted = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let positions = batch
-            .column(0)
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| EngineError::Internal("a rollup's day is not a position".into()))?;
-        let starts: TimestampMicrosecondArray = positions
+    let mut all = kept;
+    for batch in added {
+        let columns = batch
+            .columns()
             .iter()
-            .map(|p| {
-                let p = usize::try_from(p?).ok()?;
-                days.get(p).map(|d| d.as_microsecond())
-            })
-            .collect();
-        if starts.null_count() > 0 {
-            return Err(EngineError::Internal(
-                "a rollup row's day is outside the rows' days".into(),
-            ));
+            .zip(schema.fields())
+            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        all.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    let table = Arc::new(MemTable::try_new(schema, vec![all])?);
+    let name = |n: &str| col(Column::from_name(n));
+    let mut keys = vec![col(DAY)];
+    keys.extend(spec.dims.iter().map(|d| name(d)));
+    let mut merged = vec![sum(col(ROWS)).alias(ROWS), max(col(LAST)).alias(LAST)];
+    for (k, (_, numeric)) in spec.values.iter().enumerate() {
+        merged.push(sum(name(&count_of(k))).alias(count_of(k)));
+        if *numeric {
+            merged.push(sum(name(&sum_of(k))).alias(sum_of(k)));
+            merged.push(min(name(&min_of(k))).alias(min_of(k)));
+            merged.push(max(name(&max_of(k))).alias(max_of(k)));
         }
-        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
-        columns[0] = Arc::new(starts);
-        converted.push(RecordBatch::try_new(schema.clone(), columns)?);
     }
-    let mut partitions = vec![Vec::new(), Vec::new()];
-    for (i, batch) in converted.into_iter().enumerate() {
-        partitions[i % 2].push(batch);
+    let plan = LogicalPlanBuilder::scan(
+        "__kept",
+        datafusion::datasource::provider_as_source(table),
+        None,
+    )?
+    .aggregate(keys, merged)?
+    .build()?;
+    Ok(ctx.execute_logical_plan(plan).await?.collect().await?)
+}
+
+/// The key under which a kept rollup's file stores what it was made from.
+const KEPT_KEY: &str = "tablero.rollup";
+/// The first line of that text: a rollup kept by another layout is made again.
+const KEPT_FORMAT: &str = "tablero rollup 1";
+
+/// A rollup read back from the workspace's cache folder, with what it was made from.
+pub struct Kept {
+    pub version: DataVersion,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The file keeping the rollup of `spec` in `dir`.
+fn kept_path(dir: &Path, spec: &Spec) -> PathBuf {
+    use std::hash::{Hash, Hasher};
+    let plain = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&spec.source, &spec.time).hash(&mut hasher);
+    dir.join(format!(
+        "{}-{}-{:016x}.parquet",
+        plain(&spec.source),
+        plain(&spec.time),
+        hasher.finish()
+    ))
+}
+
+/// What a kept rollup says of itself: the format, the zone, the spec, the data.
+fn kept_text(spec: &Spec, zone: &str, version: &DataVersion) -> String {
+    let mut lines = vec![
+        KEPT_FORMAT.to_string(),
+        format!("zone {zone}"),
+        format!("spec {spec:?}"),
+    ];
+    match version {
+        DataVersion::File { len, modified_ns } => lines.push(format!("file {len} {modified_ns}")),
+        DataVersion::Store { version, files } => {
+            lines.push(format!("store {version}"));
+            lines.extend(files.iter().map(|f| format!("data {f}")));
+        }
     }
-    let table = Arc::new(MemTable::try_new(schema, partitions)?);
-    tracing::info!(
-        source = %spec.source,
-        time = %spec.time,
-        rows,
-        source_rows,
-        "built a daily rollup"
-    );
-    let end = last.map(|l| calendar.end(calendar.period_of(Grain::Day, l)));
-    Ok(Ok(Rollup {
-        spec,
-        days,
-        end,
-        last,
-        rows,
-        source_rows,
-        table,
-    }))
+    lines.join("\n")
+}
+
+/// The data version a kept rollup's text names, when the rest matches `spec` and `zone`.
+fn kept_version(text: &str, spec: &Spec, zone: &str) -> Option<DataVersion> {
+    let mut lines = text.lines();
+    if lines.next()? != KEPT_FORMAT
+        || lines.next()? != format!("zone {zone}")
+        || lines.next()? != format!("spec {spec:?}")
+    {
+        return None;
+    }
+    let data = lines.next()?;
+    if let Some(rest) = data.strip_prefix("file ") {
+        let (len, modified) = rest.split_once(' ')?;
+        return Some(DataVersion::File {
+            len: len.parse().ok()?,
+            modified_ns: modified.parse().ok()?,
+        });
+    }
+    let version = data.strip_prefix("store ")?.parse().ok()?;
+    let files = lines
+        .map(|l| l.strip_prefix("data ").map(str::to_string))
+        .collect::<Option<Vec<_>>>()?;
+    Some(DataVersion::Store { version, files })
+}
+
+/// The rollup of `spec` kept in `dir`, when there is one made for `zone`; a file that cannot
+/// be read is as good as none (it is made again).
+pub fn read_kept(dir: &Path, spec: &Spec, zone: &str) -> Option<Kept> {
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(kept_path(dir, spec)).ok()?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).ok()?;
+    let text = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == KEPT_KEY)?
+        .value
+        .clone()?;
+    let version = kept_version(&text, spec, zone)?;
+    let batches = builder
+        .build()
+        .ok()?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .ok()?;
+    Some(Kept { version, batches })
 }
 
 /// The columns a row expression names.
@@ -318,6 +374,81 @@ fn columns(e: &RowExpr, out: &mut HashSet<String>) {
 }
 
 impl Rollup {
+    /// A rollup of `spec` from its rows (columns `__day`, `__rows`, `__last`, then the
+    /// dimensions and partial results, as [`build`] makes them).
+    pub fn from_batches(
+        calendar: &Calendar,
+        spec: Spec,
+        batches: Vec<RecordBatch>,
+        origin: Origin,
+    ) -> Result<std::result::Result<Rollup, NoRollup>> {
+        let mut rows = 0;
+        let mut source_rows = 0;
+        let (mut first, mut last): (Option<i64>, Option<i64>) = (None, None);
+        for batch in &batches {
+            rows += batch.num_rows();
+            let column = |name: &str| {
+                batch.column_by_name(name).ok_or_else(|| {
+                    EngineError::Internal(format!("a rollup without its column `{name}`"))
+                })
+            };
+            let counted = column(ROWS)?
+                .as_primitive_opt::<Int64Type>()
+                .ok_or_else(|| {
+                    EngineError::Internal("a rollup's row counts are not integers".into())
+                })?;
+            source_rows += counted.iter().flatten().sum::<i64>() as usize;
+            let instants = |name: &str| -> Result<Option<(i64, i64)>> {
+                let c = column(name)?
+                    .as_primitive_opt::<TimestampMicrosecondType>()
+                    .ok_or_else(|| {
+                        EngineError::Internal(format!("a rollup's `{name}` is not an instant"))
+                    })?;
+                Ok(datafusion::arrow::compute::min(c).zip(datafusion::arrow::compute::max(c)))
+            };
+            if let Some((lo, _)) = instants(DAY)? {
+                first = Some(first.map_or(lo, |f| f.min(lo)));
+            }
+            if let Some((_, hi)) = instants(LAST)? {
+                last = Some(last.map_or(hi, |l| l.max(hi)));
+            }
+        }
+        if rows > 10_000 && rows.saturating_mul(4) > source_rows {
+            return Ok(Err(NoRollup::TooFine));
+        }
+        let instant = |m: i64| Timestamp::from_microsecond(m).ok();
+        let last = last.and_then(instant);
+        let end = last.map(|l| calendar.end(calendar.period_of(Grain::Day, l)));
+        let schema = match batches.first() {
+            Some(b) => b.schema(),
+            None => return Ok(Err(NoRollup::Empty)),
+        };
+        let mut partitions = vec![Vec::new(), Vec::new()];
+        for (i, batch) in batches.iter().enumerate() {
+            partitions[i % 2].push(batch.clone());
+        }
+        let table = Arc::new(MemTable::try_new(schema, partitions)?);
+        tracing::info!(
+            source = %spec.source,
+            time = %spec.time,
+            rows,
+            source_rows,
+            ?origin,
+            "daily rollup ready"
+        );
+        Ok(Ok(Rollup {
+            spec,
+            origin,
+            first: first.and_then(instant),
+            end,
+            last,
+            rows,
+            source_rows,
+            batches,
+            table,
+        }))
+    }
+
     /// The first instant of the local day of `t`.
     fn day_start(calendar: &Calendar, t: Timestamp) -> Timestamp {
         calendar.start(calendar.period_of(Grain::Day, t))
@@ -352,14 +483,14 @@ impl Rollup {
             return false;
         }
         // A boundary inside a day with rows would split what the rollup keeps whole.
-        let (Some(first), Some(end)) = (self.days.first(), self.end) else {
+        let (Some(first), Some(end)) = (self.first, self.end) else {
             return true;
         };
         let today = Rollup::day_start(calendar, plan.as_of);
         leaf.windows
             .iter()
             .flat_map(|(s, e)| [*s, *e])
-            .all(|b| b <= *first || b >= end || b >= today || Rollup::day_start(calendar, b) == b)
+            .all(|b| b <= first || b >= end || b >= today || Rollup::day_start(calendar, b) == b)
     }
 
     /// One pass over the rollup for leaves it [`serves`](Rollup::serves) that share their
@@ -503,6 +634,41 @@ impl Rollup {
         Ok(rows.aggregate(keys, measures)?.build()?)
     }
 
+    /// Keeps this rollup in `dir` as made from `version` of its source's data, for the next
+    /// process: written under a temporary name and renamed, so a reader never sees half a file.
+    pub fn keep(&self, dir: &Path, zone: &str, version: &DataVersion) -> Result<()> {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use datafusion::parquet::file::metadata::KeyValue;
+        use datafusion::parquet::file::properties::WriterProperties;
+        let target = kept_path(dir, &self.spec);
+        let io = |err: std::io::Error| {
+            EngineError::Internal(format!("cannot write {}: {err}", target.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let partial = target.with_extension(format!("{}.partial", std::process::id()));
+        let Some(schema) = self.batches.first().map(RecordBatch::schema) else {
+            return Ok(());
+        };
+        let properties = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                KEPT_KEY.to_string(),
+                kept_text(&self.spec, zone, version),
+            )]))
+            .build();
+        let parquet = |e: datafusion::parquet::errors::ParquetError| {
+            EngineError::Internal(format!("cannot write {}: {e}", partial.display()))
+        };
+        let file = std::fs::File::create(&partial).map_err(io)?;
+        let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet)?;
+        for batch in &self.batches {
+            writer.write(batch).map_err(parquet)?;
+        }
+        let file = writer.into_inner().map_err(parquet)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&partial, &target).map_err(io)?;
+        Ok(())
+    }
+
     /// What `explain` says of this rollup.
     pub fn describe(&self) -> String {
         let by = if self.spec.dims.is_empty() {
@@ -510,8 +676,15 @@ impl Rollup {
         } else {
             format!(" × {}", self.spec.dims.join(" × "))
         };
+        let origin = match self.origin {
+            Origin::Built => "built now".to_string(),
+            Origin::Kept => "kept from an earlier computation of the same data".to_string(),
+            Origin::Extended { from, files } => format!(
+                "kept at store version {from}, extended with the {files} file(s) appended since"
+            ),
+        };
         format!(
-            "the daily rollup of `{}` by `{}` (day{by}: {} rows for {} source rows)",
+            "the daily rollup of `{}` by `{}` (day{by}: {} rows for {} source rows; {origin})",
             self.spec.source, self.spec.time, self.rows, self.source_rows
         )
     }

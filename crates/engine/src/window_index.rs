@@ -109,7 +109,7 @@ const MAX_BUCKETS: i64 = 4096;
 /// How many boundaries are at or before a time: in constant time by a table of equal buckets
 /// no wider than the closest two boundaries (so at most one boundary falls inside a bucket),
 /// else by a binary search.
-enum Lookup<'b> {
+pub(crate) enum Lookup<'b> {
     Search(&'b [i64]),
     Table {
         first: i64,
@@ -124,7 +124,7 @@ enum Lookup<'b> {
 }
 
 impl<'b> Lookup<'b> {
-    fn new(boundaries: &'b [i64]) -> Lookup<'b> {
+    pub(crate) fn new(boundaries: &'b [i64]) -> Lookup<'b> {
         let closest = boundaries
             .windows(2)
             .map(|w| w[1].saturating_sub(w[0]))
@@ -165,7 +165,7 @@ impl<'b> Lookup<'b> {
         }
     }
 
-    fn position(&self, x: i64) -> i64 {
+    pub(crate) fn position(&self, x: i64) -> i64 {
         match self {
             Lookup::Search(boundaries) => boundaries.partition_point(|b| *b <= x) as i64,
             Lookup::Table {

@@ -15,9 +15,20 @@ use store_support::*;
 
 /// `period → value` of one KPI from `compute --format csv`.
 fn values(dir: &Path, kpi: &str, from: &str, to: &str) -> Vec<(String, String)> {
-    let out = ok(&tablero(
-        dir,
-        &[
+    values_with(dir, &[], kpi, from, to)
+}
+
+/// [`values`] with environment variables set for `tablero`.
+fn values_with(
+    dir: &Path,
+    env: &[(&str, &str)],
+    kpi: &str,
+    from: &str,
+    to: &str,
+) -> Vec<(String, String)> {
+    let out = ok(&command(dir)
+        .envs(env.iter().copied())
+        .args([
             "compute",
             kpi,
             "--from",
@@ -28,8 +39,9 @@ fn values(dir: &Path, kpi: &str, from: &str, to: &str) -> Vec<(String, String)> 
             "2026-11-15",
             "--format",
             "csv",
-        ],
-    ));
+        ])
+        .output()
+        .expect("run tablero"));
     out.lines()
         .skip(1)
         .map(|line| {
@@ -166,6 +178,77 @@ fn every_format_lands_and_computes_the_hand_worked_values() {
     assert_eq!(
         values(dir, "nps", "2026-08", "2026-10"),
         pairs(&[("2026-08", "25"), ("2026-09", "0"), ("2026-10", "50")])
+    );
+}
+
+/// A daily rollup of a store table is kept in the workspace, extended with the files of each
+/// later ingest instead of made again, and made again when compaction replaces the files —
+/// the values (`tests/store/README.md`) the same at every step.
+#[test]
+fn rollups_are_kept_extended_on_ingest_and_rebuilt_after_compaction() {
+    let ws = workspace();
+    let dir = ws.path();
+    let on = [("TABLERO_ROLLUPS", "on")];
+    let explain = |kpi: &str| {
+        ok(&command(dir)
+            .envs(on)
+            .args(["explain", kpi, "--as-of", "2026-11-15"])
+            .output()
+            .expect("run tablero"))
+    };
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("agosto.csv")],
+    ));
+    // Rows 1-5: notes Aug 10+9+6+8 = 33, Sep 3; by `dia`, Aug 3 and Sep 2 (09-06, whose
+    // midnight does not exist, still a day of its own).
+    assert_eq!(
+        values_with(dir, &on, "nota_total", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "33"), ("2026-09", "3")])
+    );
+    assert_eq!(
+        values_with(dir, &on, "respuestas_por_dia", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "3"), ("2026-09", "2")])
+    );
+    let kept = dir.join(".tablero/cache/rollups");
+    let files = std::fs::read_dir(&kept).expect("rollups kept").count();
+    assert_eq!(files, 2, "one rollup per time column (respondida, dia)");
+    let text = explain("nota_total");
+    assert!(
+        text.contains("read the daily rollup of `encuestas` by `respondida`")
+            && text.contains("kept from an earlier computation of the same data"),
+        "{text}"
+    );
+
+    // Rows 6-8 in one more file: the kept rollup takes in that file alone.
+    ok(&tablero(
+        dir,
+        &["ingest", "encuestas", &batch("septiembre.ndjson")],
+    ));
+    let text = explain("nota_total");
+    assert!(
+        text.contains("extended with the 1 file(s) appended since"),
+        "{text}"
+    );
+    // September 3 + 9 + 10 + 5 = 27.
+    assert_eq!(
+        values_with(dir, &on, "nota_total", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "33"), ("2026-09", "27")])
+    );
+    // NPS reads its counts filtered on `nota` (not a dimension) from rows, the answers from
+    // the rollup: September 2 promoters, 2 detractors of 4 -> 0.
+    assert_eq!(
+        values_with(dir, &on, "nps", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "25"), ("2026-09", "0")])
+    );
+
+    // Compaction writes the same rows into other files: the rollup is made again.
+    ok(&tablero(dir, &["store", "compact", "encuestas"]));
+    let text = explain("nota_total");
+    assert!(text.contains("built now"), "{text}");
+    assert_eq!(
+        values_with(dir, &on, "nota_total", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "33"), ("2026-09", "27")])
     );
 }
 
