@@ -289,13 +289,9 @@ fn appended(then: &DataVersion, now: &DataVersion) -> Option<(u64, Vec<String>)>
 /// A rollup, or why a source has none.
 type Built = std::result::Result<Arc<Rollup>, NoRollup>;
 
-/// Whether daily rollups are wanted: `TABLERO_ROLLUPS=on` or `off`, else `default`.
-pub fn rollups_wanted(default: bool) -> bool {
-    match std::env::var_os("TABLERO_ROLLUPS") {
-        Some(v) if v == "on" => true,
-        Some(v) if v == "off" => false,
-        _ => default,
-    }
+/// Whether daily rollups are wanted: unless `TABLERO_ROLLUPS=off`.
+fn rollups_wanted() -> bool {
+    std::env::var_os("TABLERO_ROLLUPS").is_none_or(|v| v != "off")
 }
 
 /// A checked workspace ready to compute, with its sources loaded on first use.
@@ -371,15 +367,14 @@ impl Engine {
             tables: Mutex::new(HashMap::new()),
             cluster: tokio::sync::OnceCell::new(),
             cluster_loaded: Mutex::new(HashSet::new()),
-            use_rollups: rollups_wanted(false),
+            use_rollups: rollups_wanted(),
             rollups: Mutex::new(HashMap::new()),
             versions: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
-    /// Whether leaves read daily rollups where they can ([`crate::rollup`]): off by default,
-    /// as a one-time computation reads the rows once anyway; on in an engine that answers
-    /// again and again (the server).
+    /// Whether leaves read daily rollups where they can ([`crate::rollup`]); on unless
+    /// `TABLERO_ROLLUPS=off`.
     pub fn set_rollups(&mut self, on: bool) {
         self.use_rollups = on;
     }
@@ -465,7 +460,7 @@ impl Engine {
             && let Err(err) = rollup.keep(&dir, &zone, version)
         {
             // A workspace that cannot be written to still computes; the next process builds again.
-            tracing::warn!("daily rollup of `{source}` not kept: {err}");
+            tracing::info!("daily rollup of `{source}` not kept: {err}");
         }
         let found = built.as_ref().ok().cloned();
         rollups.insert(key, built);

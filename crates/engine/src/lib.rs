@@ -19,7 +19,6 @@ pub mod window_index;
 
 pub use compute::{
     Change, Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status, Verdict,
-    rollups_wanted,
 };
 pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 

@@ -1,7 +1,7 @@
 //! Daily rollups: a source's rows summed up per local day and declared dimensions, so that
 //! requests at day grain or coarser read a few thousand rows instead of millions.
 //!
-//! A rollup belongs to a source and one of its time columns. It is built on first use from
+//! A rollup belongs to a source and one of its time columns. It is made on first use from
 //! the rows the engine has loaded (so it is exactly as fresh as they are: an engine is made
 //! again when the data changes), and holds, per day and combination of the source's
 //! `dimensions`, the number of rows and, for every measure expression the catalog aggregates
@@ -15,9 +15,15 @@
 //! themselves: a rollup day holds rows up to its end, and the computation must not see those
 //! after as-of. `count_distinct`, `median` and percentiles always read rows.
 //!
-//! Results are the same with and without rollups (the hand-worked cases run both ways); sums
-//! may differ in the last bits of a float, as they are added in another order. The server
-//! uses rollups, a one-time `compute` reads rows; `TABLERO_ROLLUPS=on|off` chooses.
+//! A rollup is kept in the workspace's `.tablero/cache/rollups/`, one Parquet file per source
+//! and time column whose metadata names what it was made from (the zone, the measures, the
+//! file's size and time or the store table's version and files): the next process reads it
+//! back while that holds, extends it with the files a store table gained since by appends,
+//! and builds it again otherwise (compaction, a changed file or catalog).
+//!
+//! Results are the same with and without rollups (the hand-worked cases run both ways;
+//! `TABLERO_ROLLUPS=off` turns them off); sums may differ in the last bits of a float, as
+//! they are added in another order.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

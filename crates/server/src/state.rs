@@ -384,13 +384,8 @@ fn load(
     limits: tablero_engine::Limits,
 ) -> Result<Loaded, Vec<Diagnostic>> {
     match tablero_engine::open_with_limits(root, limits) {
-        Ok((mut engine, warnings)) => Ok(Loaded {
-            // The server answers from one engine until the data changes: daily rollups,
-            // built once, serve every refresh after the first.
-            engine: Arc::new({
-                engine.set_rollups(tablero_engine::rollups_wanted(true));
-                engine
-            }),
+        Ok((engine, warnings)) => Ok(Loaded {
+            engine: Arc::new(engine),
             warnings,
             version,
             catalog,

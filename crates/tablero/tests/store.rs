@@ -188,6 +188,7 @@ fn every_format_lands_and_computes_the_hand_worked_values() {
 fn rollups_are_kept_extended_on_ingest_and_rebuilt_after_compaction() {
     let ws = workspace();
     let dir = ws.path();
+    // On by default; said anyway, as the test is about them.
     let on = [("TABLERO_ROLLUPS", "on")];
     let explain = |kpi: &str| {
         ok(&command(dir)
