@@ -56,6 +56,46 @@ fn file_version(path: &Path) -> Option<DataVersion> {
     })
 }
 
+/// CSV files this process has parsed, by path: the rows of the version last read, so that a
+/// new engine over the same workspace (the server's, after any change to its data) parses
+/// again only the files that changed. At most [`PARSED_FILES`], the oldest out first; the
+/// rows are shared with the engines holding them, not copied.
+static PARSED: std::sync::Mutex<
+    std::collections::VecDeque<(std::path::PathBuf, String, Vec<RecordBatch>)>,
+> = std::sync::Mutex::new(std::collections::VecDeque::new());
+
+const PARSED_FILES: usize = 64;
+
+/// What a CSV file's rows depend on: its version, the columns and CSV options it is read
+/// with, the zone local times are read in.
+fn parse_key(version: &DataVersion, source: &Source, calendar: &Calendar) -> String {
+    format!(
+        "{version:?}|{:?}|{:?}|{:?}",
+        source.columns,
+        source.csv,
+        calendar.time_zone().iana_name()
+    )
+}
+
+fn parsed_before(path: &Path, key: &str) -> Option<Vec<RecordBatch>> {
+    let parsed = PARSED.lock().ok()?;
+    parsed
+        .iter()
+        .find(|(p, k, _)| p == path && k == key)
+        .map(|(_, _, batches)| batches.clone())
+}
+
+fn remember_parsed(path: &Path, key: String, batches: &[RecordBatch]) {
+    let Ok(mut parsed) = PARSED.lock() else {
+        return;
+    };
+    parsed.retain(|(p, _, _)| p != path);
+    if parsed.len() >= PARSED_FILES {
+        parsed.pop_front();
+    }
+    parsed.push_back((path.to_path_buf(), key, batches.to_vec()));
+}
+
 /// Registers `source` in `ctx` under its name.
 pub async fn register_source(
     ctx: &SessionContext,
@@ -92,11 +132,21 @@ pub async fn register_source(
         let view = typed_view(frame, source, calendar, &rel.display().to_string())?;
         ctx.register_table(name, view.into_view())?;
     } else {
+        let key = version.as_ref().map(|v| parse_key(v, source, calendar));
+        if let Some(batches) = key.as_ref().and_then(|k| parsed_before(&path, k)) {
+            let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
+            ctx.register_table(name, Arc::new(table))?;
+            return Ok(Registered {
+                warning: None,
+                version,
+            });
+        }
         // Reading and parsing a large file takes seconds: not on an async worker.
         let (owned, calendar, label) =
             (source.clone(), calendar.clone(), rel.display().to_string());
+        let read_path = path.clone();
         let batches = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(&path).map_err(|err| {
+            let bytes = std::fs::read(&read_path).map_err(|err| {
                 EngineError::User(format!(
                     "{}: cannot read {label} for source `{}`: {err}",
                     owned.file.display(),
@@ -107,6 +157,9 @@ pub async fn register_source(
         })
         .await
         .map_err(|e| EngineError::Internal(format!("reading a CSV file stopped: {e}")))??;
+        if let Some(key) = key {
+            remember_parsed(&path, key, &batches);
+        }
         let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
         ctx.register_table(name, Arc::new(table))?;
     }
@@ -407,4 +460,73 @@ fn typed_view(
         }
     }
     Ok(frame.select(projection)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Float64Type;
+
+    /// The rows of `ventas` as a new engine's session registers them: the buffer of the
+    /// `monto` column (to tell a parse from a reuse), its values, and the rows (held by the
+    /// caller, so a new parse cannot land at a freed address).
+    async fn registered(root: &Path) -> (usize, Vec<f64>, Vec<RecordBatch>) {
+        let (workspace, diagnostics) = tablero_model::load_workspace(root);
+        assert!(diagnostics.iter().all(|d| !d.is_error()), "{diagnostics:?}");
+        let calendar = Calendar::new("UTC", 1).unwrap();
+        let ctx = SessionContext::new();
+        let source = workspace.source("ventas").unwrap();
+        register_source(&ctx, root, source, &calendar)
+            .await
+            .unwrap();
+        let batches = ctx.table("ventas").await.unwrap().collect().await.unwrap();
+        let monto = batches[0].column_by_name("monto").unwrap();
+        let values = batches
+            .iter()
+            .flat_map(|b| {
+                let c = b
+                    .column_by_name("monto")
+                    .unwrap()
+                    .as_primitive::<Float64Type>();
+                c.values().to_vec()
+            })
+            .collect();
+        (
+            monto.to_data().buffers()[0].as_ptr() as usize,
+            values,
+            batches.clone(),
+        )
+    }
+
+    /// A CSV file is parsed once per version: a second engine's session gets the same rows
+    /// (the same buffers), and a changed file is parsed again.
+    #[tokio::test]
+    async fn a_csv_file_is_parsed_once_per_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [
+            ("tablero.toml", "name = \"x\"\ntimezone = \"UTC\"\n"),
+            (
+                "sources/ventas.yaml",
+                "name: ventas\nfile: data/ventas.csv\ntime: t\ncolumns:\n  t: { type: date }\n  monto: { type: number }\nmeasures:\n  total: { agg: sum, expr: monto }\n",
+            ),
+            ("data/ventas.csv", "t,monto\n2026-01-05,10\n2026-01-06,20\n"),
+        ] {
+            std::fs::create_dir_all(root.join(path).parent().unwrap()).unwrap();
+            std::fs::write(root.join(path), text).unwrap();
+        }
+        let (first, values, _held) = registered(root).await;
+        assert_eq!(values, [10.0, 20.0]);
+        let (again, values, _) = registered(root).await;
+        assert_eq!((again, values), (first, vec![10.0, 20.0]));
+        std::fs::write(
+            root.join("data/ventas.csv"),
+            "t,monto\n2026-01-05,10\n2026-01-06,20\n2026-01-07,30\n",
+        )
+        .unwrap();
+        let (changed, values, _) = registered(root).await;
+        assert_eq!(values, [10.0, 20.0, 30.0]);
+        assert_ne!(changed, first);
+    }
 }

@@ -347,29 +347,40 @@ fn read_csv_into(
             .sum::<u64>()
     };
     let (source, calendar, layout, label) = (rows.source, rows.calendar, rows.layout, rows.label);
+    let read_piece =
+        |index: usize, lines_before: u64, report: &mut dyn FnMut()| -> Result<Vec<RecordBatch>> {
+            let (from, to) = chunks[index];
+            let mut piece = Rows::new(source, calendar, layout, label);
+            let mut reader = csv::ReaderBuilder::new()
+                .delimiter(delimiter)
+                .has_headers(false)
+                // The header sets the number of fields, not a piece's first row (checked below).
+                .flexible(true)
+                .from_reader(&bytes[from..to]);
+            let fields = header.len();
+            read_csv_records(
+                &mut piece,
+                &mut reader,
+                (&positions, fields),
+                lines_before,
+                &mut |at| {
+                    done[index].store(at, std::sync::atomic::Ordering::Relaxed);
+                    report();
+                },
+            )?;
+            piece.finish()
+        };
+    // Line numbers only matter in an error: a piece is read counting its own lines, and read
+    // again counting the file's (the newlines before it, the header's included) only when it
+    // has one to report.
     let read = |index: usize, report: &mut dyn FnMut()| -> Result<Vec<RecordBatch>> {
-        let (from, to) = chunks[index];
-        let mut piece = Rows::new(source, calendar, layout, label);
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(delimiter)
-            .has_headers(false)
-            // The header sets the number of fields, not a piece's first row (checked below).
-            .flexible(true)
-            .from_reader(&bytes[from..to]);
-        // Lines before the piece: its first line is one more.
-        let lines_before = bytecount_newlines(&bytes[..from]);
-        let fields = header.len();
-        read_csv_records(
-            &mut piece,
-            &mut reader,
-            (&positions, fields),
-            lines_before,
-            &mut |at| {
-                done[index].store(at, std::sync::atomic::Ordering::Relaxed);
-                report();
-            },
-        )?;
-        piece.finish()
+        match read_piece(index, 0, report) {
+            Err(_) => {
+                let lines_before = newlines(&bytes[..chunks[index].0]);
+                read_piece(index, lines_before, &mut || {})
+            }
+            read => read,
+        }
     };
     let results: Vec<Result<Vec<RecordBatch>>> = std::thread::scope(|scope| {
         let others: Vec<_> = (1..chunks.len())
@@ -425,7 +436,7 @@ fn csv_chunks(bytes: &[u8], start: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-fn bytecount_newlines(bytes: &[u8]) -> u64 {
+fn newlines(bytes: &[u8]) -> u64 {
     bytes.iter().filter(|b| **b == b'\n').count() as u64
 }
 
