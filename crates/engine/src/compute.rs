@@ -1112,10 +1112,11 @@ impl Engine {
                         None => None,
                     };
                     if let Some(rollup) = rollup {
+                        let reading = rollup.reading(&self.calendar, plan, &only);
                         let served: Vec<&String> = named
                             .iter()
-                            .zip(&only)
-                            .filter(|(_, leaf)| rollup.serves(&self.calendar, plan, leaf))
+                            .zip(reading)
+                            .filter(|(_, reads)| *reads)
                             .map(|(n, _)| n)
                             .collect();
                         if !served.is_empty() {
@@ -1188,11 +1189,12 @@ impl Engine {
         let Some(rollup) = rollup else {
             return self.run_pass(ctx, plan, leaves, providers).await;
         };
+        let reading = rollup.reading(&self.calendar, plan, leaves);
         let (served, rest): (Vec<_>, Vec<_>) = leaves
             .iter()
             .copied()
             .enumerate()
-            .partition(|(_, leaf)| rollup.serves(&self.calendar, plan, leaf));
+            .partition(|(j, _)| reading[*j]);
         if served.is_empty() {
             return self.run_pass(ctx, plan, leaves, providers).await;
         }

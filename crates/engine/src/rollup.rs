@@ -499,6 +499,31 @@ impl Rollup {
             .all(|b| b <= first || b >= end || b >= today || Rollup::day_start(calendar, b) == b)
     }
 
+    /// Which of `leaves` (one shared pass: same source, time column and windows) read this
+    /// rollup: those it [`serves`](Rollup::serves) — unless the others read rows anyway and
+    /// as-of's own day has rows, which the rollup's pass would scan for once more.
+    pub fn reading(&self, calendar: &Calendar, plan: &KpiPlan, leaves: &[&Leaf]) -> Vec<bool> {
+        let served: Vec<bool> = leaves
+            .iter()
+            .map(|leaf| self.serves(calendar, plan, leaf))
+            .collect();
+        let some_rows = served.iter().any(|s| !s);
+        let today_rows = leaves
+            .first()
+            .is_some_and(|l| self.reads_today(calendar, plan, l));
+        if some_rows && today_rows {
+            return vec![false; leaves.len()];
+        }
+        served
+    }
+
+    /// Whether a pass over this rollup for `leaf` also reads the rows of as-of's day.
+    fn reads_today(&self, calendar: &Calendar, plan: &KpiPlan, leaf: &Leaf) -> bool {
+        let (_, hi) = leaf.time_range(plan.as_of);
+        let today = Rollup::day_start(calendar, plan.as_of);
+        hi > today && self.last.is_some_and(|l| l >= today)
+    }
+
     /// One pass over the rollup for leaves it [`serves`](Rollup::serves) that share their
     /// windows (as [`crate::compile::pass_plan`] over rows, with the same columns): whole
     /// days before as-of's from the rollup, the rows of as-of's own day — when there are any
@@ -543,7 +568,7 @@ impl Rollup {
                 )?
                 .project(p)?
         };
-        let rows_today = hi > today && self.last.is_some_and(|l| l >= today);
+        let rows_today = self.reads_today(calendar, plan, first);
         let input = if rows_today {
             let t = column(&self.spec.time);
             let from = lo.max(today);
