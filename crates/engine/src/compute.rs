@@ -1112,18 +1112,10 @@ impl Engine {
                         None => None,
                     };
                     if let Some(rollup) = rollup {
-                        let reading = rollup.reading(&self.calendar, plan, &only);
-                        let served: Vec<&String> = named
-                            .iter()
-                            .zip(reading)
-                            .filter(|(_, reads)| *reads)
-                            .map(|(n, _)| n)
-                            .collect();
-                        if !served.is_empty() {
-                            let served: Vec<&str> = served.iter().map(|s| s.as_str()).collect();
+                        if rollup.reads(&self.calendar, plan, &only) {
                             notes.push_str(&format!(
                                 "{} read {}\n",
-                                served.join(", "),
+                                named.join(", "),
                                 rollup.describe()
                             ));
                         }
@@ -1165,8 +1157,9 @@ impl Engine {
         })
     }
 
-    /// A shared pass over a file or the store: the leaves a daily rollup serves read it, the
-    /// others the rows (on a cluster, always the rows). Each leaf's rows, in order.
+    /// A shared pass over a file or the store: from the source's daily rollup when it serves
+    /// every leaf, else from the rows (on a cluster, always the rows). Each leaf's rows, in
+    /// order.
     async fn file_pass(
         &self,
         ctx: &SessionContext,
@@ -1189,34 +1182,13 @@ impl Engine {
         let Some(rollup) = rollup else {
             return self.run_pass(ctx, plan, leaves, providers).await;
         };
-        let reading = rollup.reading(&self.calendar, plan, leaves);
-        let (served, rest): (Vec<_>, Vec<_>) = leaves
-            .iter()
-            .copied()
-            .enumerate()
-            .partition(|(j, _)| reading[*j]);
-        if served.is_empty() {
+        if !rollup.reads(&self.calendar, plan, leaves) {
             return self.run_pass(ctx, plan, leaves, providers).await;
         }
         let scan =
             LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
-        let only: Vec<&Leaf> = served.iter().map(|(_, l)| *l).collect();
-        let pass = rollup.pass_plan(&self.calendar, plan, &only, scan)?;
-        let from_rollup = self.pass_results(ctx, pass, only.len()).await?;
-        let others: Vec<&Leaf> = rest.iter().map(|(_, l)| *l).collect();
-        let from_rows = match others.is_empty() {
-            true => Vec::new(),
-            false => self.run_pass(ctx, plan, &others, providers).await?,
-        };
-        let mut rows = vec![Vec::new(); leaves.len()];
-        for ((j, _), r) in served
-            .iter()
-            .zip(from_rollup)
-            .chain(rest.iter().zip(from_rows))
-        {
-            rows[*j] = r;
-        }
-        Ok(rows)
+        let pass = rollup.pass_plan(&self.calendar, plan, leaves, scan)?;
+        self.pass_results(ctx, pass, leaves.len()).await
     }
 
     /// Runs a shared pass in DataFusion: each leaf's rows.

@@ -236,8 +236,8 @@ fn rollups_are_kept_extended_on_ingest_and_rebuilt_after_compaction() {
         values_with(dir, &on, "nota_total", "2026-08", "2026-09"),
         pairs(&[("2026-08", "33"), ("2026-09", "27")])
     );
-    // NPS reads its counts filtered on `nota` (not a dimension) from rows, the answers from
-    // the rollup: September 2 promoters, 2 detractors of 4 -> 0.
+    // NPS counts rows filtered on `nota`, not a dimension: its pass reads rows. September:
+    // 2 promoters, 2 detractors of 4 answers -> 0.
     assert_eq!(
         values_with(dir, &on, "nps", "2026-08", "2026-09"),
         pairs(&[("2026-08", "25"), ("2026-09", "0")])
