@@ -1111,14 +1111,14 @@ impl Engine {
                         Some(p) => self.rollup(&source, &only[0].aggregate.time, p).await?,
                         None => None,
                     };
-                    if let Some(rollup) = rollup {
-                        if rollup.reads(&self.calendar, plan, &only) {
-                            notes.push_str(&format!(
-                                "{} read {}\n",
-                                named.join(", "),
-                                rollup.describe()
-                            ));
-                        }
+                    if let Some(rollup) = rollup
+                        && rollup.reads(&self.calendar, plan, &only)
+                    {
+                        notes.push_str(&format!(
+                            "{} read {}\n",
+                            named.join(", "),
+                            rollup.describe()
+                        ));
                     }
                 }
             }
