@@ -1172,6 +1172,8 @@ impl Engine {
         let provider = providers
             .get(name)
             .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
+        let scan =
+            LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
         let rollup = match remote {
             true => None,
             false => {
@@ -1179,33 +1181,12 @@ impl Engine {
                     .await?
             }
         };
-        let Some(rollup) = rollup else {
-            return self.run_pass(ctx, plan, leaves, providers).await;
+        let pass = match rollup {
+            Some(rollup) if rollup.reads(&self.calendar, plan, leaves) => {
+                rollup.pass_plan(&self.calendar, plan, leaves, scan)?
+            }
+            _ => pass_plan(&self.calendar, plan, leaves, scan)?,
         };
-        if !rollup.reads(&self.calendar, plan, leaves) {
-            return self.run_pass(ctx, plan, leaves, providers).await;
-        }
-        let scan =
-            LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
-        let pass = rollup.pass_plan(&self.calendar, plan, leaves, scan)?;
-        self.pass_results(ctx, pass, leaves.len()).await
-    }
-
-    /// Runs a shared pass in DataFusion: each leaf's rows.
-    async fn run_pass(
-        &self,
-        ctx: &SessionContext,
-        plan: &KpiPlan,
-        leaves: &[&Leaf],
-        providers: &HashMap<String, Arc<dyn TableProvider>>,
-    ) -> Result<Vec<Vec<tablero_connections::LeafRow>>> {
-        let name = leaves[0].aggregate.source.as_str();
-        let provider = providers
-            .get(name)
-            .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
-        let scan =
-            LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
-        let pass = pass_plan(&self.calendar, plan, leaves, scan)?;
         self.pass_results(ctx, pass, leaves.len()).await
     }
 

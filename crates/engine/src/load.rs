@@ -375,13 +375,7 @@ fn write_parquet(
     let mut writer = ArrowWriter::try_new(file, schema.clone(), None)
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     for batch in batches {
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let batch = RecordBatch::try_new(schema.clone(), columns)?;
+        let batch = cast_batch(&batch, &schema)?;
         writer
             .write(&batch)
             .map_err(|e| EngineError::Internal(e.to_string()))?;
@@ -391,6 +385,17 @@ fn write_parquet(
         .map_err(|e| EngineError::Internal(e.to_string()))?;
     std::fs::rename(&partial, &target).map_err(io)?;
     Ok(target.to_string_lossy().to_string())
+}
+
+/// `batch`'s columns cast, in order, to the types of `schema`'s.
+pub(crate) fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 pub(crate) fn store_error(err: tablero_store::StoreError) -> EngineError {

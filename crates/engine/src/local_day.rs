@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::array::{Array, AsArray, TimestampMicrosecondArray};
 use datafusion::arrow::compute::{max, min};
 use datafusion::arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility, lit,
 };
@@ -151,30 +151,9 @@ impl ScalarUDFImpl for LocalDay {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let [arg, zone] = args.args.as_slice() else {
-            return exec_err!("{NAME} takes an instant and a time zone");
-        };
-        let zone = match zone {
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)) | ScalarValue::Utf8View(Some(z))) => z,
-            _ => return exec_err!("{NAME}: the time zone must be a constant text"),
-        };
-        let Ok(calendar) = Calendar::new(zone, 1) else {
-            return exec_err!("{NAME}: unknown time zone `{zone}`");
-        };
-        match arg {
-            ColumnarValue::Array(array) => Ok(ColumnarValue::Array(self.convert(
-                &calendar,
-                zone,
-                array.as_ref(),
-            )?)),
-            ColumnarValue::Scalar(scalar) => {
-                let array = scalar.to_array()?;
-                let converted = self.convert(&calendar, zone, array.as_ref())?;
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                    &converted, 0,
-                )?))
-            }
-        }
+        crate::local_time::invoke_zoned(NAME, &args, &|calendar, zone, array| {
+            self.convert(calendar, zone, array)
+        })
     }
 }
 

@@ -40,6 +40,39 @@ pub fn call(x: Expr, calendar: &Calendar) -> Expr {
     udf().call(vec![x, lit(zone)])
 }
 
+/// Calls `convert` with the calendar of a function's `(value, zone)` arguments — a zone given
+/// as a constant IANA name — on the value's array (or a scalar's, answering a scalar).
+pub(crate) fn invoke_zoned(
+    name: &str,
+    args: &ScalarFunctionArgs,
+    convert: &dyn Fn(&Calendar, &str, &dyn Array) -> Result<ArrayRef>,
+) -> Result<ColumnarValue> {
+    let [arg, zone] = args.args.as_slice() else {
+        return exec_err!("{name} takes a value and a time zone");
+    };
+    let zone = match zone {
+        ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)) | ScalarValue::Utf8View(Some(z))) => z,
+        _ => return exec_err!("{name}: the time zone must be a constant text"),
+    };
+    let Ok(calendar) = Calendar::new(zone, 1) else {
+        return exec_err!("{name}: unknown time zone `{zone}`");
+    };
+    match arg {
+        ColumnarValue::Array(array) => Ok(ColumnarValue::Array(convert(
+            &calendar,
+            zone,
+            array.as_ref(),
+        )?)),
+        ColumnarValue::Scalar(scalar) => {
+            let array = scalar.to_array()?;
+            let converted = convert(&calendar, zone, array.as_ref())?;
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &converted, 0,
+            )?))
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LocalInstant {
     signature: Signature,
@@ -83,27 +116,6 @@ impl ScalarUDFImpl for LocalInstant {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let [arg, zone] = args.args.as_slice() else {
-            return exec_err!("{NAME} takes a value and a time zone");
-        };
-        let zone = match zone {
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(z)) | ScalarValue::Utf8View(Some(z))) => z,
-            _ => return exec_err!("{NAME}: the time zone must be a constant text"),
-        };
-        let Ok(calendar) = Calendar::new(zone, 1) else {
-            return exec_err!("{NAME}: unknown time zone `{zone}`");
-        };
-        match arg {
-            ColumnarValue::Array(array) => {
-                Ok(ColumnarValue::Array(convert(&calendar, array.as_ref())?))
-            }
-            ColumnarValue::Scalar(scalar) => {
-                let array = scalar.to_array()?;
-                let converted = convert(&calendar, array.as_ref())?;
-                Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                    &converted, 0,
-                )?))
-            }
-        }
+        invoke_zoned(NAME, &args, &|calendar, _, array| convert(calendar, array))
     }
 }

@@ -222,13 +222,7 @@ pub async fn merge(
     };
     let mut all = kept;
     for batch in added {
-        let columns = batch
-            .columns()
-            .iter()
-            .zip(schema.fields())
-            .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        all.push(RecordBatch::try_new(schema.clone(), columns)?);
+        all.push(crate::load::cast_batch(&batch, &schema)?);
     }
     let table = Arc::new(MemTable::try_new(schema, vec![all])?);
     let name = |n: &str| col(Column::from_name(n));
