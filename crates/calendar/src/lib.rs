@@ -129,6 +129,12 @@ impl Calendar {
         self.date_start(self.first_date(p))
     }
 
+    /// The first instant of the local day that contains `t` (as [`Calendar::start`] of its
+    /// day period).
+    pub fn day_start(&self, t: Timestamp) -> Timestamp {
+        self.date_start(self.tz.to_datetime(t).date())
+    }
+
     /// Exclusive end = start of the next period.
     pub fn end(&self, p: Period) -> Timestamp {
         self.start(self.shift(p, 1))

@@ -149,6 +149,15 @@ fn santiago_dst_days_are_23_and_25_hours_long() {
     assert_eq!(cal.start(sep6), ts("2026-09-06T04:00:00Z"));
     assert_eq!(cal.end(sep6), ts("2026-09-07T03:00:00Z"));
     assert_eq!(cal.start(sep6).duration_until(cal.end(sep6)).as_hours(), 23);
+    // Any instant of that day has it as its day start, the first one too.
+    assert_eq!(
+        cal.day_start(ts("2026-09-06T15:00:00Z")),
+        ts("2026-09-06T04:00:00Z")
+    );
+    assert_eq!(
+        cal.day_start(ts("2026-09-06T04:00:00Z")),
+        ts("2026-09-06T04:00:00Z")
+    );
     // The previous day ends where Sep 6 starts: 2026-09-05 00:00 -04 (04:00Z) to 04:00Z, 24 h.
     let sep5 = cal.shift(sep6, -1);
     assert_eq!(cal.end(sep5), cal.start(sep6));
@@ -796,6 +805,9 @@ fn check_instant(cal: &Calendar, t: Timestamp) {
             cal.label(p)
         );
         let label = cal.label(p);
+        if grain == Grain::Day {
+            assert_eq!(cal.day_start(t), start, "day start of {t} in {label}");
+        }
         assert_eq!(cal.parse_period(grain, &label), Ok(p), "{label}");
         assert_eq!(cal.parse_any_period(&label), Ok(p), "{label}");
     }

@@ -765,6 +765,28 @@ pub fn pass_rows(j: usize) -> String {
     format!("__n{j}")
 }
 
+/// The column saying whether a row is one leaf `j` of a pass reads (its filters hold).
+pub fn pass_condition(j: usize) -> String {
+    format!("__f{j}")
+}
+
+/// Each leaf's filters as its [`pass_condition`] column, and the condition that a row is read
+/// by any of them (the rows a pass keeps).
+pub fn pass_conditions(calendar: &Calendar, leaves: &[&Leaf]) -> (Vec<Expr>, Expr) {
+    let mut any = lit(false);
+    let mut conditions = Vec::with_capacity(leaves.len());
+    for (j, leaf) in leaves.iter().enumerate() {
+        let condition = leaf
+            .filters()
+            .map(|f| row_expr(calendar, f))
+            .reduce(Expr::and)
+            .unwrap_or(lit(true));
+        conditions.push(condition.alias(pass_condition(j)));
+        any = any.or(col(pass_condition(j)));
+    }
+    (conditions, any)
+}
+
 /// One pass over a source for several leaves that read it with the same time column and
 /// windows: one scan, one period assignment, one grouping by period index (and dimension)
 /// with each leaf's aggregate filtered by its own conditions (`FILTER (WHERE …)`). Columns:
@@ -784,18 +806,12 @@ pub fn pass_plan(
     if let Some(by) = &plan.by {
         projection.push(cast(column(by), DataType::Utf8).alias(DIM));
     }
-    let mut any = lit(false);
+    let (conditions, any) = pass_conditions(calendar, leaves);
+    projection.extend(conditions);
     for (j, leaf) in leaves.iter().enumerate() {
-        let condition = leaf
-            .filters()
-            .map(|f| row_expr(calendar, f))
-            .reduce(Expr::and)
-            .unwrap_or(lit(true));
-        projection.push(condition.alias(format!("__f{j}")));
         if let Some(v) = &leaf.aggregate.value {
             projection.push(row_expr(calendar, v).alias(format!("__x{j}")));
         }
-        any = any.or(col(format!("__f{j}")));
     }
     let mut in_range = t
         .clone()
@@ -816,7 +832,7 @@ pub fn pass_plan(
     }
     let mut measures = Vec::new();
     for (j, leaf) in leaves.iter().enumerate() {
-        let f = || col(format!("__f{j}"));
+        let f = || col(pass_condition(j));
         let x = || col(format!("__x{j}"));
         let fx = || cast(x(), DataType::Float64);
         let a = &leaf.aggregate;

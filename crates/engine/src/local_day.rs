@@ -76,11 +76,7 @@ impl std::hash::Hash for LocalDay {
 
 fn day_start(calendar: &Calendar, micros: i64) -> Option<i64> {
     let t = Timestamp::from_microsecond(micros).ok()?;
-    Some(
-        calendar
-            .start(calendar.period_of(Grain::Day, t))
-            .as_microsecond(),
-    )
+    Some(calendar.day_start(t).as_microsecond())
 }
 
 impl LocalDay {

@@ -47,7 +47,8 @@ use tablero_formula::ir::{Aggregate, CheckedAgg, Formula, RowExpr};
 use tablero_model::Source;
 
 use crate::compile::{
-    DIM, IDX, T, column, micros, pass_rows, pass_value, row_expr, stored_range, windowed,
+    DIM, IDX, T, column, micros, pass_condition, pass_conditions, pass_rows, pass_value, row_expr,
+    stored_range, windowed,
 };
 use crate::error::{EngineError, Result};
 use crate::load::DataVersion;
@@ -449,11 +450,6 @@ impl Rollup {
         }))
     }
 
-    /// The first instant of the local day of `t`.
-    fn day_start(calendar: &Calendar, t: Timestamp) -> Timestamp {
-        calendar.start(calendar.period_of(Grain::Day, t))
-    }
-
     /// Whether this rollup gives `leaf` of `plan` exactly the value its rows would.
     pub fn serves(&self, calendar: &Calendar, plan: &KpiPlan, leaf: &Leaf) -> bool {
         let a = &leaf.aggregate;
@@ -486,11 +482,11 @@ impl Rollup {
         let (Some(first), Some(end)) = (self.first, self.end) else {
             return true;
         };
-        let today = Rollup::day_start(calendar, plan.as_of);
+        let today = calendar.day_start(plan.as_of);
         leaf.windows
             .iter()
             .flat_map(|(s, e)| [*s, *e])
-            .all(|b| b <= first || b >= end || b >= today || Rollup::day_start(calendar, b) == b)
+            .all(|b| b <= first || b >= end || b >= today || calendar.day_start(b) == b)
     }
 
     /// Whether `leaves` (one shared pass: same source, time column and windows) read this
@@ -506,7 +502,7 @@ impl Rollup {
     /// Whether a pass over this rollup for `leaf` also reads the rows of as-of's day.
     fn reads_today(&self, calendar: &Calendar, plan: &KpiPlan, leaf: &Leaf) -> bool {
         let (_, hi) = leaf.time_range(plan.as_of);
-        let today = Rollup::day_start(calendar, plan.as_of);
+        let today = calendar.day_start(plan.as_of);
         hi > today && self.last.is_some_and(|l| l >= today)
     }
 
@@ -525,7 +521,7 @@ impl Rollup {
             .first()
             .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
         let (lo, hi) = first.time_range(plan.as_of);
-        let today = Rollup::day_start(calendar, plan.as_of);
+        let today = calendar.day_start(plan.as_of);
         let whole_days_end = hi.min(today);
 
         // The columns both parts share: the time, the dimensions, the partial results.
@@ -596,16 +592,8 @@ impl Rollup {
         if let Some(by) = &plan.by {
             projection.push(cast(column(by), DataType::Utf8).alias(DIM));
         }
-        let mut any = lit(false);
-        for (j, leaf) in leaves.iter().enumerate() {
-            let condition = leaf
-                .filters()
-                .map(|f| row_expr(calendar, f))
-                .reduce(Expr::and)
-                .unwrap_or(lit(true));
-            projection.push(condition.alias(format!("__f{j}")));
-            any = any.or(col(format!("__f{j}")));
-        }
+        let (conditions, any) = pass_conditions(calendar, leaves);
+        projection.extend(conditions);
         let rows = windowed(input.project(projection)?.filter(any)?, first)?;
 
         let mut keys = vec![col(IDX)];
@@ -614,7 +602,7 @@ impl Rollup {
         }
         let mut measures = Vec::new();
         for (j, leaf) in leaves.iter().enumerate() {
-            let f = || col(format!("__f{j}"));
+            let f = || col(pass_condition(j));
             let a = &leaf.aggregate;
             let k = match &a.value {
                 Some(v) => self.spec.value_index(v),
