@@ -10,5 +10,9 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is needed: install Rust from https://rustup.rs" >&2
   exit 1
 fi
-cargo build --workspace --all-targets --locked
+# Only the binary, with the features the test build unifies in from its dev-dependencies (the
+# store's and the alerts' fault points, criterion's `serde/alloc`), so that every crate it
+# compiles is the very one `cargo test --workspace --all-targets` uses.
+cargo build -p tablero --bin tablero --locked \
+  --features tablero-store/failpoints,tablero-alerts/failpoints,serde/alloc
 exec "$CARGO_TARGET_DIR/debug/tablero" demo "$@"

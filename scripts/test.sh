@@ -8,7 +8,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo is needed: install Rust from https://rustup.rs" >&2
   exit 1
 fi
-# The example's numbers are checked against DuckDB (crates/tablero/tests/example_duckdb.rs runs
+# The example's numbers are checked against DuckDB (crates/tablero/tests/cli/example_duckdb.rs runs
 # tests/example_check.py), which needs Python 3 and its DuckDB package.
 if ! command -v python3 >/dev/null 2>&1; then
   echo "python3 is needed: the example's numbers are checked with DuckDB's Python package" >&2

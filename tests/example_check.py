@@ -18,7 +18,7 @@ prints one JSON object per KPI, in the shape of `tablero compute --format json`:
 `{"kpi", "grain", "values": [{"period", "dims", "value", "target", "status", "partial",
 "pace_target", "forecast"}]}`; with `--by`, instead, the values of two KPIs per dimension value
 (`{"kpi", "by", "values": [{"period", "dims", "value"}]}`). Run by
-`crates/tablero/tests/example_duckdb.rs` and by `scripts/e2e.sh`; needs `pip install duckdb`.
+`crates/tablero/tests/cli/example_duckdb.rs` and by `scripts/e2e.sh`; needs `pip install duckdb`.
 """
 
 import argparse

@@ -9,16 +9,14 @@
 //! compiled into the test build's binary by this crate's dev-dependency and set per process
 //! through `FAILPOINTS`.
 
-mod store_support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use crate::store_support::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use store_support::*;
 
 /// The steps before the commit: a fault in one of them leaves nothing of the batch visible.
 const BEFORE_COMMIT: [&str; 5] = [

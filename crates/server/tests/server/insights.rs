@@ -1,8 +1,7 @@
 //! Insights (SPEC §12) through the router: a hand-worked workspace of two KPIs read together,
 //! the exact set of active insights at three moments, and where their messages show.
 
-mod support;
-use support::get;
+use crate::support::get;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -4,10 +4,8 @@
 //! that must not grow with the range. Socket-level defences (slow clients, shutdown) are in
 //! `connections.rs`.
 
-mod support;
-
+use crate::support::example;
 use std::time::Duration;
-use support::example;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};

@@ -4,12 +4,10 @@
 //! and passwords never stored in clear, disabled accounts and revoked tokens, and the
 //! sign-in throttle.
 
-mod support;
-
+use crate::support::example;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use support::example;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;

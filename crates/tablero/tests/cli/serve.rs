@@ -9,8 +9,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod cluster_support;
-
 fn tablero() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tablero"))
 }
@@ -190,7 +188,7 @@ fn compute_into_a_closed_pipe_ends_quietly() {
 /// hand-worked values of `tests/cases/rolling_avg` (overlapping `rolling` windows).
 #[test]
 fn serve_on_a_cluster_answers_the_hand_worked_values() {
-    let cluster = cluster_support::Cluster::start();
+    let cluster = crate::cluster_support::Cluster::start();
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/cases/rolling_avg");
     let workspace = cluster.workspace(&case, "rolling_avg");
     let mut child = tablero()

@@ -2,16 +2,14 @@
 //! store tables (worked out by hand in `tests/store/README.md`), bad input, idempotency,
 //! damaged files, two writers at once, and SIGKILL at many moments of a batch.
 
-mod store_support;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::store_support::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use store_support::*;
 
 /// `period → value` of one KPI from `compute --format csv`.
 fn values(dir: &Path, kpi: &str, from: &str, to: &str) -> Vec<(String, String)> {

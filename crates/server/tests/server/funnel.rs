@@ -1,8 +1,7 @@
 //! Funnels through the router: three stages of a hand-worked pipeline, their conversions, the
 //! page, and the statuses of the routes.
 
-mod support;
-use support::get;
+use crate::support::get;
 
 use axum::http::StatusCode;
 use tablero_server::AppState;

@@ -2,12 +2,10 @@
 //! document against the routes, `/metrics` through a Prometheus text-format parser, the live
 //! reload of an edited workspace, and the security headers.
 
-mod support;
-
+use crate::support::example;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use support::example;
 use tablero_server::{AppState, app};
 use tower::ServiceExt;
 
@@ -167,7 +165,7 @@ async fn openapi_document_lists_every_api_route() {
         );
     }
     // Reviews and annotations live in the state database, which this state has none of:
-    // documented, answered in tests/access.rs.
+    // documented, answered in access.rs.
     for route in [
         "/api/v1/kpis/{id}/reviews",
         "/api/v1/reviews/{id}/actions/{n}",

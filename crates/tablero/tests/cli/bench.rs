@@ -4,8 +4,6 @@
 
 use std::process::Command;
 
-mod cluster_support;
-
 /// `tablero bench` at 12,000 invoice rows on `engine`, with DuckDB's values to compare.
 fn bench(engine: &str) -> serde_json::Value {
     bench_keeping(engine, &[])
@@ -68,7 +66,7 @@ fn bench_times_the_catalog_and_agrees_with_duckdb() {
 /// executor processes gives DuckDB's values.
 #[test]
 fn bench_on_a_cluster_agrees_with_duckdb() {
-    let cluster = cluster_support::Cluster::start();
+    let cluster = crate::cluster_support::Cluster::start();
     let report = bench(&cluster.url());
     if report["duckdb"]["differences"] != serde_json::json!([]) {
         eprintln!("{}", cluster.log_tails());

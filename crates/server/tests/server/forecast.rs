@@ -3,8 +3,6 @@
 //! as unusual, the ordinary (seasonal) months are not, and the page projects the next three
 //! months, labelled as a projection.
 
-mod support;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
@@ -93,7 +91,7 @@ async fn the_planted_month_is_unusual_and_the_seasons_are_not() {
 #[tokio::test]
 async fn the_example_marks_its_planted_month_on_the_kpi_page() {
     let dir = tempfile::tempdir().unwrap();
-    support::write_example(&dir.path().join("acme"), "2026-10-15");
+    crate::support::write_example(&dir.path().join("acme"), "2026-10-15");
     let state = AppState::open(&dir.path().join("acme"));
     let html = page(&state, "/kpi/tiempo_promedio_espera?as_of=2026-10-15").await;
     let rings: Vec<&str> = html.split("data-testid=\"anomaly\"").skip(1).collect();

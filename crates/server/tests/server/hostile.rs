@@ -7,12 +7,10 @@
 //! limit, answered 414 by hyper before any handler — so 100,000 terms are tested through the
 //! parser, the checker and the command line.)
 
-mod support;
-
+use crate::support::example;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
-use support::example;
 use tablero_server::{AppState, app};
 use tower::ServiceExt;
 

@@ -2,8 +2,7 @@
 //! opportunities × conversion × average deal, the split of its change checked against the
 //! arithmetic in the comments, and the statuses of the routes.
 
-mod support;
-use support::get;
+use crate::support::get;
 
 use axum::http::StatusCode;
 use tablero_server::AppState;

@@ -9,8 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-mod cluster_support;
-
 struct Step {
     line: usize,
     args: String,
@@ -400,7 +398,7 @@ mod postgres {
             .execute(&mut conn)
             .await
             .unwrap();
-        super::cluster_support::copy_dir(dir, copy);
+        crate::cluster_support::copy_dir(dir, copy);
         let mut toml = std::fs::read_to_string(copy.join("tablero.toml")).unwrap();
         toml.push_str(&format!(
             "\n[connections.cases]\nurl = \"{url}\"\ntls = \"disable\"\n"
@@ -565,7 +563,7 @@ mod postgres {
 /// naming it with `engine = "ballista://…"`: each `compute` must print the same values.
 #[test]
 fn kpi_cases_on_a_cluster() {
-    let cluster = cluster_support::Cluster::start();
+    let cluster = crate::cluster_support::Cluster::start();
     let dirs = case_dirs();
     let only = std::env::var("TABLERO_CASE").ok();
     let mut failures = Vec::new();

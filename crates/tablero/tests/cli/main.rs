@@ -1,0 +1,19 @@
+//! The `tablero` binary end to end, in one test binary: alerts, bench, the hand-worked cases,
+//! the example company (and its numbers recomputed in DuckDB), exports, people, pushdown to
+//! PostgreSQL, reports, serve, and the store with its faults. Each module says what it covers.
+
+mod alerts;
+mod bench;
+mod cases;
+mod cluster_support;
+mod example;
+mod example_anomaly;
+mod example_duckdb;
+mod exports;
+mod people;
+mod pushdown;
+mod reports;
+mod serve;
+mod store;
+mod store_faults;
+mod store_support;
