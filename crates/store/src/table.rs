@@ -25,9 +25,12 @@ use deltalake::arrow::datatypes::{DataType, SchemaRef};
 use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::datafusion::catalog::TableProvider;
 use deltalake::datafusion::prelude::SessionContext;
-use deltalake::kernel::transaction::{CommitProperties, TransactionError};
-use deltalake::kernel::{StructField, Transaction};
-use deltalake::protocol::SaveMode;
+use deltalake::kernel::transaction::{
+    CommitBuilder, CommitProperties, TableReference, TransactionError,
+};
+use deltalake::kernel::{Action, StructField, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tablero_model::{ColumnType, Source, SourceData};
 
@@ -456,21 +459,13 @@ pub async fn append(
             ));
         }
         let first_new = table.version().map(|v| v + 1).unwrap_or(0);
-        let written = table
-            .clone()
-            .write(batches.clone())
-            .with_save_mode(SaveMode::Append)
-            .with_commit_properties(properties)
-            .await;
-        match written {
-            Ok(new_table) => {
-                let version = new_table.version();
-                if let Some(version) = version {
-                    // Also the commits of writers that won races meanwhile: ours names them
-                    // as its past, so it is only as durable as they are.
-                    flush_commits(&dir, first_new, version)
-                        .map_err(|err| unflushed(source, Some(version), err))?;
-                }
+        match write_and_commit(&table, &batches, properties).await {
+            Ok((new_table, version)) => {
+                // Also the commits of writers that won races meanwhile: ours names them as its
+                // past, so it is only as durable as they are.
+                flush_commits(&dir, first_new, version)
+                    .map_err(|err| unflushed(source, Some(version), err))?;
+                let version = Some(version);
                 compact_if_fragmented(root, source, new_table).await;
                 durable::phase("store::crash::before_ack");
                 return Ok(Appended {
@@ -501,6 +496,82 @@ pub async fn append(
         "could not commit to the store table of `{}` after {MAX_COMMIT_ATTEMPTS} attempts",
         source.name.value
     )))
+}
+
+/// Rows below which an append is written by one writer: a second one would only add a file.
+const MIN_ROWS_PER_WRITER: usize = 250_000;
+
+/// Writes `batches` as Parquet files and commits them as one version (a Delta `WRITE` in
+/// append mode). Encoding Parquet is most of an append's work, so each core encodes its own
+/// contiguous run of the rows into its own files; the commit names them all at once.
+/// Returns the table as of that commit and its version.
+async fn write_and_commit(
+    table: &DeltaTable,
+    batches: &[RecordBatch],
+    properties: CommitProperties,
+) -> std::result::Result<(DeltaTable, u64), DeltaTableError> {
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let writers = cores.min(rows.div_ceil(MIN_ROWS_PER_WRITER)).max(1);
+    let mut tasks = Vec::with_capacity(writers);
+    for run in runs(batches, rows.div_ceil(writers)) {
+        let mut writer = RecordBatchWriter::for_table(table)?;
+        tasks.push(tokio::spawn(async move {
+            for batch in run {
+                writer.write(batch).await?;
+            }
+            writer.flush().await
+        }));
+    }
+    // Awaited in order, so the log names the files in the order of the rows; dropping the
+    // rest on a failure leaves files no commit names, which readers never see.
+    let mut actions = Vec::new();
+    for task in tasks {
+        let adds = task.await.map_err(|err| {
+            DeltaTableError::Generic(format!("a Parquet writer stopped: {err}"))
+        })??;
+        actions.extend(adds.into_iter().map(Action::Add));
+    }
+    let operation = DeltaOperation::Write {
+        mode: SaveMode::Append,
+        partition_by: None,
+        predicate: None,
+    };
+    let committed = CommitBuilder::from(properties)
+        .with_actions(actions)
+        .build(
+            Some(table.snapshot()? as &dyn TableReference),
+            table.log_store(),
+            operation,
+        )
+        .await?;
+    let mut new_table = table.clone();
+    new_table.update_state().await?;
+    Ok((new_table, committed.version))
+}
+
+/// `batches` cut into runs of about `size` rows each (slices share the batches' memory).
+fn runs(batches: &[RecordBatch], size: usize) -> Vec<Vec<RecordBatch>> {
+    let size = size.max(1);
+    let mut runs = vec![Vec::new()];
+    let mut in_run = 0;
+    for batch in batches {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if in_run == size {
+                runs.push(Vec::new());
+                in_run = 0;
+            }
+            let take = (size - in_run).min(batch.num_rows() - offset);
+            if let Some(run) = runs.last_mut() {
+                run.push(batch.slice(offset, take));
+            }
+            offset += take;
+            in_run += take;
+        }
+    }
+    runs.retain(|run| !run.is_empty());
+    runs
 }
 
 /// The error of a commit that is visible but could not be flushed: not acknowledged, and the
@@ -841,4 +912,47 @@ pub async fn read_all(root: &Path, source: &Source) -> Result<Vec<RecordBatch>> 
         .collect()
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use deltalake::arrow::array::{Array, Int64Array};
+    use deltalake::arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn batch(first: i64, rows: i64) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
+        let ids = Int64Array::from_iter_values(first..first + rows);
+        RecordBatch::try_new(schema, vec![Arc::new(ids)]).expect("batch")
+    }
+
+    fn ids(run: &[RecordBatch]) -> Vec<i64> {
+        run.iter()
+            .flat_map(|b| {
+                let ids = b.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+                (0..ids.len()).map(|i| ids.value(i)).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Runs keep the rows' order, cut batches where a run fills, and leave nothing out.
+    #[test]
+    fn runs_cut_the_rows_in_order_into_runs_of_the_size_asked() {
+        // Rows 0..10 in batches of 4, 1 and 5; runs of 4: [0..4], [4..8], [8..10].
+        let batches = [batch(0, 4), batch(4, 1), batch(5, 5)];
+        let cut = runs(&batches, 4);
+        let expected: Vec<Vec<i64>> = vec![(0..4).collect(), (4..8).collect(), (8..10).collect()];
+        assert_eq!(cut.iter().map(|r| ids(r)).collect::<Vec<_>>(), expected);
+        // One run holds everything when it is large enough; no rows, no runs.
+        assert_eq!(runs(&batches, 100).len(), 1);
+        assert_eq!(ids(&runs(&batches, 100)[0]), (0..10).collect::<Vec<_>>());
+        assert!(runs(&[batch(0, 0)], 4).is_empty());
+        // An empty batch between others adds nothing.
+        let cut = runs(&[batch(0, 3), batch(3, 0), batch(3, 3)], 3);
+        assert_eq!(cut.len(), 2);
+        assert_eq!(ids(&cut[1]), vec![3, 4, 5]);
+    }
 }

@@ -1036,3 +1036,50 @@ fn two_writers_at_once_lose_and_double_nothing() {
     let total: usize = batches.iter().map(|(_, rows)| rows).sum();
     assert_eq!(stored_ids(&dir).len(), total);
 }
+
+/// A batch large enough for one Parquet writer per core (an append of 600,000 rows, written by
+/// `min(cores, 600,000 / 250,000)` writers): one commit names every writer's files, and it
+/// holds each row exactly once. Killed once its first data file is durable, the batch is
+/// absent; sent again with the same key, it is stored whole.
+#[test]
+fn a_large_batch_is_written_in_parallel_as_one_commit() {
+    let ws = workspace();
+    let dir = ws.path();
+    let inputs = tempfile::tempdir().expect("temp dir");
+    let mut rng = ChaCha8Rng::seed_from_u64(600);
+    let (first, rows) = (1_000_000_i64, 600_000_usize);
+    let file = inputs.path().join("grande.csv");
+    generated_batch(&file, first, rows, &mut rng);
+
+    let failpoints = "store::crash::after_data=return(stop)";
+    let mut child = spawn_ingest_with(dir, &file, "grande", Some(failpoints));
+    let reached = wait_for_phase(&mut child, "store::crash::after_data");
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("wait");
+    assert!(
+        reached,
+        "the first data file was never durable ({status:?})"
+    );
+    assert!(!status.success(), "the writer finished before the kill");
+    assert_eq!(present(&stored_ids(dir), first, rows), 0);
+
+    let out = ok(&spawn_ingest(dir, &file, "grande")
+        .wait_with_output()
+        .expect("ingest"));
+    assert!(out.contains(&format!("stored {rows} rows")), "{out}");
+    let ids = stored_ids(dir);
+    assert_eq!(present(&ids, first, rows), rows);
+    assert_eq!(ids.len(), rows);
+
+    let version = table_version(dir).expect("a version");
+    let table = dir.join("data/store/encuestas");
+    let log = std::fs::read_to_string(log_entry(&table, version)).expect("log entry");
+    let files = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.get("add").is_some())
+        .count();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // 600,000 rows at 250,000 or more per writer: at most 3 writers, each with its file(s).
+    assert!(files >= cores.min(3), "{files} file(s) for {cores} core(s)");
+}
