@@ -3,7 +3,8 @@
 //! keep one client from starving the others.
 //!
 //! Every request compares a fingerprint of the workspace files (paths, sizes, modification
-//! times) with the one the engine was built from. When a file changed, the workspace is loaded
+//! times), taken after it arrived, with the one the engine was built from; requests that
+//! arrive together share one look at the files ([`AppState::snapshot`]). When a file changed, the workspace is loaded
 //! and checked again (on a blocking thread, not on an async worker, and by one request while
 //! the others keep the last load): if it is good, the engine is replaced; if not, the last
 //! good engine keeps serving and the errors are shown on the dashboard.
@@ -286,7 +287,11 @@ fn estimated_bytes(results: &[KpiResult]) -> usize {
 
 struct Inner {
     root: PathBuf,
-    state: RwLock<(Fingerprint, Snapshot)>,
+    state: RwLock<(Arc<Fingerprint>, Snapshot)>,
+    /// Requests that asked for the workspace as it is now, numbered in order of arrival.
+    arrivals: AtomicU64,
+    /// The latest look at the files, shared by the requests that arrived before it began.
+    look: tokio::sync::Mutex<Look>,
     cache: Mutex<ResultCache>,
     /// One lock per request being computed for a missing answer, so that clients asking the
     /// same thing at once wait for one computation instead of starting one each.
@@ -330,6 +335,14 @@ type FileStamp = (std::ffi::OsString, u64, Option<SystemTime>);
 struct Fingerprint {
     definitions: Vec<FileStamp>,
     data: Vec<FileStamp>,
+}
+
+/// A look at the workspace's files: what it saw, and the arrivals it answers (those numbered
+/// below `covers`, which arrived before it began, so it saw every change they could know of).
+#[derive(Default)]
+struct Look {
+    covers: u64,
+    print: Arc<Fingerprint>,
 }
 
 fn fingerprint(root: &Path) -> Fingerprint {
@@ -419,7 +432,9 @@ impl AppState {
         Ok(AppState {
             inner: Arc::new(Inner {
                 root: root.to_path_buf(),
-                state: RwLock::new((print, snapshot)),
+                state: RwLock::new((Arc::new(print), snapshot)),
+                arrivals: AtomicU64::new(0),
+                look: tokio::sync::Mutex::new(Look::default()),
                 cache: Mutex::new(ResultCache::default()),
                 inflight: Mutex::new(HashMap::new()),
                 reload: Mutex::new(()),
@@ -457,10 +472,45 @@ impl AppState {
     /// The workspace as it is now, reloaded first if a file changed. The file system is read
     /// on a blocking thread.
     pub async fn snapshot(&self) -> Snapshot {
+        let print = self.look().await;
+        {
+            let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+            if state.0 == print {
+                return state.1.clone();
+            }
+        }
         let state = self.clone();
-        match tokio::task::spawn_blocking(move || state.snapshot_blocking()).await {
+        match tokio::task::spawn_blocking(move || state.snapshot_blocking(print)).await {
             Ok(snapshot) => snapshot,
             Err(_) => self.current(),
+        }
+    }
+
+    /// The workspace's files as they are now: a look begun after this call, shared with every
+    /// other request that arrived before that look began — under load, one look answers many
+    /// requests instead of each reading the folders, and none is answered with a look older
+    /// than itself, so a change is seen by every request that comes after it.
+    async fn look(&self) -> Arc<Fingerprint> {
+        let ticket = self.inner.arrivals.fetch_add(1, Ordering::SeqCst);
+        let mut look = self.inner.look.lock().await;
+        if look.covers > ticket {
+            return look.print.clone();
+        }
+        let covers = self.inner.arrivals.load(Ordering::SeqCst);
+        let root = self.inner.root.clone();
+        match tokio::task::spawn_blocking(move || fingerprint(&root)).await {
+            Ok(print) => {
+                *look = Look {
+                    covers,
+                    print: Arc::new(print),
+                };
+                look.print.clone()
+            }
+            // The look could not be made: what is serving stays.
+            Err(_) => {
+                let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
+                state.0.clone()
+            }
         }
     }
 
@@ -470,8 +520,7 @@ impl AppState {
         state.1.clone()
     }
 
-    fn snapshot_blocking(&self) -> Snapshot {
-        let print = fingerprint(&self.inner.root);
+    fn snapshot_blocking(&self, print: Arc<Fingerprint>) -> Snapshot {
         let (previous_print, previous) = {
             let state = self.inner.state.read().unwrap_or_else(|e| e.into_inner());
             if state.0 == print {
@@ -535,7 +584,7 @@ impl AppState {
         // A write through this server while loading: the files may have been looked at before
         // it, so the next request loads again (no fingerprint matches the empty one).
         let print = if version < self.inner.floor.load(Ordering::SeqCst) {
-            Fingerprint::default()
+            Arc::default()
         } else {
             print
         };
@@ -550,7 +599,7 @@ impl AppState {
         let next = self.inner.versions.load(Ordering::SeqCst);
         self.inner.floor.fetch_max(next, Ordering::SeqCst);
         let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
-        state.0 = Fingerprint::default();
+        state.0 = Arc::default();
     }
 
     /// Computes a request, or answers it from the cache; see [`AppState::computed`].
