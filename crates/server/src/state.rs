@@ -4,8 +4,8 @@
 //!
 //! Every request compares a fingerprint of the workspace files (paths, sizes, modification
 //! times), taken after it arrived, with the one the engine was built from; requests that
-//! arrive together share one look at the files ([`AppState::snapshot`]). When a file changed, the workspace is loaded
-//! and checked again (on a blocking thread, not on an async worker, and by one request while
+//! arrive together share one look at the files ([`AppState::snapshot`]). When a file changed,
+//! the workspace is loaded and checked again (on a blocking thread, not on an async worker, and by one request while
 //! the others keep the last load): if it is good, the engine is replaced; if not, the last
 //! good engine keeps serving and the errors are shown on the dashboard.
 //!

@@ -545,8 +545,9 @@ async fn write_and_commit(
             operation,
         )
         .await?;
+    // The commit's own snapshot: no second read of the log.
     let mut new_table = table.clone();
-    new_table.update_state().await?;
+    new_table.state = Some(committed.snapshot);
     Ok((new_table, committed.version))
 }
 

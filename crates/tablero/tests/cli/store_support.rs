@@ -169,17 +169,19 @@ pub fn log_entry(table: &Path, version: u64) -> PathBuf {
     table.join("_delta_log").join(format!("{version:020}.json"))
 }
 
+/// The data files a version's log entry adds, in its order.
+pub fn data_files_of(table: &Path, version: u64) -> Vec<PathBuf> {
+    let log = std::fs::read_to_string(log_entry(table, version)).expect("log entry");
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v.pointer("/add/path")?.as_str().map(|p| table.join(p)))
+        .collect()
+}
+
 /// The first data file a version's log entry adds.
 pub fn data_file_of(table: &Path, version: u64) -> PathBuf {
-    let log = std::fs::read_to_string(log_entry(table, version)).expect("log entry");
-    let add = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find_map(|v| {
-            v.pointer("/add/path")
-                .and_then(|p| p.as_str())
-                .map(String::from)
-        })
-        .expect("an add action");
-    table.join(add)
+    data_files_of(table, version)
+        .into_iter()
+        .next()
+        .expect("an add action")
 }
