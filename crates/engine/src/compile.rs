@@ -37,10 +37,11 @@ pub const IDX: &str = "__idx";
 pub const DIM: &str = "__dim";
 pub const VALUE: &str = "value";
 pub(crate) const T: &str = "__t";
-const G: &str = "__g";
+/// The `per` group of a group function (`max(m per col)`).
+pub(crate) const G: &str = "__g";
 pub const V: &str = "__v";
 /// The `per:` entity of a `last`/`first` measure.
-const E: &str = "__e";
+pub(crate) const E: &str = "__e";
 /// The latest (earliest) time point of a `last` (`first`) measure's window, per entity.
 const POINT: &str = "__point";
 /// A group's values, sorted (percentiles, `top`).
@@ -616,9 +617,20 @@ fn leaf_plan(
         }
     };
 
-    let Some(g) = &a.group else {
-        return Ok(grouped);
-    };
+    match &a.group {
+        Some(g) => per_group(plan, g, grouped),
+        None => Ok(grouped),
+    }
+}
+
+/// A group function (`max(m per col)`, SPEC §3) over `grouped`, a leaf's value per period,
+/// dimension and group (columns `__idx`, `__dim` under `--by`, `__g`, `__v`): one value per
+/// period and dimension.
+pub(crate) fn per_group(
+    plan: &KpiPlan,
+    g: &Group,
+    grouped: LogicalPlanBuilder,
+) -> Result<LogicalPlanBuilder> {
     let mut outer = vec![col(IDX)];
     if plan.by.is_some() {
         outer.push(col(DIM));

@@ -1010,7 +1010,17 @@ impl Engine {
                     let scan =
                         LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?
                             .build()?;
-                    if remote {
+                    // `explain` shows the rows' plan, which gives the same values, and notes
+                    // the leaves a rollup serves.
+                    let rollup = match remote || dry || !crate::rollup::may_serve(leaf) {
+                        true => None,
+                        false => self.rollup(name, &leaf.aggregate.time, provider).await?,
+                    };
+                    if let Some(rollup) = rollup
+                        && rollup.serves(&self.calendar, plan, leaf)
+                    {
+                        LeafInput::Result(rollup.leaf_plan(&self.calendar, plan, leaf, scan)?)
+                    } else if remote {
                         // The leaf runs on the cluster; its few rows join the grid here.
                         let leaf_plan = lower_leaf(&self.calendar, plan, leaf, scan)?;
                         let batches = scanning
@@ -1121,6 +1131,26 @@ impl Engine {
                         ));
                     }
                 }
+            }
+        }
+        // Leaves of their own (`per` groups, snapshots) a daily rollup answers.
+        for (j, leaf) in plans[0].leaves.iter().enumerate() {
+            if shares_a_pass(leaf)
+                || self.table_of(leaf).is_some()
+                || !crate::rollup::may_serve(leaf)
+            {
+                continue;
+            }
+            let source = &leaf.aggregate.source;
+            let providers = self.providers(std::slice::from_ref(source)).await?;
+            let rollup = match providers.get(source) {
+                Some(p) => self.rollup(source, &leaf.aggregate.time, p).await?,
+                None => None,
+            };
+            if let Some(rollup) = rollup
+                && rollup.serves(&self.calendar, &plans[0], leaf)
+            {
+                notes.push_str(&format!("l{j} read {}\n", rollup.describe()));
             }
         }
         let [plan] = plans;

@@ -15,6 +15,7 @@ pub mod local_time;
 pub mod plan;
 pub mod rollup;
 pub mod sql;
+pub mod sum_at;
 pub mod window_index;
 
 pub use compute::{

@@ -6,14 +6,20 @@
 //! again when the data changes), and holds, per day and combination of the source's
 //! `dimensions`, the number of rows and, for every measure expression the catalog aggregates
 //! decomposably over that time column, the partial results those aggregates merge: the sum
-//! and the count of non-null values, the minimum and the maximum.
+//! and the count of non-null values, the minimum and the maximum; and for every expression
+//! of a `last`/`first` snapshot, the day's latest and earliest instant with the sums of the
+//! expression at each ([`crate::sum_at`]).
 //!
 //! A leaf reads the rollup ([`Rollup::serves`]) when its aggregate is decomposable (`count`,
-//! `sum`, `avg` as sum over count, `min`, `max`, with no `per` groups), every filter on it
-//! names only declared dimensions, a `--by` dimension is declared, and no window boundary
-//! falls inside a day that has rows. The day of the as-of instant is read from the rows
+//! `sum`, `avg` as sum over count, `min`, `max`) or a snapshot (`last`, `first`, with a `per`
+//! column that is a declared dimension), a `per` group column is a declared dimension, every
+//! filter on it names only declared dimensions, a `--by` dimension is declared, and no window
+//! boundary falls inside a day that has rows. A window's snapshot is then the sum at the
+//! latest (earliest) of its days' instants, of the days (and dimension values) whose own
+//! latest (earliest) instant it is. The day of the as-of instant is read from the rows
 //! themselves: a rollup day holds rows up to its end, and the computation must not see those
-//! after as-of. `count_distinct`, `median` and percentiles always read rows.
+//! after as-of. `count_distinct`, `median`, percentiles and `active` intervals always read
+//! rows, and so does every leaf run on a cluster.
 //!
 //! A rollup is kept in the workspace's `.tablero/cache/rollups/`, one Parquet file per source
 //! and time column whose metadata names what it was made from (the zone, the measures, the
@@ -43,16 +49,17 @@ use jiff::Timestamp;
 use tablero_calendar::{Calendar, Grain};
 use tablero_formula::Catalog;
 use tablero_formula::CheckedTarget;
-use tablero_formula::ir::{Aggregate, CheckedAgg, Formula, RowExpr};
+use tablero_formula::ir::{CheckedAgg, Formula, RowExpr};
 use tablero_model::Source;
 
 use crate::compile::{
-    DIM, IDX, T, column, micros, pass_condition, pass_conditions, pass_rows, pass_value, row_expr,
-    stored_range, windowed,
+    DIM, E, G, IDX, T, V, column, micros, pass_condition, pass_conditions, pass_rows, pass_value,
+    per_group, row_expr, stored_range, windowed,
 };
 use crate::error::{EngineError, Result};
 use crate::load::DataVersion;
 use crate::plan::{KpiPlan, Leaf};
+use crate::sum_at::{self, End};
 
 /// The rollup column holding the instant a row's local day starts.
 const DAY: &str = "__day";
@@ -72,18 +79,37 @@ fn min_of(k: usize) -> String {
 fn max_of(k: usize) -> String {
     format!("__hi{k}")
 }
+/// The sums of snapshot expression `k` at a rollup row's latest and earliest instant.
+fn latest_of(k: usize) -> String {
+    format!("__ls{k}")
+}
+fn earliest_of(k: usize) -> String {
+    format!("__fs{k}")
+}
 
-/// Whether an aggregate merges from per-day partial results.
-pub fn decomposable(a: &Aggregate) -> bool {
-    a.group.is_none()
-        && matches!(
-            a.agg,
-            CheckedAgg::Count
-                | CheckedAgg::Sum
-                | CheckedAgg::Avg
-                | CheckedAgg::Min
-                | CheckedAgg::Max
-        )
+/// Whether an aggregation merges from per-day partial results.
+pub fn decomposable(agg: &CheckedAgg) -> bool {
+    matches!(
+        agg,
+        CheckedAgg::Count | CheckedAgg::Sum | CheckedAgg::Avg | CheckedAgg::Min | CheckedAgg::Max
+    )
+}
+
+/// Whether a leaf is of a kind a rollup may serve (decomposable or a snapshot), before
+/// anything is built for it.
+pub fn may_serve(leaf: &Leaf) -> bool {
+    let agg = &leaf.aggregate.agg;
+    decomposable(agg) || matches!(agg, CheckedAgg::Last { .. } | CheckedAgg::First { .. })
+}
+
+/// The snapshot a leaf takes: which end of the window, and each value of which column has its
+/// own (`per`). `None` for other aggregations.
+fn snapshot(agg: &CheckedAgg) -> Option<(End, Option<&str>)> {
+    match agg {
+        CheckedAgg::Last { per } => Some((End::Latest, per.as_deref())),
+        CheckedAgg::First { per } => Some((End::Earliest, per.as_deref())),
+        _ => None,
+    }
 }
 
 /// What a rollup of one source and time column holds.
@@ -96,18 +122,31 @@ pub struct Spec {
     /// Every measure expression aggregated decomposably over `time` in the catalog; each has
     /// the four partial columns (sum, count, min, max; sum, min and max only when numeric).
     pub values: Vec<(RowExpr, bool)>,
+    /// Every expression of a `last`/`first` over `time` in the catalog; each has the sums at
+    /// the rollup row's latest and earliest instant.
+    pub snapshots: Vec<RowExpr>,
 }
 
 impl Spec {
     /// The rollup `catalog` needs for `source` over its column `time`.
     pub fn of(catalog: &Catalog, source: &Source, time: &str) -> Spec {
         let mut values: Vec<(RowExpr, bool)> = Vec::new();
+        let mut snapshots: Vec<RowExpr> = Vec::new();
         let mut add = |f: &Formula| {
             let Formula::Aggregate(a) = f else { return };
-            if a.source != source.name.value || a.time != time || !decomposable(a) {
+            if a.source != source.name.value || a.time != time {
                 return;
             }
             let Some(v) = &a.value else { return };
+            if snapshot(&a.agg).is_some() {
+                if !snapshots.contains(v) {
+                    snapshots.push(v.clone());
+                }
+                return;
+            }
+            if !decomposable(&a.agg) {
+                return;
+            }
             let numeric = !matches!(a.agg, CheckedAgg::Count);
             match values.iter_mut().find(|(x, _)| x == v) {
                 Some((_, n)) => *n |= numeric,
@@ -125,11 +164,36 @@ impl Spec {
             time: time.to_string(),
             dims: source.dimensions.iter().map(|d| d.value.clone()).collect(),
             values,
+            snapshots,
         }
     }
 
     fn value_index(&self, v: &RowExpr) -> Option<usize> {
         self.values.iter().position(|(x, _)| x == v)
+    }
+
+    fn snapshot_index(&self, v: &RowExpr) -> Option<usize> {
+        self.snapshots.iter().position(|x| x == v)
+    }
+
+    fn keyed(&self, column: &str) -> bool {
+        self.dims.iter().any(|d| d == column)
+    }
+
+    /// The partial-result columns after the dimensions, in order: the rows, the latest and
+    /// earliest instant, each value's, each snapshot's.
+    fn partial_columns(&self) -> Vec<String> {
+        let mut columns = vec![ROWS.to_string(), LAST.to_string(), FIRST.to_string()];
+        for (k, (_, numeric)) in self.values.iter().enumerate() {
+            columns.push(count_of(k));
+            if *numeric {
+                columns.extend([sum_of(k), min_of(k), max_of(k)]);
+            }
+        }
+        for k in 0..self.snapshots.len() {
+            columns.extend([latest_of(k), earliest_of(k)]);
+        }
+        columns
     }
 }
 
@@ -169,8 +233,9 @@ pub enum NoRollup {
     TooFine,
 }
 
-/// The latest time of the rows a rollup row sums up.
+/// The latest and the earliest time of the rows a rollup row sums up.
 const LAST: &str = "__last";
+const FIRST: &str = "__first";
 
 /// The rollup rows of `spec` over `scan` (the source's rows as the engine loads them, or some
 /// of them): one pass.
@@ -183,14 +248,18 @@ pub async fn partials(
     let t = column(&spec.time);
     let mut projection = vec![
         crate::local_day::call(t.clone(), calendar).alias(DAY),
-        t.clone().alias(LAST),
+        t.clone().alias(T),
     ];
     let mut keys = vec![col(DAY)];
     for d in &spec.dims {
         projection.push(column(d).alias(d.as_str()));
         keys.push(col(Column::from_name(d.as_str())));
     }
-    let mut partials = vec![count(lit(1)).alias(ROWS), max(col(LAST)).alias(LAST)];
+    let mut partials = vec![
+        count(lit(1)).alias(ROWS),
+        max(col(T)).alias(LAST),
+        min(col(T)).alias(FIRST),
+    ];
     for (k, (v, numeric)) in spec.values.iter().enumerate() {
         let x = format!("__x{k}");
         projection.push(row_expr(calendar, v).alias(x.as_str()));
@@ -200,6 +269,13 @@ pub async fn partials(
             partials.push(sum(fx()).alias(sum_of(k)));
             partials.push(min(fx()).alias(min_of(k)));
             partials.push(max(fx()).alias(max_of(k)));
+        }
+    }
+    for (k, v) in spec.snapshots.iter().enumerate() {
+        let x = format!("__y{k}");
+        projection.push(cast(row_expr(calendar, v), DataType::Float64).alias(x.as_str()));
+        for (end, name) in [(End::Latest, latest_of(k)), (End::Earliest, earliest_of(k))] {
+            partials.push(sum_at::call(end, col(x.as_str()), col(T)).alias(name));
         }
     }
     let plan = LogicalPlanBuilder::from(scan)
@@ -229,7 +305,11 @@ pub async fn merge(
     let name = |n: &str| col(Column::from_name(n));
     let mut keys = vec![col(DAY)];
     keys.extend(spec.dims.iter().map(|d| name(d)));
-    let mut merged = vec![sum(col(ROWS)).alias(ROWS), max(col(LAST)).alias(LAST)];
+    let mut merged = vec![
+        sum(col(ROWS)).alias(ROWS),
+        max(col(LAST)).alias(LAST),
+        min(col(FIRST)).alias(FIRST),
+    ];
     for (k, (_, numeric)) in spec.values.iter().enumerate() {
         merged.push(sum(name(&count_of(k))).alias(count_of(k)));
         if *numeric {
@@ -237,6 +317,13 @@ pub async fn merge(
             merged.push(min(name(&min_of(k))).alias(min_of(k)));
             merged.push(max(name(&max_of(k))).alias(max_of(k)));
         }
+    }
+    // A day's snapshot sums, each at its own instant, merge as the rows they sum would.
+    for k in 0..spec.snapshots.len() {
+        let latest = sum_at::call(End::Latest, name(&latest_of(k)), col(LAST));
+        let earliest = sum_at::call(End::Earliest, name(&earliest_of(k)), col(FIRST));
+        merged.push(latest.alias(latest_of(k)));
+        merged.push(earliest.alias(earliest_of(k)));
     }
     let plan = LogicalPlanBuilder::scan(
         "__kept",
@@ -251,7 +338,7 @@ pub async fn merge(
 /// The key under which a kept rollup's file stores what it was made from.
 const KEPT_KEY: &str = "tablero.rollup";
 /// The first line of that text: a rollup kept by another layout is made again.
-const KEPT_FORMAT: &str = "tablero rollup 1";
+const KEPT_FORMAT: &str = "tablero rollup 2";
 
 /// A rollup read back from the workspace's cache folder, with what it was made from.
 pub struct Kept {
@@ -345,6 +432,11 @@ pub fn read_kept(dir: &Path, spec: &Spec, zone: &str) -> Option<Kept> {
         .collect::<std::result::Result<Vec<_>, _>>()
         .ok()?;
     Some(Kept { version, batches })
+}
+
+/// A column by its exact name.
+fn named(name: &str) -> Expr {
+    col(Column::from_name(name))
 }
 
 /// The columns a row expression names.
@@ -453,29 +545,36 @@ impl Rollup {
     /// Whether this rollup gives `leaf` of `plan` exactly the value its rows would.
     pub fn serves(&self, calendar: &Calendar, plan: &KpiPlan, leaf: &Leaf) -> bool {
         let a = &leaf.aggregate;
-        if a.source != self.spec.source || a.time != self.spec.time || !decomposable(a) {
+        if a.source != self.spec.source || a.time != self.spec.time {
             return false;
         }
-        let numeric = !matches!(a.agg, CheckedAgg::Count);
-        match &a.value {
-            Some(v) => match self.spec.value_index(v) {
-                Some(k) if numeric && !self.spec.values[k].1 => return false,
-                Some(_) => {}
-                None => return false,
-            },
-            None if numeric => return false,
-            None => {}
-        }
-        if plan
-            .by
-            .as_ref()
-            .is_some_and(|d| !self.spec.dims.contains(d))
+        let measured = match (snapshot(&a.agg), &a.value) {
+            (Some((_, per)), Some(v)) => {
+                per.is_none_or(|p| self.spec.keyed(p)) && self.spec.snapshot_index(v).is_some()
+            }
+            (Some(_), None) => false,
+            (None, _) if !decomposable(&a.agg) => false,
+            (None, Some(v)) => {
+                let numeric = !matches!(a.agg, CheckedAgg::Count);
+                self.spec
+                    .value_index(v)
+                    .is_some_and(|k| !numeric || self.spec.values[k].1)
+            }
+            (None, None) => matches!(a.agg, CheckedAgg::Count),
+        };
+        if !measured
+            || a.group
+                .as_ref()
+                .is_some_and(|g| !self.spec.keyed(&g.column))
         {
+            return false;
+        }
+        if plan.by.as_ref().is_some_and(|d| !self.spec.keyed(d)) {
             return false;
         }
         let mut named = HashSet::new();
         leaf.filters().for_each(|f| columns(f, &mut named));
-        if !named.iter().all(|c| self.spec.dims.contains(c)) {
+        if !named.iter().all(|c| self.spec.keyed(c)) {
             return false;
         }
         // A boundary inside a day with rows would split what the rollup keeps whole.
@@ -506,10 +605,83 @@ impl Rollup {
         hi > today && self.last.is_some_and(|l| l >= today)
     }
 
+    /// What `leaf` reads in place of its source's rows: the rollup's whole days within its
+    /// time range before as-of's day, and the rows of as-of's own day — when there are any —
+    /// from `scan`, the source itself, each as a rollup row of one row. Columns: `__t` (a
+    /// rollup row's day start, a row's time), the dimensions, then
+    /// [`Spec::partial_columns`].
+    fn input(
+        &self,
+        calendar: &Calendar,
+        plan: &KpiPlan,
+        leaf: &Leaf,
+        scan: LogicalPlan,
+    ) -> Result<LogicalPlanBuilder> {
+        let (lo, hi) = leaf.time_range(plan.as_of);
+        let today = calendar.day_start(plan.as_of);
+        let whole_days_end = hi.min(today);
+        let mut kept = vec![col(DAY).alias(T)];
+        kept.extend(self.input_columns()[1..].iter().map(|c| named(c)));
+        let provider = datafusion::datasource::provider_as_source(self.table.clone());
+        let from_rollup = LogicalPlanBuilder::scan("__rollup", provider, None)?
+            .filter(
+                col(DAY)
+                    .gt_eq(micros(lo))
+                    .and(col(DAY).lt(micros(whole_days_end))),
+            )?
+            .project(kept)?;
+        if !self.reads_today(calendar, plan, leaf) {
+            return Ok(from_rollup);
+        }
+        let t = column(&self.spec.time);
+        let from = lo.max(today);
+        let mut range = t
+            .clone()
+            .is_not_null()
+            .and(t.clone().gt_eq(micros(from)))
+            .and(t.clone().lt(micros(hi)));
+        if let Some(stored) = stored_range(calendar, scan.schema(), &self.spec.time, (from, hi)) {
+            range = range.and(stored);
+        }
+        let mut p = vec![t.clone().alias(T)];
+        p.extend(self.spec.dims.iter().map(|d| column(d).alias(d.as_str())));
+        p.extend([
+            lit(1_i64).alias(ROWS),
+            t.clone().alias(LAST),
+            t.alias(FIRST),
+        ]);
+        for (k, (v, numeric)) in self.spec.values.iter().enumerate() {
+            let x = || row_expr(calendar, v);
+            p.push(
+                when(x().is_null(), lit(0_i64))
+                    .otherwise(lit(1_i64))?
+                    .alias(count_of(k)),
+            );
+            if *numeric {
+                for name in [sum_of(k), min_of(k), max_of(k)] {
+                    p.push(cast(x(), DataType::Float64).alias(name));
+                }
+            }
+        }
+        for (k, v) in self.spec.snapshots.iter().enumerate() {
+            for name in [latest_of(k), earliest_of(k)] {
+                p.push(cast(row_expr(calendar, v), DataType::Float64).alias(name));
+            }
+        }
+        let today_rows = LogicalPlanBuilder::from(scan).filter(range)?.project(p)?;
+        Ok(from_rollup.union(today_rows.build()?)?)
+    }
+
+    /// The columns of [`Rollup::input`], by name.
+    fn input_columns(&self) -> Vec<String> {
+        let mut columns = vec![T.to_string()];
+        columns.extend(self.spec.dims.iter().cloned());
+        columns.extend(self.spec.partial_columns());
+        columns
+    }
+
     /// One pass over the rollup for leaves it [`serves`](Rollup::serves) that share their
-    /// windows (as [`crate::compile::pass_plan`] over rows, with the same columns): whole
-    /// days before as-of's from the rollup, the rows of as-of's own day — when there are any
-    /// — from `scan`, the source itself.
+    /// windows (as [`crate::compile::pass_plan`] over rows, with the same columns).
     pub fn pass_plan(
         &self,
         calendar: &Calendar,
@@ -520,75 +692,8 @@ impl Rollup {
         let first = leaves
             .first()
             .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
-        let (lo, hi) = first.time_range(plan.as_of);
-        let today = calendar.day_start(plan.as_of);
-        let whole_days_end = hi.min(today);
-
-        // The columns both parts share: the time, the dimensions, the partial results.
-        let mut shared: Vec<String> = vec![T.to_string()];
-        shared.extend(self.spec.dims.iter().cloned());
-        shared.push(ROWS.to_string());
-        for (k, (_, numeric)) in self.spec.values.iter().enumerate() {
-            shared.push(count_of(k));
-            if *numeric {
-                shared.extend([sum_of(k), min_of(k), max_of(k)]);
-            }
-        }
-        let from_rollup = {
-            let mut p = vec![col(DAY).alias(T)];
-            p.extend(
-                shared[1..]
-                    .iter()
-                    .map(|c| col(Column::from_name(c.as_str()))),
-            );
-            let provider = datafusion::datasource::provider_as_source(self.table.clone());
-            LogicalPlanBuilder::scan("__rollup", provider, None)?
-                .filter(
-                    col(DAY)
-                        .gt_eq(micros(lo))
-                        .and(col(DAY).lt(micros(whole_days_end))),
-                )?
-                .project(p)?
-        };
-        let rows_today = self.reads_today(calendar, plan, first);
-        let input = if rows_today {
-            let t = column(&self.spec.time);
-            let from = lo.max(today);
-            let mut range = t
-                .clone()
-                .is_not_null()
-                .and(t.clone().gt_eq(micros(from)))
-                .and(t.clone().lt(micros(hi)));
-            if let Some(stored) = stored_range(calendar, scan.schema(), &self.spec.time, (from, hi))
-            {
-                range = range.and(stored);
-            }
-            let mut p = vec![t.alias(T)];
-            p.extend(self.spec.dims.iter().map(|d| column(d).alias(d.as_str())));
-            p.push(lit(1_i64).alias(ROWS));
-            for (k, (v, numeric)) in self.spec.values.iter().enumerate() {
-                let x = || row_expr(calendar, v);
-                p.push(
-                    when(x().is_null(), lit(0_i64))
-                        .otherwise(lit(1_i64))?
-                        .alias(count_of(k)),
-                );
-                if *numeric {
-                    for name in [sum_of(k), min_of(k), max_of(k)] {
-                        p.push(cast(x(), DataType::Float64).alias(name));
-                    }
-                }
-            }
-            let today_rows = LogicalPlanBuilder::from(scan).filter(range)?.project(p)?;
-            from_rollup.union(today_rows.build()?)?
-        } else {
-            from_rollup
-        };
-
-        let mut projection: Vec<Expr> = shared
-            .iter()
-            .map(|c| col(Column::from_name(c.as_str())))
-            .collect();
+        let input = self.input(calendar, plan, first, scan)?;
+        let mut projection: Vec<Expr> = self.input_columns().iter().map(|c| named(c)).collect();
         if let Some(by) = &plan.by {
             projection.push(cast(column(by), DataType::Utf8).alias(DIM));
         }
@@ -602,41 +707,122 @@ impl Rollup {
         }
         let mut measures = Vec::new();
         for (j, leaf) in leaves.iter().enumerate() {
-            let f = || col(pass_condition(j));
-            let a = &leaf.aggregate;
-            let k = match &a.value {
-                Some(v) => self.spec.value_index(v),
-                None => None,
-            };
-            let partial = |name: &dyn Fn(usize) -> String| -> Result<Expr> {
-                let k = k.ok_or_else(|| {
-                    EngineError::Internal("a rollup leaf's measure is not in the rollup".into())
-                })?;
-                Ok(col(Column::from_name(name(k))))
-            };
-            let total = |e: Expr| sum(e).filter(f()).build();
-            let measure = match &a.agg {
-                CheckedAgg::Count => match k {
-                    Some(_) => cast(total(partial(&count_of)?)?, DataType::Float64),
-                    None => cast(total(col(ROWS))?, DataType::Float64),
-                },
-                CheckedAgg::Sum => total(partial(&sum_of)?)?,
-                CheckedAgg::Avg => {
-                    let n = cast(total(partial(&count_of)?)?, DataType::Float64);
-                    total(partial(&sum_of)?)? / nullif(n, lit(0.0))
-                }
-                CheckedAgg::Min => min(partial(&min_of)?).filter(f()).build()?,
-                CheckedAgg::Max => max(partial(&max_of)?).filter(f()).build()?,
-                _ => {
-                    return Err(EngineError::Internal(
-                        "a leaf the rollup cannot serve".into(),
-                    ));
-                }
-            };
+            let only = |e: Expr| e.filter(col(pass_condition(j))).build();
+            let measure = self.measure(leaf, &only)?;
             measures.push(measure.alias(pass_value(j)));
-            measures.push(total(col(ROWS))?.alias(pass_rows(j)));
+            measures.push(only(sum(col(ROWS)))?.alias(pass_rows(j)));
         }
         Ok(rows.aggregate(keys, measures)?.build()?)
+    }
+
+    /// A decomposable leaf's aggregate over rollup rows, each aggregate given to `only` (a
+    /// pass's filter for the leaf, or nothing).
+    fn measure(
+        &self,
+        leaf: &Leaf,
+        only: &dyn Fn(Expr) -> datafusion::common::Result<Expr>,
+    ) -> Result<Expr> {
+        let a = &leaf.aggregate;
+        let k = a.value.as_ref().and_then(|v| self.spec.value_index(v));
+        let partial = |name: &dyn Fn(usize) -> String| -> Result<Expr> {
+            let k = k.ok_or_else(|| {
+                EngineError::Internal("a rollup leaf's measure is not in the rollup".into())
+            })?;
+            Ok(col(Column::from_name(name(k))))
+        };
+        let total = |e: Expr| only(sum(e));
+        Ok(match &a.agg {
+            CheckedAgg::Count => match k {
+                Some(_) => cast(total(partial(&count_of)?)?, DataType::Float64),
+                None => cast(total(col(ROWS))?, DataType::Float64),
+            },
+            CheckedAgg::Sum => total(partial(&sum_of)?)?,
+            CheckedAgg::Avg => {
+                let n = cast(total(partial(&count_of)?)?, DataType::Float64);
+                total(partial(&sum_of)?)? / nullif(n, lit(0.0))
+            }
+            CheckedAgg::Min => only(min(partial(&min_of)?))?,
+            CheckedAgg::Max => only(max(partial(&max_of)?))?,
+            _ => {
+                return Err(EngineError::Internal(
+                    "a leaf the rollup cannot serve".into(),
+                ));
+            }
+        })
+    }
+
+    /// One leaf the rollup [`serves`](Rollup::serves), alone — `per` groups and snapshots
+    /// included: columns `__idx`, `__dim` under `--by`, and `__v`, as
+    /// [`crate::compile::lower_leaf`] gives from rows.
+    pub fn leaf_plan(
+        &self,
+        calendar: &Calendar,
+        plan: &KpiPlan,
+        leaf: &Leaf,
+        scan: LogicalPlan,
+    ) -> Result<LogicalPlan> {
+        let a = &leaf.aggregate;
+        let mut rows = self.input(calendar, plan, leaf, scan)?;
+        let mut filters: Vec<Expr> = leaf.filters().map(|f| row_expr(calendar, f)).collect();
+        // Rows without a `per` value belong to no group, as when read from rows.
+        if let Some(g) = &a.group {
+            filters.push(column(&g.column).is_not_null());
+        }
+        if let Some(f) = filters.into_iter().reduce(Expr::and) {
+            rows = rows.filter(f)?;
+        }
+        let mut projection: Vec<Expr> = self.input_columns().iter().map(|c| named(c)).collect();
+        let mut keys = vec![col(IDX)];
+        if let Some(by) = &plan.by {
+            projection.push(cast(column(by), DataType::Utf8).alias(DIM));
+            keys.push(col(DIM));
+        }
+        if let Some(g) = &a.group {
+            projection.push(column(&g.column).alias(G));
+            keys.push(col(G));
+        }
+        let taken = snapshot(&a.agg);
+        if let Some((_, Some(per))) = taken {
+            projection.push(column(per).alias(E));
+        }
+        let rows = windowed(rows.project(projection)?, leaf)?;
+        let grouped = match taken {
+            Some((end, per)) => {
+                let k = a
+                    .value
+                    .as_ref()
+                    .and_then(|v| self.spec.snapshot_index(v))
+                    .ok_or_else(|| {
+                        EngineError::Internal(
+                            "a rollup leaf's snapshot is not in the rollup".into(),
+                        )
+                    })?;
+                let (sums, at) = match end {
+                    End::Latest => (latest_of(k), LAST),
+                    End::Earliest => (earliest_of(k), FIRST),
+                };
+                let at = sum_at::call(end, col(Column::from_name(sums)), col(at)).alias(V);
+                match per {
+                    None => rows.aggregate(keys, vec![at])?,
+                    // Each value of the `per` column its own snapshot, then their sum.
+                    Some(_) => {
+                        let mut each = keys.clone();
+                        each.push(col(E));
+                        rows.aggregate(each, vec![at])?
+                            .aggregate(keys, vec![sum(col(V)).alias(V)])?
+                    }
+                }
+            }
+            None => {
+                let measure = self.measure(leaf, &|e| Ok(e))?;
+                rows.aggregate(keys, vec![measure.alias(V)])?
+            }
+        };
+        let result = match &a.group {
+            Some(g) => per_group(plan, g, grouped)?,
+            None => grouped,
+        };
+        Ok(result.build()?)
     }
 
     /// Keeps this rollup in `dir` as made from `version` of its source's data, for the next

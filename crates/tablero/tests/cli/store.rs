@@ -209,6 +209,12 @@ fn rollups_are_kept_extended_on_ingest_and_rebuilt_after_compaction() {
         values_with(dir, &on, "respuestas_por_dia", "2026-08", "2026-09"),
         pairs(&[("2026-08", "3"), ("2026-09", "2")])
     );
+    // The latest answer's note, a snapshot read from the rollup too: August row 3 (08-31
+    // 23:30) 6, September row 5 3.
+    assert_eq!(
+        values_with(dir, &on, "ultima_nota", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "6"), ("2026-09", "3")])
+    );
     let kept = dir.join(".tablero/cache/rollups");
     let files = std::fs::read_dir(&kept).expect("rollups kept").count();
     assert_eq!(files, 2, "one rollup per time column (respondida, dia)");
@@ -233,6 +239,16 @@ fn rollups_are_kept_extended_on_ingest_and_rebuilt_after_compaction() {
     assert_eq!(
         values_with(dir, &on, "nota_total", "2026-08", "2026-09"),
         pairs(&[("2026-08", "33"), ("2026-09", "27")])
+    );
+    // September's latest answer is now row 7 (09-30 23:59): 10.
+    assert_eq!(
+        values_with(dir, &on, "ultima_nota", "2026-08", "2026-09"),
+        pairs(&[("2026-08", "6"), ("2026-09", "10")])
+    );
+    let text = explain("ultima_nota");
+    assert!(
+        text.contains("l0 read the daily rollup of `encuestas` by `respondida`"),
+        "{text}"
     );
     // NPS counts rows filtered on `nota`, not a dimension: its pass reads rows. September:
     // 2 promoters, 2 detractors of 4 answers -> 0.
