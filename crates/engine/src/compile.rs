@@ -519,7 +519,7 @@ fn leaf_plan(
         projection.push(s.alias("__s"));
         projection.push(e.alias("__e"));
         let scan = rows.filter(f)?.project(projection)?;
-        active(plan, leaf, *at, scan, &keys)?
+        active(plan, leaf, *at, scan, &keys, lit(1.0))?
     } else {
         let t = column(&a.time);
         let mut f = t
@@ -664,8 +664,9 @@ pub(crate) fn per_group(
     Ok(result)
 }
 
-/// An `active` measure over intervals (`__s`, `__e` in `intervals`): per window, the intervals
-/// active at its start, its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
+/// An `active` measure over intervals (`__s`, `__e` in `intervals`, each counted `weight`
+/// times: 1 for a row, more for a rollup's): per window, the intervals active at its start,
+/// its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
 ///
 /// Active at an instant x: start <= x < end (a null end is still open); nothing after as-of
 /// is known, so x is at most as-of. The instants are few (two per window): one grouping by
@@ -673,12 +674,13 @@ pub(crate) fn per_group(
 /// constant key puts the counts of each window's instants on its row. A window neither of
 /// whose instants has an active interval gives no row, as the rows of a join would not. No
 /// join on a range: it runs the same on one machine and on a cluster.
-fn active(
+pub(crate) fn active(
     plan: &KpiPlan,
     leaf: &Leaf,
     at: ActiveAt,
     intervals: LogicalPlanBuilder,
     keys: &[Expr],
+    weight: Expr,
 ) -> Result<LogicalPlanBuilder> {
     let clamp = |t: Timestamp| t.min(plan.as_of);
     let mut instants: Vec<Timestamp> = leaf
@@ -698,7 +700,7 @@ fn active(
             let is_active = col("__s")
                 .lt_eq(x.clone())
                 .and(col("__e").is_null().or(col("__e").gt(x)));
-            Ok(sum(when(is_active, lit(1.0)).otherwise(lit(0.0))?).alias(count(k)))
+            Ok(sum(when(is_active, weight.clone()).otherwise(lit(0.0))?).alias(count(k)))
         })
         .collect::<Result<_>>()?;
     let groups: Vec<Expr> = keys[1..].to_vec();

@@ -286,6 +286,9 @@ fn appended(then: &DataVersion, now: &DataVersion) -> Option<(u64, Vec<String>)>
     })
 }
 
+/// Which rollup: source, time column and, for one of intervals, end column.
+type RollupKey = (String, String, Option<String>);
+
 /// A rollup, or why a source has none.
 type Built = std::result::Result<Arc<Rollup>, NoRollup>;
 
@@ -314,9 +317,9 @@ pub struct Engine {
     cluster_loaded: Mutex<HashSet<String>>,
     /// Whether leaves read daily rollups where they can (`TABLERO_ROLLUPS=off` says no).
     use_rollups: bool,
-    /// The daily rollups built so far, by source and time column; `Err` when a source has
-    /// none (kept, so it is not tried again).
-    rollups: Mutex<HashMap<(String, String), Built>>,
+    /// The daily rollups built so far, by source, time column and (for intervals) end
+    /// column; `Err` when a source has none (kept, so it is not tried again).
+    rollups: Mutex<HashMap<RollupKey, Built>>,
     /// What each loaded source's rows were read from, by source.
     versions: std::sync::Mutex<HashMap<String, DataVersion>>,
 }
@@ -379,28 +382,38 @@ impl Engine {
         self.use_rollups = on;
     }
 
-    /// The daily rollup of `source` over its column `time`, made on first use: read from the
-    /// workspace's cache folder when it was made from the same data, extended with the files
-    /// appended to a store table since, or built from `provider` (the rows as this process
-    /// loads them) and kept there. `None` when rollups are off or the source has none.
+    /// The daily rollup `leaf` would read — of `source` over the leaf's time column, or of its
+    /// intervals for an `active` leaf —, made on first use: read from the workspace's cache
+    /// folder when it was made from the same data, extended with the files appended to a
+    /// store table since, or built from `provider` (the rows as this process loads them) and
+    /// kept there. `None` when rollups are off or the source has none.
     async fn rollup(
         &self,
         source: &str,
-        time: &str,
+        leaf: &Leaf,
         provider: &Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<Rollup>>> {
+        let time = leaf.aggregate.time.as_str();
+        let until = crate::rollup::until(leaf);
         if !self.use_rollups {
             return Ok(None);
         }
         let Some(definition) = self.workspace.source(source) else {
             return Ok(None);
         };
-        let key = (source.to_string(), time.to_string());
+        let key = (
+            source.to_string(),
+            time.to_string(),
+            until.map(str::to_string),
+        );
         let mut rollups = self.rollups.lock().await;
         if let Some(found) = rollups.get(&key) {
             return Ok(found.as_ref().ok().cloned());
         }
-        let spec = Spec::of(&self.catalog, definition, time);
+        let spec = match until {
+            None => Spec::of(&self.catalog, definition, time),
+            Some(end) => Spec::intervals(definition, time, end),
+        };
         let zone = self
             .calendar
             .time_zone()
@@ -1014,7 +1027,7 @@ impl Engine {
                     // the leaves a rollup serves.
                     let rollup = match remote || dry || !crate::rollup::may_serve(leaf) {
                         true => None,
-                        false => self.rollup(name, &leaf.aggregate.time, provider).await?,
+                        false => self.rollup(name, leaf, provider).await?,
                     };
                     if let Some(rollup) = rollup
                         && rollup.serves(&self.calendar, plan, leaf)
@@ -1118,7 +1131,7 @@ impl Engine {
                     // Which of them a daily rollup answers, as a computation here would.
                     let providers = self.providers(std::slice::from_ref(&source)).await?;
                     let rollup = match providers.get(&source) {
-                        Some(p) => self.rollup(&source, &only[0].aggregate.time, p).await?,
+                        Some(p) => self.rollup(&source, only[0], p).await?,
                         None => None,
                     };
                     if let Some(rollup) = rollup
@@ -1144,7 +1157,7 @@ impl Engine {
             let source = &leaf.aggregate.source;
             let providers = self.providers(std::slice::from_ref(source)).await?;
             let rollup = match providers.get(source) {
-                Some(p) => self.rollup(source, &leaf.aggregate.time, p).await?,
+                Some(p) => self.rollup(source, leaf, p).await?,
                 None => None,
             };
             if let Some(rollup) = rollup
@@ -1206,10 +1219,7 @@ impl Engine {
             LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
         let rollup = match remote {
             true => None,
-            false => {
-                self.rollup(name, &leaves[0].aggregate.time, provider)
-                    .await?
-            }
+            false => self.rollup(name, leaves[0], provider).await?,
         };
         let pass = match rollup {
             Some(rollup) if rollup.reads(&self.calendar, plan, leaves) => {

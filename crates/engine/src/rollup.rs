@@ -18,8 +18,18 @@
 //! latest (earliest) of its days' instants, of the days (and dimension values) whose own
 //! latest (earliest) instant it is. The day of the as-of instant is read from the rows
 //! themselves: a rollup day holds rows up to its end, and the computation must not see those
-//! after as-of. `count_distinct`, `median`, percentiles and `active` intervals always read
-//! rows, and so does every leaf run on a cluster.
+//! after as-of. `count_distinct`, `median` and percentiles always read rows, and so does
+//! every leaf run on a cluster.
+//!
+//! An `active` measure has a rollup of its own, of intervals ([`Spec::intervals`]): rows
+//! counted per *representative* of their start and of their end and per dimensions. The
+//! representative of an instant is itself on a day start and one microsecond after its day's
+//! start otherwise, so that for every day start `x`, `start <= x` and `end > x` hold of the
+//! representatives exactly when they hold of the instants: an interval is active at a day
+//! start as its representatives are. A leaf whose instants are all day starts reads the
+//! rollup alone; one whose period in progress ends at as-of (not a day start) reads the
+//! intervals that start on as-of's day or end on it from the rows themselves, and the others
+//! from the rollup.
 //!
 //! A rollup is kept in the workspace's `.tablero/cache/rollups/`, one Parquet file per source
 //! and time column whose metadata names what it was made from (the zone, the measures, the
@@ -53,16 +63,21 @@ use tablero_formula::ir::{CheckedAgg, Formula, RowExpr};
 use tablero_model::Source;
 
 use crate::compile::{
-    DIM, E, G, IDX, T, V, column, micros, pass_condition, pass_conditions, pass_rows, pass_value,
-    per_group, row_expr, stored_range, windowed,
+    DIM, E, G, IDX, T, V, active, column, micros, pass_condition, pass_conditions, pass_rows,
+    pass_value, per_group, row_expr, stored_range, windowed,
 };
 use crate::error::{EngineError, Result};
 use crate::load::DataVersion;
 use crate::plan::{KpiPlan, Leaf};
 use crate::sum_at::{self, End};
 
-/// The rollup column holding the instant a row's local day starts.
+/// The rollup column holding the instant a row's local day starts (for intervals, the
+/// representative of their start).
 const DAY: &str = "__day";
+/// The representative of an interval's end (an interval rollup's).
+const UNTIL: &str = "__until";
+/// An interval row's weight: how many intervals it stands for.
+const WEIGHT: &str = "__w";
 /// The rows of the source a rollup row sums up.
 const ROWS: &str = "__rows";
 
@@ -99,7 +114,37 @@ pub fn decomposable(agg: &CheckedAgg) -> bool {
 /// anything is built for it.
 pub fn may_serve(leaf: &Leaf) -> bool {
     let agg = &leaf.aggregate.agg;
-    decomposable(agg) || matches!(agg, CheckedAgg::Last { .. } | CheckedAgg::First { .. })
+    decomposable(agg)
+        || matches!(
+            agg,
+            CheckedAgg::Last { .. } | CheckedAgg::First { .. } | CheckedAgg::Active { .. }
+        )
+}
+
+/// The end column of an `active` leaf, whose rollup is one of intervals.
+pub fn until(leaf: &Leaf) -> Option<&str> {
+    match &leaf.aggregate.agg {
+        CheckedAgg::Active { end, .. } => Some(end),
+        _ => None,
+    }
+}
+
+/// The representative of instant `t` in an interval rollup: `t` itself on a day start, one
+/// microsecond after its day's start otherwise (see the module's documentation).
+fn representative(t: Expr, calendar: &Calendar) -> Result<Expr> {
+    let day = || crate::local_day::call(t.clone(), calendar);
+    let micro = lit(datafusion::common::ScalarValue::new_interval_mdn(
+        0, 0, 1_000,
+    ));
+    Ok(when(day().eq(t.clone()), instant(t.clone())).otherwise(day() + micro)?)
+}
+
+/// An instant as the engine's plain microsecond timestamp.
+fn instant(t: Expr) -> Expr {
+    cast(
+        t,
+        DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Microsecond, None),
+    )
 }
 
 /// The snapshot a leaf takes: which end of the window, and each value of which column has its
@@ -125,6 +170,8 @@ pub struct Spec {
     /// Every expression of a `last`/`first` over `time` in the catalog; each has the sums at
     /// the rollup row's latest and earliest instant.
     pub snapshots: Vec<RowExpr>,
+    /// For a rollup of intervals (`active`), their end column; `time` is their start.
+    pub until: Option<String>,
 }
 
 impl Spec {
@@ -165,6 +212,19 @@ impl Spec {
             dims: source.dimensions.iter().map(|d| d.value.clone()).collect(),
             values,
             snapshots,
+            until: None,
+        }
+    }
+
+    /// The rollup of the intervals `[start, end)` of `source`, for its `active` measures.
+    pub fn intervals(source: &Source, start: &str, end: &str) -> Spec {
+        Spec {
+            source: source.name.value.clone(),
+            time: start.to_string(),
+            dims: source.dimensions.iter().map(|d| d.value.clone()).collect(),
+            values: Vec::new(),
+            snapshots: Vec::new(),
+            until: Some(end.to_string()),
         }
     }
 
@@ -246,11 +306,16 @@ pub async fn partials(
     scan: LogicalPlan,
 ) -> Result<Vec<RecordBatch>> {
     let t = column(&spec.time);
-    let mut projection = vec![
-        crate::local_day::call(t.clone(), calendar).alias(DAY),
-        t.clone().alias(T),
-    ];
+    let day = match &spec.until {
+        None => crate::local_day::call(t.clone(), calendar),
+        Some(_) => representative(t.clone(), calendar)?,
+    };
+    let mut projection = vec![day.alias(DAY), t.clone().alias(T)];
     let mut keys = vec![col(DAY)];
+    if let Some(end) = &spec.until {
+        projection.push(representative(column(end), calendar)?.alias(UNTIL));
+        keys.push(col(UNTIL));
+    }
     for d in &spec.dims {
         projection.push(column(d).alias(d.as_str()));
         keys.push(col(Column::from_name(d.as_str())));
@@ -304,6 +369,9 @@ pub async fn merge(
     let table = Arc::new(MemTable::try_new(schema, vec![all])?);
     let name = |n: &str| col(Column::from_name(n));
     let mut keys = vec![col(DAY)];
+    if spec.until.is_some() {
+        keys.push(col(UNTIL));
+    }
     keys.extend(spec.dims.iter().map(|d| name(d)));
     let mut merged = vec![
         sum(col(ROWS)).alias(ROWS),
@@ -361,7 +429,7 @@ fn kept_path(dir: &Path, spec: &Spec) -> PathBuf {
             .collect()
     };
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (&spec.source, &spec.time).hash(&mut hasher);
+    (&spec.source, &spec.time, &spec.until).hash(&mut hasher);
     dir.join(format!(
         "{}-{}-{:016x}.parquet",
         plain(&spec.source),
@@ -549,6 +617,9 @@ impl Rollup {
             return false;
         }
         let measured = match (snapshot(&a.agg), &a.value) {
+            _ if self.spec.until.is_some() || until(leaf).is_some() => {
+                self.spec.until.as_deref() == until(leaf)
+            }
             (Some((_, per)), Some(v)) => {
                 per.is_none_or(|p| self.spec.keyed(p)) && self.spec.snapshot_index(v).is_some()
             }
@@ -576,6 +647,14 @@ impl Rollup {
         leaf.filters().for_each(|f| columns(f, &mut named));
         if !named.iter().all(|c| self.spec.keyed(c)) {
             return false;
+        }
+        if self.spec.until.is_some() {
+            // Intervals are counted at window boundaries (none after as-of): each a day start,
+            // or as-of itself, whose day is read from rows.
+            return leaf.windows.iter().flat_map(|(s, e)| [*s, *e]).all(|b| {
+                let x = b.min(plan.as_of);
+                x == plan.as_of || calendar.day_start(x) == x
+            });
         }
         // A boundary inside a day with rows would split what the rollup keeps whole.
         let (Some(first), Some(end)) = (self.first, self.end) else {
@@ -672,6 +751,76 @@ impl Rollup {
         Ok(from_rollup.union(today_rows.build()?)?)
     }
 
+    /// The intervals an `active` leaf counts, in place of its source's rows: columns `__s` and
+    /// `__e` (representatives from the rollup, instants from rows), `__w` (how many intervals
+    /// a row stands for) and the dimensions. When every instant the leaf counts at is a day
+    /// start, the rollup alone. Otherwise (as-of, in as-of's day `[c, c_end)`, is one), the
+    /// intervals starting after `c` or ending in `(c, c_end]` from `scan`, the others from the
+    /// rollup: their representatives and their instants agree at `c`, at every day start
+    /// before it, and at as-of.
+    fn intervals(
+        &self,
+        calendar: &Calendar,
+        plan: &KpiPlan,
+        leaf: &Leaf,
+        end: &str,
+        scan: LogicalPlan,
+    ) -> Result<LogicalPlanBuilder> {
+        let as_of = plan.as_of;
+        let day_starts = leaf
+            .windows
+            .iter()
+            .flat_map(|(s, e)| [*s, *e])
+            .map(|b| b.min(as_of))
+            .all(|x| calendar.day_start(x) == x);
+        let (c, c_end) = (
+            calendar.day_start(as_of),
+            calendar.end(calendar.period_of(Grain::Day, as_of)),
+        );
+        let mut p = vec![
+            col(DAY).alias("__s"),
+            col(UNTIL).alias("__e"),
+            cast(col(ROWS), DataType::Float64).alias(WEIGHT),
+        ];
+        p.extend(self.spec.dims.iter().map(|d| named(d)));
+        // Nothing starting at or after as-of is known (a representative before as-of, a day
+        // start, stands for instants before it).
+        let kept = match day_starts {
+            true => col(DAY).lt(micros(as_of)),
+            false => col(DAY).lt_eq(micros(c)).and(
+                col(UNTIL)
+                    .is_null()
+                    .or(col(UNTIL).lt_eq(micros(c)))
+                    .or(col(UNTIL).gt(micros(c_end))),
+            ),
+        };
+        let provider = datafusion::datasource::provider_as_source(self.table.clone());
+        let from_rollup = LogicalPlanBuilder::scan("__rollup", provider, None)?
+            .filter(kept)?
+            .project(p)?;
+        if day_starts {
+            return Ok(from_rollup);
+        }
+        let (s, e) = (column(&self.spec.time), column(end));
+        let today = s
+            .clone()
+            .is_not_null()
+            .and(s.clone().lt(micros(as_of)))
+            .and(
+                s.clone()
+                    .gt(micros(c))
+                    .or(e.clone().gt(micros(c)).and(e.clone().lt_eq(micros(c_end)))),
+            );
+        let mut p = vec![
+            instant(s).alias("__s"),
+            instant(e).alias("__e"),
+            lit(1.0).alias(WEIGHT),
+        ];
+        p.extend(self.spec.dims.iter().map(|d| column(d).alias(d.as_str())));
+        let rows = LogicalPlanBuilder::from(scan).filter(today)?.project(p)?;
+        Ok(from_rollup.union(rows.build()?)?)
+    }
+
     /// The columns of [`Rollup::input`], by name.
     fn input_columns(&self) -> Vec<String> {
         let mut columns = vec![T.to_string()];
@@ -762,7 +911,10 @@ impl Rollup {
         scan: LogicalPlan,
     ) -> Result<LogicalPlan> {
         let a = &leaf.aggregate;
-        let mut rows = self.input(calendar, plan, leaf, scan)?;
+        let mut rows = match &a.agg {
+            CheckedAgg::Active { end, .. } => self.intervals(calendar, plan, leaf, end, scan)?,
+            _ => self.input(calendar, plan, leaf, scan)?,
+        };
         let mut filters: Vec<Expr> = leaf.filters().map(|f| row_expr(calendar, f)).collect();
         // Rows without a `per` value belong to no group, as when read from rows.
         if let Some(g) = &a.group {
@@ -771,7 +923,11 @@ impl Rollup {
         if let Some(f) = filters.into_iter().reduce(Expr::and) {
             rows = rows.filter(f)?;
         }
-        let mut projection: Vec<Expr> = self.input_columns().iter().map(|c| named(c)).collect();
+        let kept = match self.spec.until {
+            Some(_) => vec!["__s".to_string(), "__e".to_string(), WEIGHT.to_string()],
+            None => self.input_columns(),
+        };
+        let mut projection: Vec<Expr> = kept.iter().map(|c| named(c)).collect();
         let mut keys = vec![col(IDX)];
         if let Some(by) = &plan.by {
             projection.push(cast(column(by), DataType::Utf8).alias(DIM));
@@ -784,6 +940,15 @@ impl Rollup {
         let taken = snapshot(&a.agg);
         if let Some((_, Some(per))) = taken {
             projection.push(column(per).alias(E));
+        }
+        if let CheckedAgg::Active { at, .. } = &a.agg {
+            let weight = cast(col(WEIGHT), DataType::Float64);
+            let counted = active(plan, leaf, *at, rows.project(projection)?, &keys, weight)?;
+            return Ok(match &a.group {
+                Some(g) => per_group(plan, g, counted)?,
+                None => counted,
+            }
+            .build()?);
         }
         let rows = windowed(rows.project(projection)?, leaf)?;
         let grouped = match taken {
@@ -874,9 +1039,16 @@ impl Rollup {
                 "kept at store version {from}, extended with the {files} file(s) appended since"
             ),
         };
-        format!(
-            "the daily rollup of `{}` by `{}` (day{by}: {} rows for {} source rows; {origin})",
-            self.spec.source, self.spec.time, self.rows, self.source_rows
-        )
+        match &self.spec.until {
+            None => format!(
+                "the daily rollup of `{}` by `{}` (day{by}: {} rows for {} source rows; {origin})",
+                self.spec.source, self.spec.time, self.rows, self.source_rows
+            ),
+            Some(end) => format!(
+                "the daily rollup of the intervals of `{}` from `{}` to `{end}` (start day × end \
+                 day{by}: {} rows for {} source rows; {origin})",
+                self.spec.source, self.spec.time, self.rows, self.source_rows
+            ),
+        }
     }
 }
