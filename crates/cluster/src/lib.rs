@@ -1,7 +1,8 @@
 //! The nodes of a Tablero cluster (SPEC §9): `tablero cluster scheduler` and `tablero cluster
 //! executor` embed Apache Ballista's scheduler and executor, on the same DataFusion as the
-//! engine, with Tablero's own functions (`tablero_local_instant`) registered on every node, so
-//! the plans the engine sends (`engine = "ballista://HOST:PORT"`) run there as they would here.
+//! engine, with Tablero's own functions (`tablero_local_instant`, the rollups'
+//! `tablero_sum_at_*`) registered on every node, so the plans the engine sends
+//! (`engine = "ballista://HOST:PORT"`) run there as they would here.
 //!
 //! Nodes read the files they scan themselves: a workspace computed on a cluster must live on
 //! storage every node reads at the same path.
@@ -36,6 +37,9 @@ pub async fn scheduler(bind: SocketAddr) -> Result<(), ClusterError> {
         for function in tablero_engine::functions() {
             state.register_udf(function)?;
         }
+        for function in tablero_engine::aggregate_functions() {
+            state.register_udaf(function)?;
+        }
         Ok(state)
     }));
     let cluster = BallistaCluster::new_from_config(&config)
@@ -62,6 +66,11 @@ pub async fn executor(
     for function in nested.into_iter().chain(tablero_engine::functions()) {
         functions
             .scalar_functions
+            .insert(function.name().to_string(), function);
+    }
+    for function in tablero_engine::aggregate_functions() {
+        functions
+            .aggregate_functions
             .insert(function.name().to_string(), function);
     }
     let config = ExecutorProcessConfig {

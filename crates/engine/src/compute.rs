@@ -386,9 +386,11 @@ impl Engine {
     /// intervals for an `active` leaf —, made on first use: read from the workspace's cache
     /// folder when it was made from the same data, extended with the files appended to a
     /// store table since, or built from `provider` (the rows as this process loads them) and
-    /// kept there. `None` when rollups are off or the source has none.
+    /// kept there — by `scanning`, the session `provider` belongs to (a cluster's: the rows
+    /// are summed up where they live). `None` when rollups are off or the source has none.
     async fn rollup(
         &self,
+        scanning: &SessionContext,
         source: &str,
         leaf: &Leaf,
         provider: &Arc<dyn TableProvider>,
@@ -463,7 +465,7 @@ impl Engine {
                 (merged, Origin::Extended { from, files })
             }
             _ => (
-                crate::rollup::partials(&self.ctx, &self.calendar, &spec, rows()?).await?,
+                crate::rollup::partials(scanning, &self.calendar, &spec, rows()?).await?,
                 Origin::Built,
             ),
         };
@@ -1025,13 +1027,17 @@ impl Engine {
                             .build()?;
                     // `explain` shows the rows' plan, which gives the same values, and notes
                     // the leaves a rollup serves.
-                    let rollup = match remote || dry || !crate::rollup::may_serve(leaf) {
+                    let rollup = match dry || !crate::rollup::may_serve(leaf) {
                         true => None,
-                        false => self.rollup(name, leaf, provider).await?,
+                        false => self.rollup(scanning, name, leaf, provider).await?,
                     };
                     if let Some(rollup) = rollup
                         && rollup.serves(&self.calendar, plan, leaf)
                     {
+                        let scan = match remote {
+                            true => self.rows_here(scanning, &rollup, plan, leaf, scan).await?,
+                            false => scan,
+                        };
                         LeafInput::Result(rollup.leaf_plan(&self.calendar, plan, leaf, scan)?)
                     } else if remote {
                         // The leaf runs on the cluster; its few rows join the grid here.
@@ -1131,7 +1137,7 @@ impl Engine {
                     // Which of them a daily rollup answers, as a computation here would.
                     let providers = self.providers(std::slice::from_ref(&source)).await?;
                     let rollup = match providers.get(&source) {
-                        Some(p) => self.rollup(&source, only[0], p).await?,
+                        Some(p) => self.rollup(&self.ctx, &source, only[0], p).await?,
                         None => None,
                     };
                     if let Some(rollup) = rollup
@@ -1157,7 +1163,7 @@ impl Engine {
             let source = &leaf.aggregate.source;
             let providers = self.providers(std::slice::from_ref(source)).await?;
             let rollup = match providers.get(source) {
-                Some(p) => self.rollup(source, leaf, p).await?,
+                Some(p) => self.rollup(&self.ctx, source, leaf, p).await?,
                 None => None,
             };
             if let Some(rollup) = rollup
@@ -1201,8 +1207,8 @@ impl Engine {
     }
 
     /// A shared pass over a file or the store: from the source's daily rollup when it serves
-    /// every leaf, else from the rows (on a cluster, always the rows). Each leaf's rows, in
-    /// order.
+    /// every leaf (summed up where the rows live, read here), else from the rows (on the
+    /// cluster when there is one). Each leaf's rows, in order.
     async fn file_pass(
         &self,
         ctx: &SessionContext,
@@ -1217,17 +1223,49 @@ impl Engine {
             .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
         let scan =
             LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
-        let rollup = match remote {
-            true => None,
-            false => self.rollup(name, leaves[0], provider).await?,
-        };
-        let pass = match rollup {
+        let rollup = self.rollup(ctx, name, leaves[0], provider).await?;
+        match rollup {
             Some(rollup) if rollup.reads(&self.calendar, plan, leaves) => {
-                rollup.pass_plan(&self.calendar, plan, leaves, scan)?
+                let scan = match remote {
+                    true => self.rows_here(ctx, &rollup, plan, leaves[0], scan).await?,
+                    false => scan,
+                };
+                let pass = rollup.pass_plan(&self.calendar, plan, leaves, scan)?;
+                self.pass_results(&self.ctx, pass, leaves.len()).await
             }
-            _ => pass_plan(&self.calendar, plan, leaves, scan)?,
+            _ => {
+                let pass = pass_plan(&self.calendar, plan, leaves, scan)?;
+                self.pass_results(ctx, pass, leaves.len()).await
+            }
+        }
+    }
+
+    /// For a rollup read here of a source that lives on a cluster: the rows of the source
+    /// its plan for `leaf` reads besides ([`Rollup::rows_read`], as-of's day), fetched from
+    /// `cluster` by a filtered scan there, as a scan of them here. `scan` itself when it
+    /// reads none.
+    async fn rows_here(
+        &self,
+        cluster: &SessionContext,
+        rollup: &Rollup,
+        plan: &KpiPlan,
+        leaf: &Leaf,
+        scan: LogicalPlan,
+    ) -> Result<LogicalPlan> {
+        let Some(read) = rollup.rows_read(&self.calendar, plan, leaf, scan.schema()) else {
+            return Ok(scan);
         };
-        self.pass_results(ctx, pass, leaves.len()).await
+        let schema = Arc::new(scan.schema().as_arrow().clone());
+        let fetch = LogicalPlanBuilder::from(scan).filter(read)?.build()?;
+        let batches = cluster.execute_logical_plan(fetch).await?.collect().await?;
+        let schema = batches.first().map_or(schema, |b| b.schema());
+        let rows = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
+        Ok(LogicalPlanBuilder::scan(
+            leaf.aggregate.source.as_str(),
+            provider_as_source(Arc::new(rows)),
+            None,
+        )?
+        .build()?)
     }
 
     /// Each of `n` leaves' rows from a pass's columns (see [`pass_plan`]).

@@ -26,7 +26,7 @@ pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 
 use tablero_model::Diagnostic;
 
@@ -37,6 +37,15 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(local_time::udf()),
         Arc::new(window_index::udf()),
         Arc::new(local_day::udf()),
+    ]
+}
+
+/// The aggregate functions Tablero's plans call by name (the rollups' snapshot sums), which
+/// every node of a cluster registers.
+pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
+    vec![
+        Arc::new(sum_at::udaf(sum_at::End::Latest)),
+        Arc::new(sum_at::udaf(sum_at::End::Earliest)),
     ]
 }
 

@@ -677,11 +677,59 @@ impl Rollup {
         !leaves.is_empty() && leaves.iter().all(|leaf| self.serves(calendar, plan, leaf))
     }
 
-    /// Whether a pass over this rollup for `leaf` also reads the rows of as-of's day.
-    fn reads_today(&self, calendar: &Calendar, plan: &KpiPlan, leaf: &Leaf) -> bool {
-        let (_, hi) = leaf.time_range(plan.as_of);
-        let today = calendar.day_start(plan.as_of);
-        hi > today && self.last.is_some_and(|l| l >= today)
+    /// The rows of the source a plan of this rollup for `leaf` reads besides the rollup, as a
+    /// condition on a scan of the source (with `scan`'s schema): those of as-of's own day in
+    /// the leaf's time range or, for intervals counted at as-of, those starting or ending on
+    /// as-of's day (see [`Rollup::intervals`]). `None` when it reads none.
+    pub fn rows_read(
+        &self,
+        calendar: &Calendar,
+        plan: &KpiPlan,
+        leaf: &Leaf,
+        scan: &datafusion::common::DFSchema,
+    ) -> Option<Expr> {
+        let as_of = plan.as_of;
+        let today = calendar.day_start(as_of);
+        let t = column(&self.spec.time);
+        if let Some(end) = &self.spec.until {
+            let day_starts = leaf
+                .windows
+                .iter()
+                .flat_map(|(s, e)| [*s, *e])
+                .map(|b| b.min(as_of))
+                .all(|x| calendar.day_start(x) == x);
+            if day_starts {
+                return None;
+            }
+            let today_end = calendar.end(calendar.period_of(Grain::Day, as_of));
+            let e = column(end);
+            let starts_or_ends_today = t
+                .clone()
+                .gt(micros(today))
+                .or(e.clone().gt(micros(today)).and(e.lt_eq(micros(today_end))));
+            return Some(
+                t.clone()
+                    .is_not_null()
+                    .and(t.lt(micros(as_of)))
+                    .and(starts_or_ends_today),
+            );
+        }
+        let (lo, hi) = leaf.time_range(as_of);
+        if hi <= today || self.last.is_none_or(|l| l < today) {
+            return None;
+        }
+        let from = lo.max(today);
+        let range = t
+            .clone()
+            .is_not_null()
+            .and(t.clone().gt_eq(micros(from)))
+            .and(t.lt(micros(hi)));
+        Some(
+            match stored_range(calendar, scan, &self.spec.time, (from, hi)) {
+                Some(stored) => range.and(stored),
+                None => range,
+            },
+        )
     }
 
     /// What `leaf` reads in place of its source's rows: the rollup's whole days within its
@@ -709,19 +757,10 @@ impl Rollup {
                     .and(col(DAY).lt(micros(whole_days_end))),
             )?
             .project(kept)?;
-        if !self.reads_today(calendar, plan, leaf) {
+        let Some(range) = self.rows_read(calendar, plan, leaf, scan.schema()) else {
             return Ok(from_rollup);
-        }
+        };
         let t = column(&self.spec.time);
-        let from = lo.max(today);
-        let mut range = t
-            .clone()
-            .is_not_null()
-            .and(t.clone().gt_eq(micros(from)))
-            .and(t.clone().lt(micros(hi)));
-        if let Some(stored) = stored_range(calendar, scan.schema(), &self.spec.time, (from, hi)) {
-            range = range.and(stored);
-        }
         let mut p = vec![t.clone().alias(T)];
         p.extend(self.spec.dims.iter().map(|d| column(d).alias(d.as_str())));
         p.extend([
@@ -767,12 +806,8 @@ impl Rollup {
         scan: LogicalPlan,
     ) -> Result<LogicalPlanBuilder> {
         let as_of = plan.as_of;
-        let day_starts = leaf
-            .windows
-            .iter()
-            .flat_map(|(s, e)| [*s, *e])
-            .map(|b| b.min(as_of))
-            .all(|x| calendar.day_start(x) == x);
+        let today = self.rows_read(calendar, plan, leaf, scan.schema());
+        let day_starts = today.is_none();
         let (c, c_end) = (
             calendar.day_start(as_of),
             calendar.end(calendar.period_of(Grain::Day, as_of)),
@@ -798,19 +833,10 @@ impl Rollup {
         let from_rollup = LogicalPlanBuilder::scan("__rollup", provider, None)?
             .filter(kept)?
             .project(p)?;
-        if day_starts {
+        let Some(today) = today else {
             return Ok(from_rollup);
-        }
+        };
         let (s, e) = (column(&self.spec.time), column(end));
-        let today = s
-            .clone()
-            .is_not_null()
-            .and(s.clone().lt(micros(as_of)))
-            .and(
-                s.clone()
-                    .gt(micros(c))
-                    .or(e.clone().gt(micros(c)).and(e.clone().lt_eq(micros(c_end)))),
-            );
         let mut p = vec![
             instant(s).alias("__s"),
             instant(e).alias("__e"),

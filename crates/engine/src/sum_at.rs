@@ -8,7 +8,8 @@
 //! ([`crate::rollup`]) keeps a day's snapshot and how a window's snapshot is read from the
 //! days it spans. Rows without a `t` belong to no point.
 //!
-//! Used only where the rollups are, on this machine; a cluster's plans do without it.
+//! Only the rollups use it (built on a cluster, it is registered on every node:
+//! [`crate::aggregate_functions`]).
 
 use std::sync::Arc;
 

@@ -560,7 +560,8 @@ mod postgres {
 
 /// The cases a third time on an Apache Ballista cluster of one scheduler and two executor
 /// processes (`tablero cluster …`, started here on free loopback ports), the workspaces
-/// naming it with `engine = "ballista://…"`: each `compute` must print the same values.
+/// naming it with `engine = "ballista://…"`: each `compute` must print the same values, with
+/// the daily rollups summed up on the cluster and without them (every leaf's rows there).
 #[test]
 fn kpi_cases_on_a_cluster() {
     let cluster = crate::cluster_support::Cluster::start();
@@ -576,6 +577,12 @@ fn kpi_cases_on_a_cluster() {
         let copy = cluster.workspace(dir, &name);
         ran += 1;
         failures.extend(run_case(dir, &copy, true));
+        failures.extend(run_case_with(
+            dir,
+            &copy,
+            true,
+            &[("TABLERO_ROLLUPS", "off")],
+        ));
     }
     assert!(ran > 0, "no case ran");
     if !failures.is_empty() {
