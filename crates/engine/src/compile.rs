@@ -801,6 +801,14 @@ pub fn pass_conditions(calendar: &Calendar, leaves: &[&Leaf]) -> (Vec<Expr>, Exp
     (conditions, any)
 }
 
+/// The first leaf of a pass, which gives the windows and time column all of them share.
+pub(crate) fn first_leaf<'a>(leaves: &[&'a Leaf]) -> Result<&'a Leaf> {
+    leaves
+        .first()
+        .copied()
+        .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))
+}
+
 /// One pass over a source for several leaves that read it with the same time column and
 /// windows: one scan, one period assignment, one grouping by period index (and dimension)
 /// with each leaf's aggregate filtered by its own conditions (`FILTER (WHERE …)`). Columns:
@@ -811,9 +819,7 @@ pub fn pass_plan(
     leaves: &[&Leaf],
     scan: LogicalPlan,
 ) -> Result<LogicalPlan> {
-    let first = leaves
-        .first()
-        .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
+    let first = first_leaf(leaves)?;
     let (lo, hi) = first.time_range(plan.as_of);
     let t = column(&first.aggregate.time);
     let mut projection = vec![t.clone().alias(T)];

@@ -63,8 +63,8 @@ use tablero_formula::ir::{CheckedAgg, Formula, RowExpr};
 use tablero_model::Source;
 
 use crate::compile::{
-    DIM, E, G, IDX, T, V, active, column, micros, pass_condition, pass_conditions, pass_rows,
-    pass_value, per_group, row_expr, stored_range, windowed,
+    DIM, E, G, IDX, T, V, active, column, first_leaf, micros, pass_condition, pass_conditions,
+    pass_rows, pass_value, per_group, row_expr, stored_range, windowed,
 };
 use crate::error::{EngineError, Result};
 use crate::load::DataVersion;
@@ -864,9 +864,7 @@ impl Rollup {
         leaves: &[&Leaf],
         scan: LogicalPlan,
     ) -> Result<LogicalPlan> {
-        let first = leaves
-            .first()
-            .ok_or_else(|| EngineError::Internal("a pass without leaves".into()))?;
+        let first = first_leaf(leaves)?;
         let input = self.input(calendar, plan, first, scan)?;
         let mut projection: Vec<Expr> = self.input_columns().iter().map(|c| named(c)).collect();
         if let Some(by) = &plan.by {
