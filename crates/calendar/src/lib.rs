@@ -135,6 +135,11 @@ impl Calendar {
         self.date_start(self.tz.to_datetime(t).date())
     }
 
+    /// The first instant of the local day after the one that contains `t`.
+    pub fn day_end(&self, t: Timestamp) -> Timestamp {
+        self.end(self.period_of(Grain::Day, t))
+    }
+
     /// Exclusive end = start of the next period.
     pub fn end(&self, p: Period) -> Timestamp {
         self.start(self.shift(p, 1))

@@ -807,6 +807,7 @@ fn check_instant(cal: &Calendar, t: Timestamp) {
         let label = cal.label(p);
         if grain == Grain::Day {
             assert_eq!(cal.day_start(t), start, "day start of {t} in {label}");
+            assert_eq!(cal.day_end(t), end, "day end of {t} in {label}");
         }
         assert_eq!(cal.parse_period(grain, &label), Ok(p), "{label}");
         assert_eq!(cal.parse_any_period(&label), Ok(p), "{label}");

@@ -683,11 +683,7 @@ pub(crate) fn active(
     weight: Expr,
 ) -> Result<LogicalPlanBuilder> {
     let clamp = |t: Timestamp| t.min(plan.as_of);
-    let mut instants: Vec<Timestamp> = leaf
-        .windows
-        .iter()
-        .flat_map(|(s, e)| [clamp(*s), clamp(*e)])
-        .collect();
+    let mut instants: Vec<Timestamp> = leaf.counted_at(plan.as_of).collect();
     instants.sort();
     instants.dedup();
     let number = |t: Timestamp| instants.partition_point(|x| *x < t) as i64;

@@ -1027,13 +1027,11 @@ impl Engine {
                             .build()?;
                     // `explain` shows the rows' plan, which gives the same values, and notes
                     // the leaves a rollup serves.
-                    let rollup = match dry || !crate::rollup::may_serve(leaf) {
+                    let rollup = match dry {
                         true => None,
-                        false => self.rollup(scanning, name, leaf, provider).await?,
+                        false => self.serving(scanning, plan, &[leaf], provider).await?,
                     };
-                    if let Some(rollup) = rollup
-                        && rollup.serves(&self.calendar, plan, leaf)
-                    {
+                    if let Some(rollup) = rollup {
                         let scan = match remote {
                             true => self.rows_here(scanning, &rollup, plan, leaf, scan).await?,
                             false => scan,
@@ -1137,12 +1135,10 @@ impl Engine {
                     // Which of them a daily rollup answers, as a computation here would.
                     let providers = self.providers(std::slice::from_ref(&source)).await?;
                     let rollup = match providers.get(&source) {
-                        Some(p) => self.rollup(&self.ctx, &source, only[0], p).await?,
+                        Some(p) => self.serving(&self.ctx, plan, &only, p).await?,
                         None => None,
                     };
-                    if let Some(rollup) = rollup
-                        && rollup.reads(&self.calendar, plan, &only)
-                    {
+                    if let Some(rollup) = rollup {
                         notes.push_str(&format!(
                             "{} read {}\n",
                             named.join(", "),
@@ -1154,21 +1150,16 @@ impl Engine {
         }
         // Leaves of their own (`per` groups, snapshots) a daily rollup answers.
         for (j, leaf) in plans[0].leaves.iter().enumerate() {
-            if shares_a_pass(leaf)
-                || self.table_of(leaf).is_some()
-                || !crate::rollup::may_serve(leaf)
-            {
+            if shares_a_pass(leaf) || self.table_of(leaf).is_some() {
                 continue;
             }
             let source = &leaf.aggregate.source;
             let providers = self.providers(std::slice::from_ref(source)).await?;
             let rollup = match providers.get(source) {
-                Some(p) => self.rollup(&self.ctx, source, leaf, p).await?,
+                Some(p) => self.serving(&self.ctx, &plans[0], &[leaf], p).await?,
                 None => None,
             };
-            if let Some(rollup) = rollup
-                && rollup.serves(&self.calendar, &plans[0], leaf)
-            {
+            if let Some(rollup) = rollup {
                 notes.push_str(&format!("l{j} read {}\n", rollup.describe()));
             }
         }
@@ -1223,9 +1214,8 @@ impl Engine {
             .ok_or_else(|| EngineError::Internal(format!("source `{name}` not loaded")))?;
         let scan =
             LogicalPlanBuilder::scan(name, provider_as_source(provider.clone()), None)?.build()?;
-        let rollup = self.rollup(ctx, name, leaves[0], provider).await?;
-        match rollup {
-            Some(rollup) if rollup.reads(&self.calendar, plan, leaves) => {
+        match self.serving(ctx, plan, leaves, provider).await? {
+            Some(rollup) => {
                 let scan = match remote {
                     true => self.rows_here(ctx, &rollup, plan, leaves[0], scan).await?,
                     false => scan,
@@ -1233,11 +1223,35 @@ impl Engine {
                 let pass = rollup.pass_plan(&self.calendar, plan, leaves, scan)?;
                 self.pass_results(&self.ctx, pass, leaves.len()).await
             }
-            _ => {
+            None => {
                 let pass = pass_plan(&self.calendar, plan, leaves, scan)?;
                 self.pass_results(ctx, pass, leaves.len()).await
             }
         }
+    }
+
+    /// The daily rollup that serves every one of `leaves` (one shared pass, or a leaf alone)
+    /// of `plan` ([`Rollup::reads`]), made by `scanning` on first use (see
+    /// [`Engine::rollup`]); `None` when a leaf is of a kind no rollup serves (nothing is made
+    /// for it) or the rollup does not serve them all.
+    async fn serving(
+        &self,
+        scanning: &SessionContext,
+        plan: &KpiPlan,
+        leaves: &[&Leaf],
+        provider: &Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<Rollup>>> {
+        let Some(first) = leaves.first() else {
+            return Ok(None);
+        };
+        if !leaves.iter().all(|leaf| crate::rollup::may_serve(leaf)) {
+            return Ok(None);
+        }
+        let source = first.aggregate.source.as_str();
+        Ok(self
+            .rollup(scanning, source, first, provider)
+            .await?
+            .filter(|rollup| rollup.reads(&self.calendar, plan, leaves)))
     }
 
     /// For a rollup read here of a source that lives on a cluster: the rows of the source

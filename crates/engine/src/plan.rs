@@ -78,6 +78,14 @@ impl Leaf {
         (boundaries, pairs)
     }
 
+    /// The instants an `active` leaf counts intervals at: its windows' boundaries, none after
+    /// `as_of` (a later one is as-of itself).
+    pub fn counted_at(&self, as_of: Timestamp) -> impl Iterator<Item = Timestamp> + '_ {
+        self.windows
+            .iter()
+            .flat_map(move |(s, e)| [(*s).min(as_of), (*e).min(as_of)])
+    }
+
     /// The instants this leaf reads rows from: `[first start, min(last end, as_of))`.
     pub fn time_range(&self, as_of: Timestamp) -> (Timestamp, Timestamp) {
         let lo = self.windows.iter().map(|w| w.0).min().unwrap_or(as_of);

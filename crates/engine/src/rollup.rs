@@ -56,7 +56,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 use jiff::Timestamp;
-use tablero_calendar::{Calendar, Grain};
+use tablero_calendar::Calendar;
 use tablero_formula::Catalog;
 use tablero_formula::CheckedTarget;
 use tablero_formula::ir::{CheckedAgg, Formula, RowExpr};
@@ -579,7 +579,7 @@ impl Rollup {
         }
         let instant = |m: i64| Timestamp::from_microsecond(m).ok();
         let last = last.and_then(instant);
-        let end = last.map(|l| calendar.end(calendar.period_of(Grain::Day, l)));
+        let end = last.map(|l| calendar.day_end(l));
         let schema = match batches.first() {
             Some(b) => b.schema(),
             None => return Ok(Err(NoRollup::Empty)),
@@ -649,12 +649,11 @@ impl Rollup {
             return false;
         }
         if self.spec.until.is_some() {
-            // Intervals are counted at window boundaries (none after as-of): each a day start,
-            // or as-of itself, whose day is read from rows.
-            return leaf.windows.iter().flat_map(|(s, e)| [*s, *e]).all(|b| {
-                let x = b.min(plan.as_of);
-                x == plan.as_of || calendar.day_start(x) == x
-            });
+            // Intervals are counted at window boundaries: each a day start, or as-of itself,
+            // whose day is read from rows.
+            return leaf
+                .counted_at(plan.as_of)
+                .all(|x| x == plan.as_of || calendar.day_start(x) == x);
         }
         // A boundary inside a day with rows would split what the rollup keeps whole.
         let (Some(first), Some(end)) = (self.first, self.end) else {
@@ -692,16 +691,10 @@ impl Rollup {
         let today = calendar.day_start(as_of);
         let t = column(&self.spec.time);
         if let Some(end) = &self.spec.until {
-            let day_starts = leaf
-                .windows
-                .iter()
-                .flat_map(|(s, e)| [*s, *e])
-                .map(|b| b.min(as_of))
-                .all(|x| calendar.day_start(x) == x);
-            if day_starts {
+            if leaf.counted_at(as_of).all(|x| calendar.day_start(x) == x) {
                 return None;
             }
-            let today_end = calendar.end(calendar.period_of(Grain::Day, as_of));
+            let today_end = calendar.day_end(as_of);
             let e = column(end);
             let starts_or_ends_today = t
                 .clone()
@@ -808,10 +801,7 @@ impl Rollup {
         let as_of = plan.as_of;
         let today = self.rows_read(calendar, plan, leaf, scan.schema());
         let day_starts = today.is_none();
-        let (c, c_end) = (
-            calendar.day_start(as_of),
-            calendar.end(calendar.period_of(Grain::Day, as_of)),
-        );
+        let (c, c_end) = (calendar.day_start(as_of), calendar.day_end(as_of));
         let mut p = vec![
             col(DAY).alias("__s"),
             col(UNTIL).alias("__e"),
