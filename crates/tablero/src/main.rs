@@ -441,6 +441,11 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        // DataFusion plans, optimises and (on a cluster node) decodes plans recursively; a
+        // formula at the parser's depth limit needs more than tokio's default 2 MiB when
+        // DataFusion is built unoptimised (debug builds). Address space only: pages are
+        // touched when used.
+        .thread_stack_size(32 << 20)
         .enable_all()
         .build()
         .map_err(|e| Failure {
