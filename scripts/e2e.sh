@@ -1,23 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end tests of the dashboard in headless Chromium: installs what they need (Debian's
-# chromium, playwright-core from npm, DuckDB's Python package), starts `tablero demo` on a fixed
-# day, recomputes its KPIs with DuckDB (tests/example_check.py), runs e2e/*.test.mjs, stops it.
+# End-to-end tests of the dashboard in headless Chromium: installs what they need when missing
+# (scripts/needs.sh: Debian's chromium, playwright-core from npm, DuckDB's Python package),
+# starts `tablero demo` on a fixed day, recomputes its KPIs with DuckDB (tests/example_check.py),
+# runs e2e/*.test.mjs, stops it.
 # Screenshots go to the folder printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/tablero-target}"
 
-if ! command -v chromium >/dev/null 2>&1; then
-  echo "installing chromium (Debian package)…"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
-fi
-if ! command -v node >/dev/null 2>&1; then
-  echo "node is needed for the browser tests (Node.js 20 or later)" >&2
-  exit 1
-fi
-(cd e2e && npm ci --no-audit --no-fund --silent)
+./scripts/needs.sh
 
 # The binary of the test build (the same command as scripts/test.sh, so nothing is built a
 # second time with other features; after scripts/test.sh this only checks it is fresh).
@@ -80,7 +71,6 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 # What the pages must show, computed independently from the demo's files by DuckDB.
-python3 -c "import duckdb" >/dev/null 2>&1 || python3 -m pip install -q duckdb
 python3 tests/example_check.py "$work/23people" --from 2025-09 --to "${today:0:7}" --as-of "$today" \
   > "$work/expected.jsonl"
 TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" TABLERO_AS_OF="$today" \
@@ -89,7 +79,6 @@ TABLERO_URL="http://127.0.0.1:$port" TABLERO_SCREENSHOTS="$shots" TABLERO_AS_OF=
   TABLERO_EDITOR_EMAIL="$editor_email" TABLERO_EDITOR_PASSWORD="$editor_password" node --test e2e/
 
 # The OpenAPI document passes a real OpenAPI 3.1 validator.
-python3 -m pip show openapi-spec-validator >/dev/null 2>&1 || python3 -m pip install -q openapi-spec-validator
 curl -fs "http://127.0.0.1:$port/api/v1/openapi.json" > "$work/openapi.json"
 python3 -m openapi_spec_validator "$work/openapi.json"
 

@@ -4,7 +4,8 @@
 # openpyxl (exported workbooks read back) and openapi-spec-validator; Debian's poppler-utils
 # (report PDFs read back as text), tmux (`tablero top` driven live), postgresql (the state
 # database's server) and chromium (the browser tests); the browser tests' playwright-core.
-# scripts/test.sh runs it while the test build compiles. One `apt-get update`, one install.
+# scripts/test.sh runs it while the test build compiles, scripts/e2e.sh before it starts. One
+# `apt-get update`, one install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +33,8 @@ if ! command -v node >/dev/null 2>&1; then
   echo "node is needed for the browser tests (Node.js 20 or later)" >&2
   exit 1
 fi
-(cd e2e && npm ci --no-audit --no-fund --silent)
+# npm records what it installed in node_modules/.package-lock.json: reinstall only when the
+# lockfile is newer.
+if [ ! e2e/node_modules/.package-lock.json -nt e2e/package-lock.json ]; then
+  (cd e2e && npm ci --no-audit --no-fund --silent)
+fi
