@@ -40,13 +40,18 @@ cat <&3 >/dev/null &
 
 home="http://$addr/"
 values="http://$addr/api/v1/kpis/ventas_netas_totales/values"
-# Like a browser, every client sends the session cookie its first visit got (without it, each
-# page request would open a new session — a write to the state database).
+# Like a browser, most runs send the cookie the first visit got (its anti-CSRF nonce); the
+# runs marked "no cookie" are probes and wall screens, which send none — and must not make the
+# server write anything either.
 curl -fsS -c "$work/cookies" -o /dev/null "$home"
 cookie="$(awk '$6 ~ /^tablero/ { print $6 "=" $7 }' "$work/cookies")"
-row() { # NAME URL → one table row from wrk's latency distribution
+row() { # NAME URL [no-cookie] → one table row from wrk's latency distribution
   local out
-  out="$(wrk -t2 -c100 -d"${seconds}s" --latency -H "Cookie: $cookie" "$2")"
+  if [ "${3:-}" = "no-cookie" ]; then
+    out="$(wrk -t2 -c100 -d"${seconds}s" --latency "$2")"
+  else
+    out="$(wrk -t2 -c100 -d"${seconds}s" --latency -H "Cookie: $cookie" "$2")"
+  fi
   awk -v name="$1" '
     /^ +50%/ { p50 = $2 } /^ +90%/ { p90 = $2 } /^ +99%/ { p99 = $2 }
     /Requests\/sec/ { rps = $2 }
@@ -62,6 +67,8 @@ echo "| run | requests/s | p50 | p90 | p99 | non-2xx |"
 echo "|---|---|---|---|---|---|"
 row "home, warm" "$home"
 row "values API, warm" "$values"
+row "home, warm, no cookie" "$home" no-cookie
+row "values API, warm, no cookie" "$values" no-cookie
 # Start a run half a run before a minute boundary, so that it spans it.
 across_minute() { # NAME URL
   local wait_before=$(( $(until_minute) - seconds / 2 ))
@@ -88,3 +95,7 @@ row "values API, data changed mid-run" "$values"
 ) &
 row "home, data changed mid-run" "$home"
 grep -c 'workspace reloaded' "$work/serve.log" | sed 's/^/reloads during the runs: /'
+# Reading writes nothing: the state database's sessions after every run.
+if command -v sqlite3 >/dev/null 2>&1; then
+  sqlite3 "$work/ws/data/tablero.db" 'SELECT count(*) FROM sessions' | sed 's/^/sessions stored after the runs: /'
+fi

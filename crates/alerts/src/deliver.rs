@@ -24,6 +24,8 @@ pub enum Outcome {
 pub struct Sender {
     http: Option<reqwest::Client>,
     smtp: Option<tablero_model::Smtp>,
+    /// The webhooks of the workspace's alert rules, by [`crate::message::webhook_key`].
+    webhooks: std::collections::HashMap<String, String>,
 }
 
 impl Sender {
@@ -37,6 +39,34 @@ impl Sender {
         Sender {
             http,
             smtp: settings.smtp.clone(),
+            webhooks: Default::default(),
+        }
+    }
+
+    /// A sender that finds each webhook delivery's URL among `workspace`'s alert rules.
+    pub fn for_workspace(workspace: &tablero_model::Workspace) -> Sender {
+        let mut sender = Sender::new(&workspace.settings);
+        for rule in &workspace.alerts {
+            for notify in &rule.notify {
+                if let tablero_model::Notify::Webhook(url) = notify {
+                    let url = url.value.clone();
+                    sender
+                        .webhooks
+                        .insert(crate::message::webhook_key(&url), url);
+                }
+            }
+        }
+        sender
+    }
+
+    /// The URL a stored webhook target stands for: found by its key among the rules' webhooks
+    /// (a rule whose URL changed since no longer has it), or a whole URL stored by an earlier
+    /// release.
+    fn webhook_url<'a>(&'a self, target: &'a str) -> Option<&'a str> {
+        match self.webhooks.get(target) {
+            Some(url) => Some(url),
+            None if !target.contains(" #") && reqwest::Url::parse(target).is_ok() => Some(target),
+            None => None,
         }
     }
 
@@ -56,8 +86,16 @@ impl Sender {
         let Some(http) = &self.http else {
             return retry("no HTTP client".into());
         };
+        let Some(url) = self.webhook_url(&delivery.target) else {
+            return retry(
+                "no alert rule has this webhook any more (its URL changed or the rule is gone)"
+                    .into(),
+            );
+        };
+        // Every message names the webhook by its scheme and host alone: its path is a secret.
+        let shown = crate::message::webhook_shown(url);
         let sent = http
-            .post(&delivery.target)
+            .post(url)
             .header("content-type", "application/json")
             .header("idempotency-key", &delivery.firing_id)
             .body(body.to_string())
@@ -73,11 +111,14 @@ impl Sender {
                     .and_then(|v| v.trim().parse::<i64>().ok())
                     .map(|s| s.clamp(0, 86_400));
                 Outcome::Retry {
-                    error: format!("the webhook answered {}", response.status()),
+                    error: format!("the webhook at {shown} answered {}", response.status()),
                     after,
                 }
             }
-            Err(err) => retry(format!("the webhook cannot be reached: {err}")),
+            Err(err) => retry(format!(
+                "the webhook at {shown} cannot be reached: {}",
+                err.without_url()
+            )),
         }
     }
 

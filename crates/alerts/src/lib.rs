@@ -191,7 +191,7 @@ pub async fn run(
     }
     // A stop here (a crash, a kill) leaves the firings recorded and their deliveries pending.
     fail::fail_point!("alerts-after-record");
-    let sender = deliver::Sender::new(&workspace.settings);
+    let sender = deliver::Sender::for_workspace(workspace);
     for delivery in db.due_deliveries().await? {
         match sender.send(&delivery).await {
             Outcome::Delivered => {
@@ -202,7 +202,7 @@ pub async fn run(
                 let attempts = delivery.attempts + 1;
                 let retry_at = (attempts < MAX_ATTEMPTS)
                     .then(|| tablero_state::now() + after.unwrap_or_else(|| backoff(attempts)));
-                tracing::warn!(target = %delivery.target, %error, attempts, "alert delivery failed");
+                tracing::warn!(rule = %delivery.rule, firing = %delivery.firing_id, channel = %delivery.channel, to = %delivery.target, %error, attempts, "alert delivery failed");
                 db.delivery_failed(&delivery, &error, retry_at).await?;
                 report.failed += 1;
             }

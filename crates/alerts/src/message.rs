@@ -15,12 +15,13 @@ pub struct Rendered {
     pub stored: String,
 }
 
-/// The (channel, target) pairs a rule notifies: each webhook URL, each e-mail address.
+/// The (channel, target) pairs a rule notifies: each webhook by its [`webhook_key`] (the URL
+/// stays in `alerts/`, since a webhook's path is its secret), each e-mail address.
 pub fn targets(rule: &AlertRule) -> Vec<(String, String)> {
     let mut targets = Vec::new();
     for notify in &rule.notify {
         match notify {
-            Notify::Webhook(url) => targets.push(("webhook".to_string(), url.value.clone())),
+            Notify::Webhook(url) => targets.push(("webhook".to_string(), webhook_key(&url.value))),
             Notify::Email(addresses) => {
                 for a in addresses {
                     targets.push(("email".to_string(), a.value.clone()));
@@ -31,6 +32,28 @@ pub fn targets(rule: &AlertRule) -> Vec<(String, String)> {
     targets.sort();
     targets.dedup();
     targets
+}
+
+/// What may be shown of a webhook's URL: its scheme and host, never its path or query (a
+/// Slack webhook's path is its secret).
+pub fn webhook_shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) => match (parsed.scheme(), parsed.host_str()) {
+            (scheme, Some(host)) => match parsed.port() {
+                Some(port) => format!("{scheme}://{host}:{port}"),
+                None => format!("{scheme}://{host}"),
+            },
+            (scheme, None) => format!("{scheme}:"),
+        },
+        Err(_) => "(an unparsable URL)".to_string(),
+    }
+}
+
+/// How a webhook is named where it is stored (the state database) or logged: its scheme and
+/// host, and a short hash of the whole URL that finds it again among the rules' webhooks.
+pub fn webhook_key(url: &str) -> String {
+    let hash = blake3::hash(url.as_bytes()).to_hex();
+    format!("{} #{}", webhook_shown(url), &hash[..16])
 }
 
 fn escape_html(s: &str) -> String {

@@ -29,10 +29,11 @@ pub fn source_schema(source: &Source) -> SchemaRef {
 /// and kept on disk (a daily rollup) is used again only while it is the same.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataVersion {
-    /// A file, by its size and modification time (taken before it is read, so a change while
-    /// reading makes the next look see another version).
-    File { len: u64, modified_ns: i128 },
-    /// A store table: its version and the data files that version holds.
+    /// A file, by a BLAKE3 hash of its bytes (hex): a file rewritten with the same size and
+    /// modification time, or replaced by rename, is another version (SPEC §14).
+    File { content: String },
+    /// A store table: its version and the data files that version holds (Delta names each
+    /// data file once, by a UUID, and never rewrites it).
     Store { version: u64, files: Vec<String> },
 }
 
@@ -41,25 +42,86 @@ pub struct Registered {
     /// Shown to the reader when a store table was read at an older version because its
     /// newest one is damaged.
     pub warning: Option<String>,
-    /// `None` when it cannot be told (a file's time unreadable, an empty store source).
+    /// `None` when it cannot be told (a file unreadable, an empty store source).
     pub version: Option<DataVersion>,
 }
 
-/// The version of the file at `path`, from its metadata.
-fn file_version(path: &Path) -> Option<DataVersion> {
-    let meta = std::fs::metadata(path).ok()?;
-    let modified = meta.modified().ok()?;
-    let since = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some(DataVersion::File {
-        len: meta.len(),
-        modified_ns: since.as_nanos() as i128,
-    })
+/// When a file must be hashed again: any change of its size, modification time, inode or the
+/// time its inode changed. The last is set by the system on every write, rename or `touch`
+/// (a program can put a modification time back, never that one), so an unchanged stamp means
+/// unchanged bytes within this process; a new process hashes each file once.
+type Stamp = (u64, Option<std::time::SystemTime>, i64, i64, u64, u64);
+
+#[cfg(unix)]
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    (
+        meta.len(),
+        meta.modified().ok(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.ino(),
+        meta.dev(),
+    )
 }
 
-/// CSV files this process has parsed, by path: the rows of the version last read, so that a
-/// new engine over the same workspace (the server's, after any change to its data) parses
-/// again only the files that changed. At most [`PARSED_FILES`], the oldest out first; the
-/// rows are shared with the engines holding them, not copied.
+#[cfg(not(unix))]
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    (meta.len(), meta.modified().ok(), 0, 0, 0, 0)
+}
+
+/// The content hash of each file this process hashed, with the stamp it had.
+static HASHED: std::sync::Mutex<Vec<(std::path::PathBuf, Stamp, String)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// At most this many files' hashes are remembered (the oldest forgotten first).
+const HASHED_FILES: usize = 4096;
+
+/// The version of the file at `path`: the hash of its bytes, computed again only when its
+/// [`Stamp`] changed since this process last hashed it. With `keep_bytes`, the bytes read to
+/// hash it are returned too (none when the hash was remembered). Blocking: call it off the
+/// async workers.
+pub fn file_version(
+    path: &Path,
+    keep_bytes: bool,
+) -> std::io::Result<(DataVersion, Option<Vec<u8>>)> {
+    let before = stamp(&std::fs::metadata(path)?);
+    let remembered = HASHED.lock().ok().and_then(|hashed| {
+        hashed
+            .iter()
+            .find(|(p, s, _)| p == path && *s == before)
+            .map(|(_, _, h)| h.clone())
+    });
+    if let Some(content) = remembered {
+        return Ok((DataVersion::File { content }, None));
+    }
+    let (content, bytes) = if keep_bytes {
+        let bytes = std::fs::read(path)?;
+        (blake3::hash(&bytes).to_hex().to_string(), Some(bytes))
+    } else {
+        let mut hasher = blake3::Hasher::new();
+        hasher.update_reader(std::fs::File::open(path)?)?;
+        (hasher.finalize().to_hex().to_string(), None)
+    };
+    // Remembered only when nothing changed while it was read: otherwise the next look hashes
+    // again.
+    let after = stamp(&std::fs::metadata(path)?);
+    if after == before
+        && let Ok(mut hashed) = HASHED.lock()
+    {
+        hashed.retain(|(p, _, _)| p != path);
+        if hashed.len() >= HASHED_FILES {
+            hashed.remove(0);
+        }
+        hashed.push((path.to_path_buf(), before, content.clone()));
+    }
+    Ok((DataVersion::File { content }, bytes))
+}
+
+/// CSV files this process has parsed, by path: the rows of the version last read (by the
+/// hash of its bytes), so that a new engine over the same workspace (the server's, after any
+/// change to its data) parses again only the files that changed. At most [`PARSED_FILES`],
+/// the oldest out first; the rows are shared with the engines holding them, not copied.
 static PARSED: std::sync::Mutex<
     std::collections::VecDeque<(std::path::PathBuf, String, Vec<RecordBatch>)>,
 > = std::sync::Mutex::new(std::collections::VecDeque::new());
@@ -114,11 +176,29 @@ pub async fn register_source(
         }
     };
     let path = root.join(rel);
-    let version = file_version(&path);
     let is_parquet = rel
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+    let cannot_read = {
+        let (file, name, label) = (
+            source.file.display().to_string(),
+            source.name.value.clone(),
+            rel.display().to_string(),
+        );
+        move |err: std::io::Error| {
+            EngineError::User(format!(
+                "{file}: cannot read {label} for source `{name}`: {err}"
+            ))
+        }
+    };
+    // Hashing (and reading) a large file takes a while: not on an async worker.
+    let hash_path = path.clone();
+    let looked = tokio::task::spawn_blocking(move || file_version(&hash_path, !is_parquet))
+        .await
+        .map_err(|e| EngineError::Internal(format!("reading a data file stopped: {e}")))?;
     if is_parquet {
+        // An unreadable file is reported by the scan below, with DataFusion's words.
+        let version = looked.ok().map(|(version, _)| version);
         let path_text = path.to_string_lossy().to_string();
         let frame = ctx
             .read_parquet(path_text, ParquetReadOptions::default())
@@ -131,41 +211,45 @@ pub async fn register_source(
             })?;
         let view = typed_view(frame, source, calendar, &rel.display().to_string())?;
         ctx.register_table(name, view.into_view())?;
-    } else {
-        let key = version.as_ref().map(|v| parse_key(v, source, calendar));
-        if let Some(batches) = key.as_ref().and_then(|k| parsed_before(&path, k)) {
-            let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
-            ctx.register_table(name, Arc::new(table))?;
-            return Ok(Registered {
-                warning: None,
-                version,
-            });
-        }
-        // Reading and parsing a large file takes seconds: not on an async worker.
-        let (owned, calendar, label) =
-            (source.clone(), calendar.clone(), rel.display().to_string());
-        let read_path = path.clone();
-        let batches = tokio::task::spawn_blocking(move || {
-            let bytes = std::fs::read(&read_path).map_err(|err| {
-                EngineError::User(format!(
-                    "{}: cannot read {label} for source `{}`: {err}",
-                    owned.file.display(),
-                    owned.name.value
-                ))
-            })?;
-            rows::read_csv(&bytes, &label, &owned, &calendar).map_err(store_error)
-        })
-        .await
-        .map_err(|e| EngineError::Internal(format!("reading a CSV file stopped: {e}")))??;
-        if let Some(key) = key {
-            remember_parsed(&path, key, &batches);
-        }
+        return Ok(Registered {
+            warning: None,
+            version,
+        });
+    }
+    let (version, bytes) = looked.map_err(cannot_read.clone())?;
+    if let Some(batches) = parsed_before(&path, &parse_key(&version, source, calendar)) {
         let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
         ctx.register_table(name, Arc::new(table))?;
+        return Ok(Registered {
+            warning: None,
+            version: Some(version),
+        });
     }
+    // Parsing a large file takes seconds: not on an async worker either. The version is that
+    // of the bytes parsed (read again when the hash was remembered: the file may have changed
+    // since it was looked at).
+    let (owned, zone, label) = (source.clone(), calendar.clone(), rel.display().to_string());
+    let read_path = path.clone();
+    let (version, batches) = tokio::task::spawn_blocking(move || {
+        let (version, bytes) = match bytes {
+            Some(bytes) => (version, bytes),
+            None => {
+                let bytes = std::fs::read(&read_path).map_err(cannot_read)?;
+                let content = blake3::hash(&bytes).to_hex().to_string();
+                (DataVersion::File { content }, bytes)
+            }
+        };
+        let batches = rows::read_csv(&bytes, &label, &owned, &zone).map_err(store_error)?;
+        Ok::<_, EngineError>((version, batches))
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("reading a CSV file stopped: {e}")))??;
+    remember_parsed(&path, parse_key(&version, source, calendar), &batches);
+    let table = MemTable::try_new(source_schema(source), split_partitions(batches))?;
+    ctx.register_table(name, Arc::new(table))?;
     Ok(Registered {
         warning: None,
-        version,
+        version: Some(version),
     })
 }
 
@@ -314,7 +398,6 @@ fn parquet_copy(
     calendar: &Calendar,
     cache: &Path,
 ) -> Result<String> {
-    use std::hash::{Hash, Hasher};
     let bytes = std::fs::read(path).map_err(|err| {
         EngineError::User(format!(
             "{}: cannot read {label} for source `{}`: {err}",
@@ -324,16 +407,18 @@ fn parquet_copy(
     })?;
     // The copy's name says what it was made from: the file's bytes, the columns and CSV
     // options it was read with, and the zone local times were read in.
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    bytes.hash(&mut hasher);
-    format!(
-        "{:?}{:?}{:?}",
-        source.columns,
-        source.csv,
-        calendar.time_zone().iana_name()
-    )
-    .hash(&mut hasher);
-    let stem = format!("{}-{:016x}", source.name.value, hasher.finish());
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&bytes);
+    hasher.update(
+        format!(
+            "{:?}{:?}{:?}",
+            source.columns,
+            source.csv,
+            calendar.time_zone().iana_name()
+        )
+        .as_bytes(),
+    );
+    let stem = format!("{}-{}", source.name.value, &hasher.finalize().to_hex()[..32]);
     let target = cache.join(format!("{stem}.parquet"));
     if target.exists() {
         return Ok(target.to_string_lossy().to_string());

@@ -406,7 +406,7 @@ pub async fn merge(
 /// The key under which a kept rollup's file stores what it was made from.
 const KEPT_KEY: &str = "tablero.rollup";
 /// The first line of that text: a rollup kept by another layout is made again.
-const KEPT_FORMAT: &str = "tablero rollup 2";
+const KEPT_FORMAT: &str = "tablero rollup 3";
 
 /// A rollup read back from the workspace's cache folder, with what it was made from.
 pub struct Kept {
@@ -446,7 +446,7 @@ fn kept_text(spec: &Spec, zone: &str, version: &DataVersion) -> String {
         format!("spec {spec:?}"),
     ];
     match version {
-        DataVersion::File { len, modified_ns } => lines.push(format!("file {len} {modified_ns}")),
+        DataVersion::File { content } => lines.push(format!("file {content}")),
         DataVersion::Store { version, files } => {
             lines.push(format!("store {version}"));
             lines.extend(files.iter().map(|f| format!("data {f}")));
@@ -465,11 +465,9 @@ fn kept_version(text: &str, spec: &Spec, zone: &str) -> Option<DataVersion> {
         return None;
     }
     let data = lines.next()?;
-    if let Some(rest) = data.strip_prefix("file ") {
-        let (len, modified) = rest.split_once(' ')?;
+    if let Some(content) = data.strip_prefix("file ") {
         return Some(DataVersion::File {
-            len: len.parse().ok()?,
-            modified_ns: modified.parse().ok()?,
+            content: content.to_string(),
         });
     }
     let version = data.strip_prefix("store ")?.parse().ok()?;

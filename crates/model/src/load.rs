@@ -14,13 +14,27 @@ use crate::defs::*;
 use crate::diagnostic::{Diagnostic, Location};
 use tablero_calendar::Grain;
 
+/// The settings file at a workspace's root.
+pub const SETTINGS_FILE: &str = "tablero.toml";
+/// The folders of definitions (`*.yaml`) [`load_workspace`] reads, in the order it reads
+/// them: whoever watches a workspace for changes watches these (and [`SETTINGS_FILE`]).
+pub const DEFINITION_FOLDERS: [&str; 6] = [
+    SOURCES, KPIS, DASHBOARDS, ALERTS, INSIGHTS, REPORTS,
+];
+const SOURCES: &str = "sources";
+const KPIS: &str = "kpis";
+const DASHBOARDS: &str = "dashboards";
+const ALERTS: &str = "alerts";
+const INSIGHTS: &str = "insights";
+const REPORTS: &str = "reports";
+
 /// Reads the workspace at `root`. The workspace is usable only if no diagnostic is an error.
 pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let settings = load_settings(root, &mut diagnostics);
     let sources = load_definitions(
         root,
-        "sources",
+        SOURCES,
         "source",
         &mut diagnostics,
         |f, n| f.source(n),
@@ -34,7 +48,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     );
     let kpis = load_definitions(
         root,
-        "kpis",
+        KPIS,
         "KPI",
         &mut diagnostics,
         |f, n| f.kpi(n),
@@ -42,7 +56,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     );
     let dashboards = load_definitions(
         root,
-        "dashboards",
+        DASHBOARDS,
         "dashboard",
         &mut diagnostics,
         |f, n| f.dashboard(n),
@@ -60,7 +74,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     );
     let alerts = load_definitions(
         root,
-        "alerts",
+        ALERTS,
         "alert rule",
         &mut diagnostics,
         |f, n| f.alert(n),
@@ -68,7 +82,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     );
     let insights = load_definitions(
         root,
-        "insights",
+        INSIGHTS,
         "insight",
         &mut diagnostics,
         |f, n| f.insight(n),
@@ -76,7 +90,7 @@ pub fn load_workspace(root: &Path) -> (Workspace, Vec<Diagnostic>) {
     );
     let reports = load_definitions(
         root,
-        "reports",
+        REPORTS,
         "report",
         &mut diagnostics,
         |f, n| f.report(n),
@@ -253,7 +267,7 @@ fn settings_connection(name: &str, file: ConnectionFile) -> Result<Connection, S
 }
 
 fn load_settings(root: &Path, diagnostics: &mut Vec<Diagnostic>) -> Settings {
-    let path = root.join("tablero.toml");
+    let path = root.join(SETTINGS_FILE);
     let rel = PathBuf::from("tablero.toml");
     if let Some(kind) = special_file(&path) {
         let message = format!("tablero.toml is {kind}, not a regular file");

@@ -11,10 +11,15 @@
 //! cookie's id); the cookie is `HttpOnly`, `SameSite=Lax`, and `Secure` with the `__Host-`
 //! prefix when served over TLS. Each session carries an anti-CSRF token that every
 //! state-changing form (and any cookie-authenticated API call, as `X-CSRF-Token`) must echo.
+//!
+//! Reading never writes (SPEC §13): a session is created at sign-in only. The forms of
+//! callers without one (the sign-in form, every form of the no-accounts mode) carry a
+//! stateless token instead — a keyed hash, under a key of this process, of a random nonce
+//! kept in a cookie of its own (a signed double submit) — so no page view stores anything.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use askama::Template;
 use axum::Form;
@@ -38,6 +43,18 @@ use crate::state::AppState;
 /// Session keys.
 const ACCOUNT: &str = "account";
 const CSRF: &str = "csrf";
+
+/// The cookie holding the nonce of an anonymous form's anti-CSRF token.
+pub fn csrf_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-tablero_csrf"
+    } else {
+        "tablero_csrf"
+    }
+}
+
+/// Hex digits of a nonce (24 random bytes).
+const NONCE_HEX: usize = 48;
 
 /// The cookie's name: with the `__Host-` prefix when it is `Secure` (browsers then refuse it
 /// from any other host or path, or over plain HTTP).
@@ -63,8 +80,11 @@ pub struct Auth {
     /// With no account, whoever reaches the server sees everything; allowed only when it
     /// listens on loopback (or was told `--insecure-bind`).
     pub open_when_empty: bool,
-    /// When accounts were last seen to exist (Unix seconds), so most requests skip the query.
-    accounts_seen: AtomicI64,
+    /// Whether the state database was seen to hold an account: once it has, it always does
+    /// (accounts are disabled, never deleted), so the open mode never returns.
+    accounts_held: AtomicBool,
+    /// The key of anonymous forms' anti-CSRF tokens, new in every process.
+    csrf_key: [u8; 32],
 }
 
 impl std::fmt::Debug for Auth {
@@ -83,22 +103,64 @@ impl Auth {
             secure_cookies: false,
             trusted_proxy: None,
             open_when_empty: true,
-            accounts_seen: AtomicI64::new(i64::MIN),
+            accounts_held: AtomicBool::new(false),
+            csrf_key: {
+                use rand::RngCore;
+                let mut key = [0u8; 32];
+                rand::rng().fill_bytes(&mut key);
+                key
+            },
         }
     }
 
-    /// Whether any enabled account exists. A yes is remembered for two seconds (the answer
-    /// only matters for switching to the open, single-person mode, which a stale yes refuses).
-    pub async fn accounts_exist(&self) -> Result<bool, AppError> {
-        let now = tablero_state::now();
-        if now.saturating_sub(self.accounts_seen.load(Ordering::Relaxed)) < 2 {
+    /// Whether the state database holds, or ever held, an account (enabled or not). A yes
+    /// is remembered for good; a no is asked again on every request, so an account added
+    /// while the server runs closes the open mode at once.
+    pub async fn accounts_held(&self) -> Result<bool, AppError> {
+        if self.accounts_held.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let exist = self.db.has_active_accounts().await.map_err(state_failure)?;
-        if exist {
-            self.accounts_seen.store(now, Ordering::Relaxed);
+        let held = self.db.has_accounts().await.map_err(state_failure)?;
+        if held {
+            self.accounts_held.store(true, Ordering::Relaxed);
         }
-        Ok(exist)
+        Ok(held)
+    }
+
+    /// Whether whoever reaches the server sees everything: no account ever existed, and it
+    /// listens where that is allowed.
+    pub async fn is_open(&self) -> Result<bool, AppError> {
+        Ok(self.open_when_empty && !self.accounts_held().await?)
+    }
+
+    /// The anti-CSRF token of an anonymous form whose cookie holds `nonce`.
+    fn anonymous_csrf(&self, nonce: &str) -> String {
+        hex(blake3::keyed_hash(&self.csrf_key, nonce.as_bytes()).as_bytes())
+    }
+
+    /// The nonce in the request's anti-CSRF cookie, when it has a well-formed one.
+    fn csrf_nonce(&self, headers: &HeaderMap) -> Option<String> {
+        let name = csrf_cookie_name(self.secure_cookies);
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value)
+            .filter(|v| v.len() == NONCE_HEX && v.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_ascii_lowercase)
+    }
+
+    /// The `Set-Cookie` value giving a browser the anti-CSRF `nonce`.
+    fn csrf_cookie(&self, nonce: &str) -> Option<HeaderValue> {
+        let secure = if self.secure_cookies { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={nonce}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            csrf_cookie_name(self.secure_cookies)
+        ))
+        .ok()
     }
 
     /// The client's address: the peer's, or the one a trusted proxy forwarded.
@@ -151,8 +213,11 @@ pub enum Via {
 pub struct Caller {
     pub visitor: Visitor,
     pub via: Via,
-    /// The session's anti-CSRF token, for forms.
+    /// The anti-CSRF token its forms carry and its changes must echo: the session's, or
+    /// for a caller without one, the keyed hash of its anti-CSRF cookie's nonce.
     pub csrf: Option<String>,
+    /// A nonce this request's answer gives the browser in a new anti-CSRF cookie.
+    new_nonce: Option<String>,
 }
 
 impl Caller {
@@ -167,11 +232,22 @@ impl Caller {
         workspace.kpi(id).is_some_and(|k| self.sees(k))
     }
 
+    /// Someone who reads as `visitor` and may change nothing (a share link's creator).
+    pub fn reading_as(visitor: Visitor) -> Caller {
+        Caller {
+            visitor,
+            via: Via::Nothing,
+            csrf: None,
+            new_nonce: None,
+        }
+    }
+
     pub fn everyone() -> Caller {
         Caller {
             visitor: Visitor::Everyone,
             via: Via::Nothing,
             csrf: None,
+            new_nonce: None,
         }
     }
 }
@@ -197,7 +273,9 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
         return next.run(request).await;
     };
     let session = request.extensions().get::<Session>().cloned();
-    let page = !is_api(request.uri().path());
+    // Pages that may carry a form: not the API, the assets or a share link.
+    let path = request.uri().path();
+    let page = !is_api(path) && (path == "/login" || !is_public(path));
     let caller = match caller(&auth, request.headers(), session, page).await {
         Ok(caller) => caller,
         Err(err) => return err.into_response(),
@@ -244,8 +322,16 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
             }
         }
     }
+    let cookie = caller
+        .new_nonce
+        .as_deref()
+        .and_then(|nonce| auth.csrf_cookie(nonce));
     request.extensions_mut().insert(caller);
-    next.run(request).await
+    let mut response = next.run(request).await;
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 async fn caller(
@@ -268,6 +354,7 @@ async fn caller(
                 visitor: Visitor::Signed(Principal::new(&account)),
                 via: Via::Token,
                 csrf: None,
+                new_nonce: None,
             }),
             Ok(None) => Err(unauthorized_error(
                 "the token is not valid: unknown, revoked, or its account is disabled",
@@ -285,6 +372,7 @@ async fn caller(
                         visitor: Visitor::Signed(Principal::new(&account)),
                         via: Via::Session,
                         csrf,
+                        new_nonce: None,
                     });
                 }
                 // Disabled or removed since it signed in: the session ends now.
@@ -294,17 +382,19 @@ async fn caller(
             }
         }
     }
-    let open = !auth.accounts_exist().await? && auth.open_when_empty;
-    // With no accounts, the one person's pages still carry an anti-CSRF token in their forms.
-    let csrf = match &session {
-        Some(session) if open && page => match session.get::<String>(CSRF).await.ok().flatten() {
-            Some(token) => Some(token),
+    let open = auth.is_open().await?;
+    // Pages for a caller without a session (the sign-in form, or every page when there are no
+    // accounts) carry a stateless token: nothing is stored to show them.
+    let (csrf, new_nonce) = if page {
+        match auth.csrf_nonce(headers) {
+            Some(nonce) => (Some(auth.anonymous_csrf(&nonce)), None),
             None => {
-                let token = new_csrf();
-                session.insert(CSRF, &token).await.ok().map(|()| token)
+                let nonce = new_csrf();
+                (Some(auth.anonymous_csrf(&nonce)), Some(nonce))
             }
-        },
-        _ => None,
+        }
+    } else {
+        (None, None)
     };
     Ok(Caller {
         visitor: if open {
@@ -314,6 +404,7 @@ async fn caller(
         },
         via: Via::Nothing,
         csrf,
+        new_nonce,
     })
 }
 
@@ -462,29 +553,19 @@ fn render_login(status: StatusCode, page: LoginPage) -> Response {
     }
 }
 
-/// GET /login: the sign-in form (or on to the page asked for, when signed in already).
+/// GET /login: the sign-in form (or on to the page asked for, when signed in already). It
+/// stores nothing: its anti-CSRF token is the stateless one of [`Caller::csrf`].
 pub async fn login_page(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<Caller>,
-    session: Option<axum::Extension<Session>>,
     Query(query): Query<LoginQuery>,
 ) -> Response {
     let next = safe_next(query.next.as_deref());
     if !caller.visitor.is_anonymous() {
         return Redirect::to(&next).into_response();
     }
-    let Some(axum::Extension(session)) = session else {
+    let Some(csrf) = caller.csrf else {
         return Redirect::to("/").into_response();
-    };
-    let csrf = match session.get::<String>(CSRF).await.ok().flatten() {
-        Some(token) => token,
-        None => {
-            let token = new_csrf();
-            if session.insert(CSRF, &token).await.is_err() {
-                return AppError::internal("cannot start a session").into_response();
-            }
-            token
-        }
     };
     let (t, company, other) = login_frame(&state, query.lang.as_deref()).await;
     render_login(
@@ -501,10 +582,11 @@ pub async fn login_page(
     )
 }
 
-/// POST /login: checks the anti-CSRF token, the throttle and the password; on success a new
-/// session id (so a planted cookie is worthless) and a new CSRF token.
+/// POST /login: checks the anti-CSRF token, the throttle and the password; on success a
+/// session starts (a new id, so a planted cookie is worthless) with a CSRF token of its own.
 pub async fn login_submit(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
     session: Option<axum::Extension<Session>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -515,7 +597,6 @@ pub async fn login_submit(
     };
     let next = safe_next(form.next.as_deref());
     let (t, company, other) = login_frame(&state, form.lang.as_deref()).await;
-    let expected = session.get::<String>(CSRF).await.ok().flatten();
     let page = |problem: &str, csrf: String| LoginPage {
         t,
         company: company.clone(),
@@ -525,19 +606,11 @@ pub async fn login_submit(
         email: form.email.chars().take(254).collect(),
         problem: Some(problem.to_string()),
     };
-    if !csrf_matches(expected.as_deref(), Some(&form.csrf)) {
-        // The form is answered again with the session's token (a new one if it had none).
-        let token = match expected {
-            Some(token) => token,
-            None => {
-                let token = new_csrf();
-                let _ = session.insert(CSRF, &token).await;
-                token
-            }
-        };
-        return render_login(StatusCode::FORBIDDEN, page(t.expired_form, token));
+    // The caller's token: of its cookie's nonce, or of a new one its answer carries.
+    let csrf = caller.csrf.clone().unwrap_or_default();
+    if caller.new_nonce.is_some() || !csrf_matches(caller.csrf.as_deref(), Some(&form.csrf)) {
+        return render_login(StatusCode::FORBIDDEN, page(t.expired_form, csrf));
     }
-    let csrf = expected.unwrap_or_default();
     let address = auth
         .client_address(&headers, Some(peer))
         .unwrap_or(peer.ip());

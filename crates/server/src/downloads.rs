@@ -87,6 +87,42 @@ pub fn values_table(kpi: &Kpi, result: &KpiResult, locale: Option<Locale>) -> Ta
     Table { columns, rows }
 }
 
+/// The kinds of file a table downloads as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileKind {
+    Csv,
+    Xlsx,
+}
+
+impl FileKind {
+    /// The `{kind}` of a download's path, checked before anything is computed.
+    fn parse(kind: &str) -> Result<FileKind, AppError> {
+        match kind {
+            "csv" => Ok(FileKind::Csv),
+            "xlsx" => Ok(FileKind::Xlsx),
+            _ => Err(AppError::not_found(
+                "no such download: the kinds are `csv` and `xlsx`",
+            )),
+        }
+    }
+
+    /// `table` as this kind of file named `stem`, for a reader in `locale`.
+    fn file(self, table: &Table, stem: &str, sheet: &str, locale: Locale) -> Result<Response, AppError> {
+        match self {
+            FileKind::Csv => Ok(attachment(
+                tablero_export::csv_for_spreadsheets(table, locale).map_err(AppError::internal)?,
+                "text/csv; charset=utf-8",
+                &format!("{stem}.csv"),
+            )),
+            FileKind::Xlsx => Ok(attachment(
+                tablero_export::xlsx(table, sheet).map_err(AppError::internal)?,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                &format!("{stem}.xlsx"),
+            )),
+        }
+    }
+}
+
 fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
     let mut response = bytes.into_response();
     let headers = response.headers_mut();
@@ -105,6 +141,7 @@ pub async fn kpi_periods(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let (id, kind) = file;
+    let kind = FileKind::parse(&kind)?;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let kpi = crate::api::visible(workspace, &caller, &id)?;
@@ -118,19 +155,7 @@ pub async fn kpi_periods(
         .first()
         .ok_or_else(|| AppError::internal("no result"))?;
     let table = values_table(kpi, result, Some(locale));
-    match kind.as_str() {
-        "csv" => Ok(attachment(
-            tablero_export::csv_for_spreadsheets(&table, locale).map_err(AppError::internal)?,
-            "text/csv; charset=utf-8",
-            &format!("{id}.csv"),
-        )),
-        "xlsx" => Ok(attachment(
-            tablero_export::xlsx(&table, &kpi.name).map_err(AppError::internal)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            &format!("{id}.xlsx"),
-        )),
-        other => Err(AppError::not_found(format!("no `{other}` download"))),
-    }
+    kind.file(&table, &id, &kpi.name, locale)
 }
 
 /// The values API's CSV (`Accept: text/csv`): `kpi,period,<dim>,value,target,status`.
@@ -221,6 +246,7 @@ pub async fn breakdown(
     Path((id, dim, kind)): Path<(String, String, String)>,
     Query(query): Query<BreakdownQuery>,
 ) -> Result<Response, AppError> {
+    let kind = FileKind::parse(&kind)?;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let kpi = crate::api::visible(workspace, &caller, &id)?;
@@ -275,19 +301,7 @@ pub async fn breakdown(
         .retain(|v| v.label == period || query.period.is_some());
     let table = values_table(kpi, &result, Some(locale));
     let name = format!("{id}-{dim}-{period}");
-    match kind.as_str() {
-        "csv" => Ok(attachment(
-            tablero_export::csv_for_spreadsheets(&table, locale).map_err(AppError::internal)?,
-            "text/csv; charset=utf-8",
-            &format!("{name}.csv"),
-        )),
-        "xlsx" => Ok(attachment(
-            tablero_export::xlsx(&table, &id).map_err(AppError::internal)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            &format!("{name}.xlsx"),
-        )),
-        other => Err(AppError::not_found(format!("no `{other}` download"))),
-    }
+    kind.file(&table, &name, &id, locale)
 }
 
 /// GET /download/{kind} (the home page's KPIs) and /dashboards/{id}/download/{kind} (a
@@ -304,7 +318,7 @@ pub async fn latest(
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.clone())
     };
-    let kind = get("kind").unwrap_or_default();
+    let kind = FileKind::parse(&get("kind").unwrap_or_default())?;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
@@ -324,17 +338,5 @@ pub async fn latest(
         .await
         .map_err(AppError::from_compute)?;
     let table = latest_table(workspace, &results, ids.as_deref(), &caller, locale);
-    match kind.as_str() {
-        "csv" => Ok(attachment(
-            tablero_export::csv_for_spreadsheets(&table, locale).map_err(AppError::internal)?,
-            "text/csv; charset=utf-8",
-            &format!("{name}.csv"),
-        )),
-        "xlsx" => Ok(attachment(
-            tablero_export::xlsx(&table, &name).map_err(AppError::internal)?,
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            &format!("{name}.xlsx"),
-        )),
-        other => Err(AppError::not_found(format!("no `{other}` download"))),
-    }
+    kind.file(&table, &name, &name, locale)
 }

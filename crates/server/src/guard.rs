@@ -34,18 +34,21 @@ pub struct HostPolicy {
     /// The address the server listens on; `None` in tests that drive the router directly,
     /// where only loopback names and addresses are accepted.
     pub bound: Option<SocketAddr>,
-    /// Any host name is answered: accounts exist, so reaching the server does not give
-    /// access to it (people use the company's own names for it).
+    /// Any host name is answered whatever the accounts (tests that drive the router). A
+    /// server with accounts answers any host name too, decided per request from the state
+    /// database ([`check`]): reaching it does not give access to it, and people use the
+    /// company's own names for it.
     pub any: bool,
 }
 
 impl HostPolicy {
-    /// Whether a `Host` header value (with or without a port) names this server.
-    pub fn allows(&self, host: &str) -> bool {
+    /// Whether a `Host` header value (with or without a port) names this server, when
+    /// `accounts` exist (any name) or not (loopback names and bound addresses only).
+    pub fn allows(&self, host: &str, accounts: bool) -> bool {
         let Some(name) = host_name(host) else {
             return false;
         };
-        if self.any {
+        if self.any || accounts {
             return true;
         }
         match name.parse::<IpAddr>() {
@@ -95,7 +98,16 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     let headers = request.headers();
     // HTTP/1.1 requires Host; a request without one cannot come from a rebound name.
     if let Some(host) = headers.get(header::HOST) {
-        let allowed = host.to_str().is_ok_and(|h| state.hosts.allows(h));
+        // Whether accounts exist is asked now, not when the server started: the rule follows
+        // the state database (and an account, once held, always counts).
+        let accounts = match &state.auth {
+            Some(auth) => match auth.accounts_held().await {
+                Ok(held) => held,
+                Err(err) => return err.into_response(),
+            },
+            None => false,
+        };
+        let allowed = host.to_str().is_ok_and(|h| state.hosts.allows(h, accounts));
         if !allowed {
             return AppError {
                 status: StatusCode::MISDIRECTED_REQUEST,
@@ -208,8 +220,11 @@ mod tests {
             ("[::1]x", false, false),
         ];
         for (host, on_loopback, on_all) in cases {
-            assert_eq!(loopback.allows(host), on_loopback, "{host} on loopback");
-            assert_eq!(everywhere.allows(host), on_all, "{host} on 0.0.0.0");
+            assert_eq!(loopback.allows(host, false), on_loopback, "{host} on loopback");
+            assert_eq!(everywhere.allows(host, false), on_all, "{host} on 0.0.0.0");
+            // With accounts, any plausible host name.
+            let plausible = host_name(host).is_some();
+            assert_eq!(loopback.allows(host, true), plausible, "{host} with accounts");
         }
     }
 }

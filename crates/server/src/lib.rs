@@ -259,7 +259,7 @@ pub async fn serve(
         ));
     }
     let db = open_state(root).await?;
-    let has_accounts = db.has_active_accounts().await.map_err(|e| e.to_string())?;
+    let has_accounts = db.has_accounts().await.map_err(|e| e.to_string())?;
     if !options.addr.ip().is_loopback() && !has_accounts {
         if !options.insecure_bind {
             return Err(format!(
@@ -287,10 +287,10 @@ pub async fn serve(
         .map_err(|e| format!("cannot listen on {}: {e}", options.addr))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     // With accounts, people reach the server by the company's own host names; without, only
-    // loopback names are answered (DNS rebinding).
+    // loopback names are answered (DNS rebinding). Which applies is decided per request.
     state.hosts = guard::HostPolicy {
         bound: Some(local),
-        any: has_accounts,
+        any: false,
     };
     // Warm the cache so the first page answers at once.
     if let Some(loaded) = state.snapshot().await.loaded {

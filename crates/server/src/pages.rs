@@ -742,11 +742,20 @@ pub async fn kpi_page(
         let calendar = loaded.engine.calendar();
         let day = |t: jiff::Timestamp| t.to_zoned(calendar.time_zone().clone()).date();
         let (from, to) = (day(first.1).to_string(), day(last.2).to_string());
-        let annotations =
-            crate::reviews::visible_annotations(&db, workspace, &caller, &from, &to).await;
+        let annotations = crate::reviews::visible_annotations(
+            &db,
+            workspace,
+            &caller,
+            (&from, &to),
+            None,
+            crate::reviews::MAX_NOTES,
+        )
+        .await;
+        // Oldest first on the chart.
         for a in annotations
             .unwrap_or_default()
             .into_iter()
+            .rev()
             .filter(|a| a.kpi.as_ref().is_none_or(|k| *k == id))
         {
             let Ok(date) = a.day.parse::<jiff::civil::Date>() else {
@@ -951,8 +960,12 @@ async fn review_section(
     let Ok(db) = crate::reviews::db(state) else {
         return (Vec::new(), None);
     };
+    // The last two years' reviews, a page of them at most.
+    let since = jiff::Timestamp::now()
+        .as_microsecond()
+        .saturating_sub(2 * 366 * 24 * 3600 * 1_000_000);
     let reviews = db
-        .reviews(&kpi.id.value)
+        .reviews_page(&kpi.id.value, since, None, crate::reviews::PAGE_REVIEWS)
         .await
         .map_err(|err| tracing::warn!(%err, "cannot read reviews"))
         .unwrap_or_default();

@@ -4,11 +4,11 @@
 //! admin. Every field is checked, and a problem names it.
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
-use tablero_state::{Action, Annotation, Review, StateDb};
+use tablero_state::{Action, After, Annotation, AnnotationFilter, Review, StateDb};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::loaded;
@@ -96,11 +96,113 @@ pub struct AnnotationList {
     pub annotations: Vec<AnnotationBody>,
 }
 
-/// The range of annotations to list (dates, inclusive).
+/// The range of annotations to list (dates, inclusive) and the page.
 #[derive(Deserialize, IntoParams)]
 pub struct AnnotationQuery {
     pub from: Option<String>,
     pub to: Option<String>,
+    /// At most this many (default 100, at most 1,000).
+    pub limit: Option<String>,
+    /// Where the page starts: the `cursor` of the `Link: <…>; rel="next"` header of the page
+    /// before.
+    pub cursor: Option<String>,
+}
+
+/// A page of a list: how many, from where.
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    /// At most this many (default 100, at most 1,000).
+    pub limit: Option<String>,
+    /// Where the page starts: the `cursor` of the `Link: <…>; rel="next"` header of the page
+    /// before.
+    pub cursor: Option<String>,
+}
+
+/// Entries per page of a list, unless asked otherwise.
+const PAGE: usize = 100;
+/// The reviews a KPI page shows (the last two years', newest first).
+pub const PAGE_REVIEWS: usize = PAGE;
+/// The annotations a KPI page's chart shows at most.
+pub const MAX_NOTES: usize = MAX_PAGE;
+/// The most entries a page may ask for.
+const MAX_PAGE: usize = 1_000;
+
+/// The page size asked for, checked.
+fn limit_param(limit: Option<&str>) -> Result<usize, AppError> {
+    match limit {
+        None => Ok(PAGE),
+        Some(text) => match text.trim().parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+            _ => Err(AppError::bad_parameter(
+                "limit",
+                format!("must be a whole number from 1 to {MAX_PAGE}"),
+            )),
+        },
+    }
+}
+
+/// A cursor: the key of the last entry of the page before, as `day~micros~id` in hex.
+fn cursor_text(after: &After) -> String {
+    let text = format!("{}~{}~{}", after.day, after.created_at, after.id);
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cursor_param(cursor: Option<&str>) -> Result<Option<After>, AppError> {
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    let bad = || AppError::bad_parameter("cursor", "is not a cursor this server gave");
+    if cursor.len() > 512 || cursor.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let mut parts = text.splitn(3, '~');
+    let (Some(day), Some(micros), Some(id)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    Ok(Some(After {
+        day: day.to_string(),
+        created_at: micros.parse().map_err(|_| bad())?,
+        id: id.to_string(),
+    }))
+}
+
+/// Keeps the first `limit` of `entries` (fetched one over), and the `Link` header of the
+/// next page when there is one: the request's own URL with its `cursor` replaced.
+fn paged<T>(
+    uri: &axum::http::Uri,
+    mut entries: Vec<T>,
+    limit: usize,
+    key: impl Fn(&T) -> After,
+) -> (Vec<T>, HeaderMap) {
+    let mut headers = HeaderMap::new();
+    if entries.len() > limit {
+        entries.truncate(limit);
+        if let Some(last) = entries.last() {
+            let mut query: Vec<String> = uri
+                .query()
+                .unwrap_or_default()
+                .split('&')
+                .filter(|p| !p.is_empty() && !p.starts_with("cursor="))
+                .map(str::to_string)
+                .collect();
+            query.push(format!("cursor={}", cursor_text(&key(last))));
+            let link = format!("<{}?{}>; rel=\"next\"", uri.path(), query.join("&"));
+            if let Ok(value) = HeaderValue::from_str(&link) {
+                headers.insert(header::LINK, value);
+            }
+        }
+    }
+    (entries, headers)
 }
 
 /// Longest comment, cause, action or annotation text accepted.
@@ -198,21 +300,33 @@ fn review_body(review: Review) -> ReviewBody {
     }
 }
 
-/// A KPI's reviews, newest first.
+/// A KPI's reviews, newest first, a page at a time (the next one in the `Link` header).
 #[utoipa::path(get, path = "/kpis/{id}/reviews", tag = "reviews",
-    params(("id" = String, Path, description = "KPI id")),
-    responses((status = 200, body = ReviewList), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "KPI id"), PageParams),
+    responses((status = 200, body = ReviewList, headers(("Link" = String, description = "The next page: `<URL>; rel=\"next\"`, when there is one"))),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn list_reviews(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-) -> Result<Json<ReviewList>, AppError> {
+    Query(page): Query<PageParams>,
+    OriginalUri(uri): OriginalUri,
+) -> Result<(HeaderMap, Json<ReviewList>), AppError> {
+    let limit = limit_param(page.limit.as_deref())?;
+    let after = cursor_param(page.cursor.as_deref())?;
     let loaded = loaded(&state).await?;
     crate::api::visible(loaded.engine.workspace(), &caller, &id)?;
-    let reviews = db(&state)?.reviews(&id).await.map_err(state_error)?;
-    Ok(Json(ReviewList {
-        reviews: reviews.into_iter().map(review_body).collect(),
-    }))
+    let reviews = db(&state)?
+        .reviews_page(&id, i64::MIN, after.as_ref(), limit + 1)
+        .await
+        .map_err(state_error)?;
+    let (reviews, headers) = paged(&uri, reviews, limit, After::of_review);
+    Ok((
+        headers,
+        Json(ReviewList {
+            reviews: reviews.into_iter().map(review_body).collect(),
+        }),
+    ))
 }
 
 /// Records a review of one period of a KPI, with its actions.
@@ -333,16 +447,17 @@ pub async fn set_action(
     })?)))
 }
 
-/// Annotations in a range of dates (default: the last two years), those of hidden KPIs left out.
+/// Annotations in a range of dates (default: all), those of hidden KPIs left out, newest
+/// first, a page at a time (the next one in the `Link` header).
 #[utoipa::path(get, path = "/annotations", tag = "reviews", params(AnnotationQuery),
-    responses((status = 200, body = AnnotationList), (status = 400, body = ErrorBody)))]
+    responses((status = 200, body = AnnotationList, headers(("Link" = String, description = "The next page: `<URL>; rel=\"next\"`, when there is one"))),
+        (status = 400, body = ErrorBody)))]
 pub async fn list_annotations(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Query(query): Query<AnnotationQuery>,
-) -> Result<Json<AnnotationList>, AppError> {
-    let loaded = loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
+    OriginalUri(uri): OriginalUri,
+) -> Result<(HeaderMap, Json<AnnotationList>), AppError> {
     let from = match &query.from {
         Some(f) => date_field("from", f)?,
         None => "0000-01-01".into(),
@@ -351,27 +466,56 @@ pub async fn list_annotations(
         Some(t) => date_field("to", t)?,
         None => "9999-12-31".into(),
     };
-    let annotations = visible_annotations(&db(&state)?, workspace, &caller, &from, &to).await?;
-    Ok(Json(AnnotationList {
-        annotations: annotations.into_iter().map(annotation_body).collect(),
-    }))
+    let limit = limit_param(query.limit.as_deref())?;
+    let after = cursor_param(query.cursor.as_deref())?;
+    let loaded = loaded(&state).await?;
+    let workspace = loaded.engine.workspace();
+    let annotations = visible_annotations(
+        &db(&state)?,
+        workspace,
+        &caller,
+        (&from, &to),
+        after.as_ref(),
+        limit + 1,
+    )
+    .await?;
+    let (annotations, headers) = paged(&uri, annotations, limit, After::of_annotation);
+    Ok((
+        headers,
+        Json(AnnotationList {
+            annotations: annotations.into_iter().map(annotation_body).collect(),
+        }),
+    ))
 }
 
-/// Annotations the caller may see: general ones and those of KPIs it sees.
+/// Annotations the caller may see between two days (inclusive), newest first: general ones
+/// and those of KPIs it sees, at most `limit` after `after`.
 pub async fn visible_annotations(
     db: &StateDb,
     workspace: &tablero_model::Workspace,
     caller: &Caller,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
+    after: Option<&After>,
+    limit: usize,
 ) -> Result<Vec<Annotation>, AppError> {
-    Ok(db
-        .annotations(from, to)
-        .await
-        .map_err(state_error)?
-        .into_iter()
-        .filter(|a| a.kpi.as_ref().is_none_or(|k| caller.sees_id(workspace, k)))
-        .collect())
+    // Whoever sees every KPI needs no list of them.
+    let visible: Option<Vec<String>> = (!workspace.kpis.iter().all(|k| caller.sees(k))).then(|| {
+        workspace
+            .kpis
+            .iter()
+            .filter(|k| caller.sees(k))
+            .map(|k| k.id.value.clone())
+            .collect()
+    });
+    db.annotations_page(&AnnotationFilter {
+        from,
+        to,
+        kpis: visible.as_deref(),
+        after,
+        limit,
+    })
+    .await
+    .map_err(state_error)
 }
 
 fn annotation_body(a: Annotation) -> AnnotationBody {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tablero_access::{Principal, Visitor};
 use utoipa::ToSchema;
 
-use crate::auth::{Caller, Via};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{self, PageQuery};
 use crate::state::AppState;
@@ -222,11 +222,7 @@ pub async fn page(
             .await
             .map_err(crate::auth::access_failure)?
             .ok_or_else(gone)?;
-        let caller = Caller {
-            visitor: Visitor::Signed(Principal::new(&account)),
-            via: Via::Nothing,
-            csrf: None,
-        };
+        let caller = Caller::reading_as(Visitor::Signed(Principal::new(&account)));
         let query = PageQuery {
             lang: query.lang,
             ..PageQuery::default()

@@ -325,9 +325,25 @@ pub struct AppState {
     pub cards: Arc<crate::pages::CardMemo>,
 }
 
-/// A file's path, size and modification time. The path is kept as its bytes: comparing
-/// `PathBuf`s walks their components, and every request compares a fingerprint.
-type FileStamp = (std::ffi::OsString, u64, Option<SystemTime>);
+/// A file's path, size, modification time and identity. The path is kept as its bytes:
+/// comparing `PathBuf`s walks their components, and every request compares a fingerprint.
+type FileStamp = (std::ffi::OsString, u64, Option<SystemTime>, Identity);
+
+/// What tells a file rewritten in place with its size and modification time put back (`cp
+/// -p`, `rsync -t`, `tar x`), or replaced by rename, from the one seen before: the time its
+/// inode last changed (set by the system, never by a program) and the inode itself.
+type Identity = (i64, i64, u64);
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    (meta.ctime(), meta.ctime_nsec(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_meta: &std::fs::Metadata) -> Identity {
+    (0, 0, 0)
+}
 
 /// The paths, sizes and modification times of the workspace's files: the definitions apart
 /// from the data, since new data alone leaves earlier answers worth showing meanwhile.
@@ -352,6 +368,7 @@ fn fingerprint(root: &Path) -> Fingerprint {
                 path.as_os_str().to_owned(),
                 meta.len(),
                 meta.modified().ok(),
+                identity(&meta),
             ));
         }
     }
@@ -365,14 +382,18 @@ fn fingerprint(root: &Path) -> Fingerprint {
         }
     }
     let mut print = Fingerprint::default();
-    add(&mut print.definitions, &root.join("tablero.toml"));
-    for folder in ["sources", "kpis", "dashboards"] {
+    add(
+        &mut print.definitions,
+        &root.join(tablero_model::load::SETTINGS_FILE),
+    );
+    // Every folder the loader reads, from its own list: an edit to any definition reloads.
+    for folder in tablero_model::load::DEFINITION_FOLDERS {
         add_folder(&mut print.definitions, &root.join(folder));
     }
     add_folder(&mut print.data, &root.join("data"));
     // The state database (sessions, reviews, alert firings) lives there too, and is no data
     // of any KPI: its writes must not look like new data.
-    print.data.retain(|(path, _, _)| {
+    print.data.retain(|(path, _, _, _)| {
         !Path::new(path)
             .file_name()
             .and_then(|n| n.to_str())
@@ -600,6 +621,15 @@ impl AppState {
         self.inner.floor.fetch_max(next, Ordering::SeqCst);
         let mut state = self.inner.state.write().unwrap_or_else(|e| e.into_inner());
         state.0 = Arc::default();
+    }
+
+    /// How many answers the cache holds (each computed once for a request).
+    pub fn answers_kept(&self) -> usize {
+        self.inner
+            .cache
+            .lock()
+            .map(|cache| cache.entries.len())
+            .unwrap_or_default()
     }
 
     /// Computes a request, or answers it from the cache; see [`AppState::computed`].

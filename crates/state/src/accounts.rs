@@ -147,6 +147,15 @@ impl StateDb {
             .collect()
     }
 
+    /// Whether the database holds any account, enabled or disabled: once it has held one, a
+    /// server never returns to the open mode (accounts are disabled, never deleted).
+    pub async fn has_accounts(&self) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM accounts LIMIT 1")
+            .fetch_optional(self.pool())
+            .await?
+            .is_some())
+    }
+
     /// Whether any account that is not disabled exists: with none, the server stays on
     /// loopback and asks nobody to sign in.
     pub async fn has_active_accounts(&self) -> Result<bool> {
@@ -190,6 +199,54 @@ impl StateDb {
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Changes an account's role and, when given, the owners it sees (empty: every owner);
+    /// its sessions end, so the change applies at once to its browsers too. Its tokens keep
+    /// working, with the new role.
+    pub async fn update_account(
+        &self,
+        email: &str,
+        role: Option<Role>,
+        owners: Option<&[String]>,
+    ) -> Result<Account> {
+        let mut tx = self.pool().begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM accounts WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !exists {
+            return Err(StateError::NotFound(format!("no account for {email}")));
+        }
+        if let Some(role) = role {
+            sqlx::query("UPDATE accounts SET role = $1 WHERE email = $2")
+                .bind(role.as_str())
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(owners) = owners {
+            sqlx::query("DELETE FROM account_owners WHERE email = $1")
+                .bind(email)
+                .execute(&mut *tx)
+                .await?;
+            for owner in owners {
+                sqlx::query("INSERT INTO account_owners (email, owner) VALUES ($1, $2)")
+                    .bind(email)
+                    .bind(owner.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        sqlx::query("DELETE FROM sessions WHERE email = $1")
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.account(email)
+            .await?
+            .ok_or_else(|| StateError::NotFound(format!("no account for {email}")))
     }
 
     /// Disables an account: its sessions end and its tokens stop working at once. Returns

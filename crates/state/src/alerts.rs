@@ -40,6 +40,8 @@ pub struct Firing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     pub firing_id: String,
+    /// The rule that fired.
+    pub rule: String,
     pub channel: String,
     pub target: String,
     pub attempts: i64,
@@ -120,7 +122,7 @@ impl StateDb {
     /// Deliveries whose next attempt is due.
     pub async fn due_deliveries(&self) -> Result<Vec<Delivery>> {
         let rows = sqlx::query(
-            "SELECT d.firing_id, d.channel, d.target, d.attempts, f.message \
+            "SELECT d.firing_id, d.channel, d.target, d.attempts, f.message, f.rule \
              FROM alert_deliveries d JOIN alert_firings f ON f.id = d.firing_id \
              WHERE d.state = 'pending' AND d.next_attempt_at <= $1 \
              ORDER BY f.created_at, d.firing_id, d.channel, d.target",
@@ -136,6 +138,7 @@ impl StateDb {
                     target: r.try_get(2)?,
                     attempts: r.try_get(3)?,
                     message: r.try_get(4)?,
+                    rule: r.try_get(5)?,
                 })
             })
             .collect()

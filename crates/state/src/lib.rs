@@ -32,7 +32,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 pub use accounts::{Account, NewAccount, Role};
 pub use alerts::{Delivery, Firing, NewFiring};
 pub use reports::ReportSend;
-pub use reviews::{Action, Annotation, OverdueAction, Review};
+pub use reviews::{Action, After, Annotation, AnnotationFilter, OverdueAction, Review};
 pub use sessions::StoredSession;
 pub use shares::{NewShare, Share};
 pub use tokens::{NewToken, TokenInfo};

@@ -52,6 +52,46 @@ pub struct Annotation {
     pub created_at: i64,
 }
 
+/// Where a page of a newest-first list starts: just after the entry with this key (the last
+/// of the page before).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct After {
+    /// The annotation's day (empty for reviews).
+    pub day: String,
+    pub created_at: i64,
+    pub id: String,
+}
+
+impl After {
+    pub fn of_review(review: &Review) -> After {
+        After {
+            day: String::new(),
+            created_at: review.created_at,
+            id: review.id.clone(),
+        }
+    }
+
+    pub fn of_annotation(annotation: &Annotation) -> After {
+        After {
+            day: annotation.day.clone(),
+            created_at: annotation.created_at,
+            id: annotation.id.clone(),
+        }
+    }
+}
+
+/// Which annotations to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AnnotationFilter<'a> {
+    /// ISO dates, inclusive.
+    pub from: &'a str,
+    pub to: &'a str,
+    /// The KPIs whose annotations may be listed (general ones always are); `None`: every KPI.
+    pub kpis: Option<&'a [String]>,
+    pub after: Option<&'a After>,
+    pub limit: usize,
+}
+
 impl StateDb {
     /// Stores a review and its actions (its `id` and `created_at` are assigned here).
     pub async fn insert_review(&self, review: &Review) -> Result<Review> {
@@ -86,6 +126,38 @@ impl StateDb {
         }
         tx.commit().await?;
         Ok(stored)
+    }
+
+    /// One page of a KPI's reviews recorded at or after `since` (Unix microseconds), newest
+    /// first, with their actions: at most `limit`, after `after`.
+    pub async fn reviews_page(
+        &self,
+        kpi: &str,
+        since: i64,
+        after: Option<&After>,
+        limit: usize,
+    ) -> Result<Vec<Review>> {
+        let mut sql = String::from(
+            "SELECT id, kpi, period, comment, cause, author, created_at FROM reviews \
+             WHERE kpi = $1 AND created_at >= $2",
+        );
+        if after.is_some() {
+            sql.push_str(" AND (created_at < $3 OR (created_at = $3 AND id < $4))");
+        }
+        sql.push_str(&format!(
+            " ORDER BY created_at DESC, id DESC LIMIT {}",
+            limit.min(100_000)
+        ));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(kpi).bind(since);
+        if let Some(after) = after {
+            query = query.bind(after.created_at).bind(after.id.clone());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let mut reviews = rows.iter().map(review).collect::<Result<Vec<_>>>()?;
+        for r in &mut reviews {
+            r.actions = self.actions_of(&r.id).await?;
+        }
+        Ok(reviews)
     }
 
     /// A KPI's reviews, newest first, with their actions.
@@ -196,6 +268,61 @@ impl StateDb {
         .execute(self.pool())
         .await?;
         Ok(stored)
+    }
+
+    /// One page of annotations, newest first (by day, then by when they were recorded).
+    pub async fn annotations_page(&self, filter: &AnnotationFilter<'_>) -> Result<Vec<Annotation>> {
+        let mut sql = String::from(
+            "SELECT id, kpi, day, text, author, created_at FROM annotations \
+             WHERE day >= $1 AND day <= $2",
+        );
+        let mut next = 3;
+        if filter.after.is_some() {
+            sql.push_str(
+                " AND (day < $3 OR (day = $3 AND (created_at < $4 OR (created_at = $4 AND id < $5))))",
+            );
+            next = 6;
+        }
+        if let Some(kpis) = filter.kpis {
+            let places: Vec<String> = (next..next + kpis.len()).map(|n| format!("${n}")).collect();
+            if places.is_empty() {
+                sql.push_str(" AND kpi IS NULL");
+            } else {
+                sql.push_str(&format!(
+                    " AND (kpi IS NULL OR kpi IN ({}))",
+                    places.join(", ")
+                ));
+            }
+        }
+        sql.push_str(&format!(
+            " ORDER BY day DESC, created_at DESC, id DESC LIMIT {}",
+            filter.limit.min(100_000)
+        ));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(filter.from)
+            .bind(filter.to);
+        if let Some(after) = filter.after {
+            query = query
+                .bind(after.day.clone())
+                .bind(after.created_at)
+                .bind(after.id.clone());
+        }
+        for kpi in filter.kpis.unwrap_or_default() {
+            query = query.bind(kpi.clone());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Annotation {
+                    id: r.try_get(0)?,
+                    kpi: r.try_get(1)?,
+                    day: r.try_get(2)?,
+                    text: r.try_get(3)?,
+                    author: r.try_get(4)?,
+                    created_at: r.try_get(5)?,
+                })
+            })
+            .collect()
     }
 
     /// Annotations between two ISO dates (inclusive), oldest first.

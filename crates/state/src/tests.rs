@@ -29,6 +29,7 @@ async fn opening_twice_applies_migrations_once() {
 async fn accounts_round_trip_and_duplicates_are_refused() {
     let (_dir, db) = db().await;
     assert!(!db.has_active_accounts().await.unwrap());
+    assert!(!db.has_accounts().await.unwrap());
     let owners = vec!["Finances".to_string(), "People Growth".to_string()];
     db.insert_account(&NewAccount {
         email: "ana@example.com",
@@ -55,6 +56,8 @@ async fn accounts_round_trip_and_duplicates_are_refused() {
     assert!(db.disable_account("ana@example.com").await.unwrap());
     assert!(!db.disable_account("ana@example.com").await.unwrap());
     assert!(!db.has_active_accounts().await.unwrap());
+    // A database that held an account still does, disabled: the open mode never returns.
+    assert!(db.has_accounts().await.unwrap());
     assert_eq!(db.password_hash("ana@example.com").await.unwrap(), None);
 }
 

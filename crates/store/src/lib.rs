@@ -11,6 +11,7 @@
 
 mod durable;
 pub mod error;
+pub mod leftovers;
 pub mod rows;
 pub mod table;
 pub mod torn;

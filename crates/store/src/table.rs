@@ -36,6 +36,7 @@ use tablero_model::{ColumnType, Source, SourceData};
 
 use crate::durable::{self, DurableStore, UNFLUSHED_COMMIT};
 use crate::error::{Result, StoreError};
+use crate::leftovers::{self, Leftover};
 use crate::rows::{self, Layout};
 use crate::torn::{self, SetAside, TornVersion};
 
@@ -116,6 +117,8 @@ pub struct Info {
     pub torn: Vec<TornVersion>,
     /// Versions set aside earlier, oldest first.
     pub set_aside: Vec<SetAside>,
+    /// Temporary files crashed writes left, oldest first.
+    pub leftovers: Vec<Leftover>,
 }
 
 /// The outcome of `tablero store repair`.
@@ -127,6 +130,10 @@ pub struct Repaired {
     pub folders: Vec<PathBuf>,
     /// The version the table reads at afterwards.
     pub version: Option<u64>,
+    /// Temporary files of crashed writes removed now.
+    pub removed: Vec<Leftover>,
+    /// Temporary files kept: a write may still be making them.
+    pub kept: Vec<Leftover>,
 }
 
 /// The outcome of a compaction.
@@ -256,6 +263,7 @@ async fn load_or_create(root: &Path, source: &Source) -> Result<DeltaTable> {
 /// version refuses the write, and the columns must still match the declaration.
 async fn prepare_write(root: &Path, source: &Source) -> Result<(DeltaTable, Vec<TornVersion>)> {
     let dir = table_dir(root, source);
+    leftovers::remove_abandoned(&dir);
     let mut set_aside = Vec::new();
     if has_log(&dir) {
         let inspection = torn::inspect(&dir);
@@ -733,11 +741,15 @@ async fn compact_table(root: &Path, source: &Source, table: DeltaTable) -> Resul
 pub async fn repair(root: &Path, source: &Source) -> Result<Repaired> {
     require_store(source)?;
     let dir = table_dir(root, source);
+    let removed = leftovers::remove_abandoned(&dir);
+    let kept = leftovers::find(&dir);
     if !has_log(&dir) {
         return Ok(Repaired {
             set_aside: Vec::new(),
             folders: Vec::new(),
             version: None,
+            removed,
+            kept,
         });
     }
     let (set_aside, folders) = set_aside_torn(&dir, source).await?;
@@ -751,6 +763,8 @@ pub async fn repair(root: &Path, source: &Source) -> Result<Repaired> {
         set_aside,
         folders,
         version: opened.table.and_then(|t| t.version()),
+        removed,
+        kept,
     })
 }
 
@@ -845,6 +859,7 @@ pub fn file_uris(table: &DeltaTable) -> Result<Vec<String>> {
 /// versions.
 pub async fn info(root: &Path, source: &Source) -> Result<Info> {
     let dir = table_dir(root, source);
+    let leftovers = leftovers::find(&dir);
     let opened = open(root, source).await?;
     let (torn, set_aside) = if has_log(&dir) {
         (torn::inspect(&dir).torn, torn::history(&dir))
@@ -862,6 +877,7 @@ pub async fn info(root: &Path, source: &Source) -> Result<Info> {
             warning: None,
             torn,
             set_aside,
+            leftovers,
         });
     };
     let snapshot = table.snapshot()?;
@@ -894,6 +910,7 @@ pub async fn info(root: &Path, source: &Source) -> Result<Info> {
         warning: opened.warning,
         torn,
         set_aside,
+        leftovers,
     })
 }
 

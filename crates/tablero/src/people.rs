@@ -31,6 +31,18 @@ pub enum UsersAction {
     },
     /// Every account: role, owners, status.
     List,
+    /// Change an account's role or owners: the change applies at once and its sessions end.
+    Set {
+        email: String,
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+        /// The owners whose KPIs it sees (an editor also edits them), comma-separated.
+        #[arg(long, conflicts_with = "every_owner")]
+        owners: Option<String>,
+        /// It sees every owner's KPIs again.
+        #[arg(long)]
+        every_owner: bool,
+    },
     /// Disable an account: its sessions end and its tokens stop working at once.
     Disable { email: String },
     /// Set a new password (its sessions end).
@@ -149,6 +161,38 @@ pub async fn users(root: &Path, action: UsersAction) -> Result<(), Failure> {
                     }
                 );
             }
+        }
+        UsersAction::Set {
+            email,
+            role,
+            owners,
+            every_owner,
+        } => {
+            if role.is_none() && owners.is_none() && !every_owner {
+                return Err(Failure {
+                    code: EXIT_USAGE,
+                    message: "say what changes: --role, --owners or --every-owner".into(),
+                });
+            }
+            let email = tablero_access::normalize_email(&email)?;
+            let owners = match owners {
+                Some(text) => Some(owners_of(root, Some(&text))?),
+                None if every_owner => Some(Vec::new()),
+                None => None,
+            };
+            let account = db
+                .update_account(&email, role.map(Role::from), owners.as_deref())
+                .await?;
+            out!(
+                "changed {}: {} of {}; its sessions ended",
+                account.email,
+                account.role.as_str(),
+                if account.owners.is_empty() {
+                    "every owner".to_string()
+                } else {
+                    account.owners.join(", ")
+                }
+            );
         }
         UsersAction::Disable { email } => {
             let email = tablero_access::normalize_email(&email)?;

@@ -189,6 +189,9 @@ pub async fn info(root: &Path, name: &str) -> Result<(), Failure> {
             set.folder.display()
         );
     }
+    for leftover in &info.leftovers {
+        println!("temporary:   {}", leftover_line(leftover));
+    }
     let Some(version) = info.version else {
         println!("version:     none (nothing ingested yet)");
         return Ok(());
@@ -201,6 +204,21 @@ pub async fn info(root: &Path, name: &str) -> Result<(), Failure> {
         println!("last commit: {} ({operation})", when(*millis));
     }
     Ok(())
+}
+
+/// A temporary file of a write, in words: path, size, age and whether it is abandoned.
+fn leftover_line(leftover: &tablero_store::leftovers::Leftover) -> String {
+    let state = if leftover.is_abandoned() {
+        "left by a write that stopped; the next ingest or `tablero store repair` removes it"
+    } else {
+        "a write may still be making it"
+    };
+    format!(
+        "{} ({} bytes, last changed {} s ago; {state})",
+        leftover.path.display(),
+        leftover.bytes,
+        leftover.age.as_secs()
+    )
 }
 
 fn when(millis: i64) -> String {
@@ -218,6 +236,16 @@ pub async fn repair(root: &Path, name: &str) -> Result<(), Failure> {
         .version
         .map(|v| v.to_string())
         .unwrap_or_else(|| "none yet".to_string());
+    for leftover in &repaired.removed {
+        println!(
+            "removed {} ({} bytes), a temporary file a stopped write left",
+            leftover.path.display(),
+            leftover.bytes
+        );
+    }
+    for leftover in &repaired.kept {
+        println!("kept {}", leftover_line(leftover));
+    }
     if repaired.set_aside.is_empty() {
         println!("`{name}` needs no repair: no torn version (table version {version})");
         return Ok(());

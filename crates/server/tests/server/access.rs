@@ -30,14 +30,14 @@ const FINANCES: [&str; 4] = [
 const PEOPLE_GROWTH: [&str; 2] = ["tasa_absentismo", "tasa_rotacion_profesionales"];
 
 #[derive(Clone, Copy, Debug)]
-enum Backend {
+pub(crate) enum Backend {
     Sqlite,
     Postgres,
 }
 
 /// A fresh state database: a SQLite file in `dir`, or a new database on the PostgreSQL
 /// server the test script started.
-async fn fresh_db(backend: Backend, dir: &std::path::Path) -> (StateDb, Option<String>) {
+pub(crate) async fn fresh_db(backend: Backend, dir: &std::path::Path) -> (StateDb, Option<String>) {
     let (location, url) = match backend {
         Backend::Sqlite => (Location::sqlite_file(&dir.join("state.db")).unwrap(), None),
         Backend::Postgres => {
@@ -67,19 +67,19 @@ async fn fresh_db(backend: Backend, dir: &std::path::Path) -> (StateDb, Option<S
     (db, url)
 }
 
-struct World {
-    _dir: tempfile::TempDir,
-    db: StateDb,
-    pg_url: Option<String>,
-    state: AppState,
-    admin: String,
-    finance_editor: String,
-    people_viewer: String,
+pub(crate) struct World {
+    pub _dir: tempfile::TempDir,
+    pub db: StateDb,
+    pub pg_url: Option<String>,
+    pub state: AppState,
+    pub admin: String,
+    pub finance_editor: String,
+    pub people_viewer: String,
 }
 
-const PASSWORD: &str = "correct horse battery";
+pub(crate) const PASSWORD: &str = "correct horse battery";
 
-async fn world(backend: Backend, root: &std::path::Path) -> World {
+pub(crate) async fn world(backend: Backend, root: &std::path::Path) -> World {
     let dir = tempfile::tempdir().unwrap();
     let (db, pg_url) = fresh_db(backend, dir.path()).await;
     let finances = vec!["Finances".to_string()];
@@ -120,13 +120,13 @@ async fn world(backend: Backend, root: &std::path::Path) -> World {
     }
 }
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
-async fn send(state: &AppState, request: Request<Body>) -> Answer {
+pub(crate) async fn send(state: &AppState, request: Request<Body>) -> Answer {
     let mut request = request;
     if request
         .extensions()
@@ -148,7 +148,7 @@ async fn send(state: &AppState, request: Request<Body>) -> Answer {
     }
 }
 
-fn get(uri: &str, token: Option<&str>, cookie: Option<&str>) -> Request<Body> {
+pub(crate) fn get(uri: &str, token: Option<&str>, cookie: Option<&str>) -> Request<Body> {
     let mut builder = Request::builder()
         .uri(uri)
         .header(header::HOST, "localhost");
@@ -161,7 +161,7 @@ fn get(uri: &str, token: Option<&str>, cookie: Option<&str>) -> Request<Body> {
     builder.body(Body::empty()).unwrap()
 }
 
-fn form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)], from: [u8; 4]) -> Request<Body> {
+pub(crate) fn form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)], from: [u8; 4]) -> Request<Body> {
     let body = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -192,7 +192,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// The KPI ids a page links to (`/kpi/ID`).
-fn linked_kpis(html: &str) -> BTreeSet<String> {
+pub(crate) fn linked_kpis(html: &str) -> BTreeSet<String> {
     html.split("href=\"/kpi/")
         .skip(1)
         .map(|rest| {
@@ -204,7 +204,7 @@ fn linked_kpis(html: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn api_kpis(body: &str) -> BTreeSet<String> {
+pub(crate) fn api_kpis(body: &str) -> BTreeSet<String> {
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     json["kpis"]
         .as_array()
@@ -531,7 +531,7 @@ async fn kpi_of_kpis_and_pushing_rows_postgres() {
 }
 
 /// The session cookie's `name=value`.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::SET_COOKIE)
         .iter()
@@ -540,7 +540,17 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_string())
 }
 
-fn csrf_in(html: &str) -> String {
+/// The anti-CSRF cookie a page for someone without a session sets (`NAME=VALUE`).
+pub(crate) fn csrf_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("tablero_csrf="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+pub(crate) fn csrf_in(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
         .nth(1)
         .and_then(|rest| rest.split('"').next())
@@ -549,9 +559,14 @@ fn csrf_in(html: &str) -> String {
 }
 
 /// Signs in through the login page; returns the session cookie and the session's CSRF token.
-async fn sign_in(state: &AppState, email: &str, from: [u8; 4]) -> (String, String) {
+pub(crate) async fn sign_in(state: &AppState, email: &str, from: [u8; 4]) -> (String, String) {
     let page = send(state, get("/login", None, None)).await;
-    let cookie = session_cookie(&page.headers).expect("the login page starts a session");
+    assert_eq!(
+        session_cookie(&page.headers),
+        None,
+        "the login page starts no session"
+    );
+    let cookie = csrf_cookie(&page.headers).expect("the login page sets its anti-CSRF cookie");
     let csrf = csrf_in(&page.body);
     let answer = send(
         state,
@@ -584,16 +599,36 @@ async fn sign_in_sessions_and_csrf(backend: Backend) {
         page.body.contains("Iniciar sesión"),
         "the page speaks Spanish"
     );
+    // The sign-in page stores nothing: its only cookie holds its anti-CSRF nonce.
     let set_cookie = page.headers[header::SET_COOKIE]
         .to_str()
         .unwrap()
         .to_string();
-    assert!(set_cookie.starts_with("tablero_session="), "{set_cookie}");
+    assert!(set_cookie.starts_with("tablero_csrf="), "{set_cookie}");
     for flag in ["HttpOnly", "SameSite=Lax", "Path=/"] {
         assert!(set_cookie.contains(flag), "{flag} missing: {set_cookie}");
     }
     assert!(!set_cookie.contains("Secure"), "{set_cookie}");
-    let before = session_cookie(&page.headers).unwrap();
+    let before = csrf_cookie(&page.headers).unwrap();
+    // Another browser's nonce does not go with this page's token.
+    let other = send(&w.state, get("/login", None, None)).await;
+    let other_cookie = csrf_cookie(&other.headers).unwrap();
+    assert_ne!(other_cookie, before);
+    let crossed = send(
+        &w.state,
+        form(
+            "/login",
+            Some(&other_cookie),
+            &[
+                ("email", "pg@acme.cl"),
+                ("password", PASSWORD),
+                ("csrf", &csrf_in(&page.body)),
+            ],
+            [10, 0, 0, 9],
+        ),
+    )
+    .await;
+    assert_eq!(crossed.status, StatusCode::FORBIDDEN);
     let csrf = csrf_in(&page.body);
     // A login form without the token, or with another one, is refused.
     for token in ["", "0000"] {
@@ -760,7 +795,7 @@ async fn sign_in_sessions_and_csrf_postgres() {
 async fn repeated_failures_are_slowed(backend: Backend) {
     let w = world(backend, example()).await;
     let page = send(&w.state, get("/login", None, None)).await;
-    let cookie = session_cookie(&page.headers).unwrap();
+    let cookie = csrf_cookie(&page.headers).unwrap();
     let csrf = csrf_in(&page.body);
     let attempt = |password: &'static str, from: [u8; 4]| {
         form(
@@ -819,15 +854,42 @@ async fn over_tls_the_cookie_is_secure_and_host_only() {
     state.auth = Some(Arc::new(auth));
     let page = send(&state, get("/login", None, None)).await;
     let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(
-        set_cookie.starts_with("__Host-tablero_session="),
-        "{set_cookie}"
-    );
+    assert!(set_cookie.starts_with("__Host-tablero_csrf="), "{set_cookie}");
     assert!(
         set_cookie.contains("Secure") && set_cookie.contains("Path=/"),
         "{set_cookie}"
     );
     assert!(!set_cookie.contains("Domain"), "{set_cookie}");
+    // The session cookie that signing in sets, too.
+    let signed = send(
+        &state,
+        form(
+            "/login",
+            Some(&csrf_cookie(&page.headers).unwrap()),
+            &[
+                ("email", "a@acme.cl"),
+                ("password", PASSWORD),
+                ("csrf", &csrf_in(&page.body)),
+            ],
+            [10, 0, 0, 1],
+        ),
+    )
+    .await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let set_cookie = signed
+        .headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.contains("tablero_session="))
+        .unwrap();
+    assert!(
+        set_cookie.starts_with("__Host-tablero_session=")
+            && set_cookie.contains("Secure")
+            && set_cookie.contains("HttpOnly")
+            && !set_cookie.contains("Domain"),
+        "{set_cookie}"
+    );
 }
 
 #[tokio::test]
@@ -893,7 +955,7 @@ async fn behind_a_trusted_proxy_only_its_forwarded_headers_count() {
         any: true,
     };
     let page = send(&state, get("/login", None, None)).await;
-    let cookie = session_cookie(&page.headers).unwrap();
+    let cookie = csrf_cookie(&page.headers).unwrap();
     let csrf = csrf_in(&page.body);
     let proxy = [10, 9, 9, 9];
     let stranger = [203, 0, 113, 5];
@@ -962,7 +1024,7 @@ async fn behind_a_trusted_proxy_only_its_forwarded_headers_count() {
         ("x-forwarded-for", "198.51.100.7"),
     ];
     let page = send(&state, get("/login", None, None)).await;
-    let (cookie, csrf) = (session_cookie(&page.headers).unwrap(), csrf_in(&page.body));
+    let (cookie, csrf) = (csrf_cookie(&page.headers).unwrap(), csrf_in(&page.body));
     let answer = send(
         &state,
         proxied_login(stranger, &direct, &cookie, &csrf, PASSWORD),
@@ -980,7 +1042,7 @@ async fn behind_a_trusted_proxy_only_its_forwarded_headers_count() {
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
 }
 
-fn post_json(uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
+pub(crate) fn post_json(uri: &str, token: Option<&str>, body: &str) -> Request<Body> {
     let mut builder = Request::builder()
         .method(Method::POST)
         .uri(uri)

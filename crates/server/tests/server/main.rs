@@ -13,3 +13,4 @@ mod limits;
 mod manual;
 mod support;
 mod tree;
+mod trust;

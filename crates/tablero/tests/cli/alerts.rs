@@ -554,3 +554,104 @@ fn an_alert_never_reveals_a_kpi_to_a_recipient_who_cannot_see_it() {
     let to: Vec<&str> = mails.iter().map(|m| m["to"].as_str().unwrap()).collect();
     assert_eq!(to, ["boss@shop.test"], "{mails:?}");
 }
+
+/// A webhook's path is its secret (a Slack webhook's is): a failed delivery names the rule and
+/// the webhook's scheme and host, never its path — not in `alerts run`'s output, not in a
+/// serving process's log at any level, not in any column of the state database.
+#[test]
+fn a_failed_delivery_keeps_the_webhook_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, hook) = start_receiver();
+    let smtp = start_smtp(dir.path());
+    let root = workspace(dir.path(), hook, smtp.port);
+    let secret = format!("T{:016x}/B{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    // One webhook answers 404 (the receiver has no such path), the other cannot be reached
+    // (nothing listens on port 9 of loopback).
+    std::fs::write(
+        root.join("alerts/status.yaml"),
+        format!(
+            "id: status_change\nkpis: [sales]\nwhen: status\nnotify:\n  - webhook: http://{hook}/services/{secret}\n  - webhook: http://127.0.0.1:9/services/{secret}/again\n"
+        ),
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("alerts/drop.yaml")).unwrap();
+    let mut all_output = String::new();
+    for level in ["trace", "debug", "info", "warn"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tablero"))
+            .arg("-w")
+            .arg(&root)
+            .args(["alerts", "run", "--as-of", "2026-03-10"])
+            .env("TABLERO_LOG", level)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{text}");
+        all_output.push_str(&text);
+    }
+    // The failures were logged, by rule and host.
+    assert!(
+        all_output.contains("status_change") && all_output.contains("alert delivery failed"),
+        "{all_output}"
+    );
+    assert!(all_output.contains(&format!("http://{hook}")), "{all_output}");
+    assert_eq!(receiver.lock().unwrap().accepted.len(), 0);
+    // A serving process evaluates the rules as it starts, retrying the failed deliveries.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_tablero"))
+        .arg("-w")
+        .arg(&root)
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("TABLERO_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = serve.stderr.take().unwrap();
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut served = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while !served.contains("alerts evaluated") && std::time::Instant::now() < deadline {
+        if let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(1)) {
+            served.push_str(&line);
+            served.push('\n');
+        }
+    }
+    let _ = serve.kill();
+    let _ = serve.wait();
+    while let Ok(line) = lines_rx.try_recv() {
+        served.push_str(&line);
+        served.push('\n');
+    }
+    assert!(served.contains("alerts evaluated"), "{served}");
+    all_output.push_str(&served);
+    // Nothing of the path anywhere.
+    let stored: String = std::fs::read_dir(root.join("data"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tablero.db"))
+        .map(|e| String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned())
+        .collect();
+    assert!(stored.contains("status_change"), "the firing is stored");
+    for part in secret.split('/') {
+        assert!(
+            !all_output.contains(part),
+            "the webhook's secret `{part}` is in the output:\n{all_output}"
+        );
+        assert!(
+            !stored.contains(part),
+            "the webhook's secret `{part}` is in the state database"
+        );
+    }
+}

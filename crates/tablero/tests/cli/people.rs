@@ -319,7 +319,7 @@ fn accounts_tokens_and_https_through_the_binary() {
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .unwrap_or_default();
     assert!(
-        cookie.contains("__Host-tablero_session=") && cookie.contains("Secure"),
+        cookie.contains("__Host-tablero_csrf=") && cookie.contains("Secure"),
         "{cookie}"
     );
     // Plain HTTP on the TLS port gets no page.
