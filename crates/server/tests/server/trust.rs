@@ -468,3 +468,25 @@ async fn changing_an_account_sqlite() {
 async fn changing_an_account_postgres() {
     changing_an_account(Backend::Postgres).await;
 }
+
+/// A running server sees edits to every folder the loader reads: an insight added while it
+/// serves shows on the next request.
+#[tokio::test]
+async fn every_definition_folder_is_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("acme");
+    crate::support::write_example(&root, "2026-10-15");
+    let state = AppState::open(&root);
+    let uri = "/api/v1/insights?as_of=2026-10-15";
+    let (status, before) = crate::support::get(&state, uri).await;
+    assert_eq!(status, StatusCode::OK, "{before}");
+    assert!(!before.contains("siempre_activa"), "{before}");
+    std::fs::write(
+        root.join("insights/siempre_activa.yaml"),
+        "id: siempre_activa\nwhen: \"ventas_netas_totales.value > -1\"\nmessage:\n  es: Una nota que siempre se cumple.\n  en: A note that always holds.\n",
+    )
+    .unwrap();
+    let (status, after) = crate::support::get(&state, uri).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert!(after.contains("siempre_activa"), "{after}");
+}

@@ -10,6 +10,7 @@ mod example;
 mod example_anomaly;
 mod example_duckdb;
 mod exports;
+mod kept;
 mod people;
 mod pushdown;
 mod reports;

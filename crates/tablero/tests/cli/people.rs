@@ -344,3 +344,59 @@ fn accounts_tokens_and_https_through_the_binary() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `tablero users set` changes a role and the owners seen, with its exit codes.
+#[test]
+fn an_account_is_changed_through_the_binary() {
+    let dir = example();
+    let root = dir.path().join("acme");
+    let added = run(
+        &root,
+        &[
+            "users",
+            "add",
+            "ana@acme.cl",
+            "--role",
+            "editor",
+            "--owners",
+            "Finances",
+            "--password-stdin",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let listed = |root: &Path| text(&run(root, &["users", "list"], None).stdout);
+    assert!(listed(&root).contains("editor  active    Finances"), "{}", listed(&root));
+    // (args, exit status, a fragment of stdout or stderr)
+    let cases: [(&[&str], i32, &str); 6] = [
+        (
+            &["users", "set", "ana@acme.cl", "--role", "viewer", "--owners", "People Growth"],
+            0,
+            "changed ana@acme.cl: viewer of People Growth; its sessions ended",
+        ),
+        (
+            &["users", "set", "ANA@acme.cl", "--every-owner"],
+            0,
+            "changed ana@acme.cl: viewer of every owner",
+        ),
+        (&["users", "set", "ana@acme.cl"], 2, "--role, --owners or --every-owner"),
+        (
+            &["users", "set", "ana@acme.cl", "--owners", "Nadie"],
+            1,
+            "`Nadie` owns no KPI",
+        ),
+        (&["users", "set", "nobody@acme.cl", "--role", "admin"], 1, "no account for nobody@acme.cl"),
+        (
+            &["users", "set", "ana@acme.cl", "--role", "owner"],
+            2,
+            "owner",
+        ),
+    ];
+    for (args, status, fragment) in cases {
+        let output = run(&root, args, None);
+        let said = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        assert_eq!(output.status.code(), Some(status), "{args:?}: {said}");
+        assert!(said.contains(fragment), "{args:?}: {said}");
+    }
+    assert!(listed(&root).contains("viewer  active    every owner"), "{}", listed(&root));
+}
