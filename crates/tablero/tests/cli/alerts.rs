@@ -575,6 +575,21 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
     )
     .unwrap();
     std::fs::remove_file(root.join("alerts/drop.yaml")).unwrap();
+    // The SMTP password (from the environment) must not show either, when signing in fails
+    // (the sink offers no authentication).
+    let toml = std::fs::read_to_string(root.join("tablero.toml")).unwrap();
+    std::fs::write(
+        root.join("tablero.toml"),
+        toml.replace("security = \"none\"\n", "security = \"none\"\nusername = \"kpis\"\n"),
+    )
+    .unwrap();
+    let alert = std::fs::read_to_string(root.join("alerts/status.yaml")).unwrap();
+    std::fs::write(
+        root.join("alerts/status.yaml"),
+        format!("{alert}  - email: [boss@shop.test]\n"),
+    )
+    .unwrap();
+    let smtp_password = format!("P{:016x}", rand::random::<u64>());
     let mut all_output = String::new();
     for level in ["trace", "debug", "info", "warn"] {
         let output = Command::new(env!("CARGO_BIN_EXE_tablero"))
@@ -582,6 +597,7 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
             .arg(&root)
             .args(["alerts", "run", "--as-of", "2026-03-10"])
             .env("TABLERO_LOG", level)
+            .env("TABLERO_SMTP_PASSWORD", &smtp_password)
             .output()
             .unwrap();
         let text = format!(
@@ -605,6 +621,7 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
         .arg(&root)
         .args(["serve", "--addr", "127.0.0.1:0"])
         .env("TABLERO_LOG", "trace")
+        .env("TABLERO_SMTP_PASSWORD", &smtp_password)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -644,7 +661,11 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
         .map(|e| String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned())
         .collect();
     assert!(stored.contains("status_change"), "the firing is stored");
-    for part in secret.split('/') {
+    assert!(
+        all_output.contains("SMTP 127.0.0.1"),
+        "the e-mail failed too: {all_output}"
+    );
+    for part in secret.split('/').chain([smtp_password.as_str()]) {
         assert!(
             !all_output.contains(part),
             "the webhook's secret `{part}` is in the output:\n{all_output}"
