@@ -418,7 +418,11 @@ fn parquet_copy(
         )
         .as_bytes(),
     );
-    let stem = format!("{}-{}", source.name.value, &hasher.finalize().to_hex()[..32]);
+    let stem = format!(
+        "{}-{}",
+        source.name.value,
+        &hasher.finalize().to_hex()[..32]
+    );
     let target = cache.join(format!("{stem}.parquet"));
     if target.exists() {
         return Ok(target.to_string_lossy().to_string());

@@ -18,9 +18,7 @@ use tablero_calendar::Grain;
 pub const SETTINGS_FILE: &str = "tablero.toml";
 /// The folders of definitions (`*.yaml`) [`load_workspace`] reads, in the order it reads
 /// them: whoever watches a workspace for changes watches these (and [`SETTINGS_FILE`]).
-pub const DEFINITION_FOLDERS: [&str; 6] = [
-    SOURCES, KPIS, DASHBOARDS, ALERTS, INSIGHTS, REPORTS,
-];
+pub const DEFINITION_FOLDERS: [&str; 6] = [SOURCES, KPIS, DASHBOARDS, ALERTS, INSIGHTS, REPORTS];
 const SOURCES: &str = "sources";
 const KPIS: &str = "kpis";
 const DASHBOARDS: &str = "dashboards";

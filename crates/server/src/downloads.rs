@@ -107,7 +107,13 @@ impl FileKind {
     }
 
     /// `table` as this kind of file named `stem`, for a reader in `locale`.
-    fn file(self, table: &Table, stem: &str, sheet: &str, locale: Locale) -> Result<Response, AppError> {
+    fn file(
+        self,
+        table: &Table,
+        stem: &str,
+        sheet: &str,
+        locale: Locale,
+    ) -> Result<Response, AppError> {
         match self {
             FileKind::Csv => Ok(attachment(
                 tablero_export::csv_for_spreadsheets(table, locale).map_err(AppError::internal)?,

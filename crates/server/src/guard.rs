@@ -220,11 +220,19 @@ mod tests {
             ("[::1]x", false, false),
         ];
         for (host, on_loopback, on_all) in cases {
-            assert_eq!(loopback.allows(host, false), on_loopback, "{host} on loopback");
+            assert_eq!(
+                loopback.allows(host, false),
+                on_loopback,
+                "{host} on loopback"
+            );
             assert_eq!(everywhere.allows(host, false), on_all, "{host} on 0.0.0.0");
             // With accounts, any plausible host name.
             let plausible = host_name(host).is_some();
-            assert_eq!(loopback.allows(host, true), plausible, "{host} with accounts");
+            assert_eq!(
+                loopback.allows(host, true),
+                plausible,
+                "{host} with accounts"
+            );
         }
     }
 }

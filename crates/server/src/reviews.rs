@@ -499,14 +499,15 @@ pub async fn visible_annotations(
     limit: usize,
 ) -> Result<Vec<Annotation>, AppError> {
     // Whoever sees every KPI needs no list of them.
-    let visible: Option<Vec<String>> = (!workspace.kpis.iter().all(|k| caller.sees(k))).then(|| {
-        workspace
-            .kpis
-            .iter()
-            .filter(|k| caller.sees(k))
-            .map(|k| k.id.value.clone())
-            .collect()
-    });
+    let visible: Option<Vec<String>> =
+        (!workspace.kpis.iter().all(|k| caller.sees(k))).then(|| {
+            workspace
+                .kpis
+                .iter()
+                .filter(|k| caller.sees(k))
+                .map(|k| k.id.value.clone())
+                .collect()
+        });
     db.annotations_page(&AnnotationFilter {
         from,
         to,

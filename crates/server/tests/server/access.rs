@@ -161,7 +161,12 @@ pub(crate) fn get(uri: &str, token: Option<&str>, cookie: Option<&str>) -> Reque
     builder.body(Body::empty()).unwrap()
 }
 
-pub(crate) fn form(uri: &str, cookie: Option<&str>, fields: &[(&str, &str)], from: [u8; 4]) -> Request<Body> {
+pub(crate) fn form(
+    uri: &str,
+    cookie: Option<&str>,
+    fields: &[(&str, &str)],
+    from: [u8; 4],
+) -> Request<Body> {
     let body = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", urlencode(v)))
@@ -854,7 +859,10 @@ async fn over_tls_the_cookie_is_secure_and_host_only() {
     state.auth = Some(Arc::new(auth));
     let page = send(&state, get("/login", None, None)).await;
     let set_cookie = page.headers[header::SET_COOKIE].to_str().unwrap();
-    assert!(set_cookie.starts_with("__Host-tablero_csrf="), "{set_cookie}");
+    assert!(
+        set_cookie.starts_with("__Host-tablero_csrf="),
+        "{set_cookie}"
+    );
     assert!(
         set_cookie.contains("Secure") && set_cookie.contains("Path=/"),
         "{set_cookie}"

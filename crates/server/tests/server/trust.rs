@@ -151,7 +151,11 @@ async fn forms_without_accounts_carry_a_stateless_token() {
     let cookie = csrf_cookie(&page.headers).expect("an anti-CSRF cookie");
     let token = csrf_in(&page.body);
     // The same cookie gives the same token, and sets no new cookie.
-    let again = send(&state, get("/kpi/ventas_netas_totales", None, Some(&cookie))).await;
+    let again = send(
+        &state,
+        get("/kpi/ventas_netas_totales", None, Some(&cookie)),
+    )
+    .await;
     assert_eq!(csrf_in(&again.body), token);
     assert!(csrf_cookie(&again.headers).is_none());
     // A review through the page's form: with the token it is recorded, without it refused.
@@ -396,8 +400,7 @@ async fn an_unknown_download_is_refused_before_any_computation() {
         assert!(body.contains("csv"), "{body}");
         assert_eq!(state.answers_kept(), 0, "{path} computed something");
     }
-    let (status, _) =
-        crate::support::get(&state, "/kpi/ventas_netas_totales/download/csv").await;
+    let (status, _) = crate::support::get(&state, "/kpi/ventas_netas_totales/download/csv").await;
     assert_eq!(status, StatusCode::OK);
     assert!(state.answers_kept() > 0, "a download's table is an answer");
 }
@@ -411,12 +414,14 @@ async fn changing_an_account(backend: Backend) {
     );
     // The Finances editor becomes a People Growth viewer.
     let people = vec!["People Growth".to_string()];
-    let changed = w
-        .db
-        .update_account("fin@acme.cl", Some(Role::Viewer), Some(&people))
-        .await
-        .unwrap();
-    assert_eq!((changed.role, changed.owners.clone()), (Role::Viewer, people));
+    let changed =
+        w.db.update_account("fin@acme.cl", Some(Role::Viewer), Some(&people))
+            .await
+            .unwrap();
+    assert_eq!(
+        (changed.role, changed.owners.clone()),
+        (Role::Viewer, people)
+    );
     // Its session ended…
     assert_eq!(
         send(&w.state, get("/", None, Some(&cookie))).await.status,
@@ -442,11 +447,10 @@ async fn changing_an_account(backend: Backend) {
     .await;
     assert_eq!(review.status, StatusCode::FORBIDDEN, "{}", review.body);
     // Back to every owner, role kept.
-    let changed = w
-        .db
-        .update_account("fin@acme.cl", None, Some(&[]))
-        .await
-        .unwrap();
+    let changed =
+        w.db.update_account("fin@acme.cl", None, Some(&[]))
+            .await
+            .unwrap();
     assert_eq!(changed.role, Role::Viewer);
     assert!(changed.owners.is_empty());
     let listed = send(&w.state, get("/api/v1/kpis", Some(&w.finance_editor), None)).await;

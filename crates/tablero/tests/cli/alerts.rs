@@ -564,7 +564,11 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
     let (receiver, hook) = start_receiver();
     let smtp = start_smtp(dir.path());
     let root = workspace(dir.path(), hook, smtp.port);
-    let secret = format!("T{:016x}/B{:016x}", rand::random::<u64>(), rand::random::<u64>());
+    let secret = format!(
+        "T{:016x}/B{:016x}",
+        rand::random::<u64>(),
+        rand::random::<u64>()
+    );
     // One webhook answers 404 (the receiver has no such path), the other cannot be reached
     // (nothing listens on port 9 of loopback).
     std::fs::write(
@@ -580,7 +584,10 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
     let toml = std::fs::read_to_string(root.join("tablero.toml")).unwrap();
     std::fs::write(
         root.join("tablero.toml"),
-        toml.replace("security = \"none\"\n", "security = \"none\"\nusername = \"kpis\"\n"),
+        toml.replace(
+            "security = \"none\"\n",
+            "security = \"none\"\nusername = \"kpis\"\n",
+        ),
     )
     .unwrap();
     let alert = std::fs::read_to_string(root.join("alerts/status.yaml")).unwrap();
@@ -613,7 +620,10 @@ fn a_failed_delivery_keeps_the_webhook_secret() {
         all_output.contains("status_change") && all_output.contains("alert delivery failed"),
         "{all_output}"
     );
-    assert!(all_output.contains(&format!("http://{hook}")), "{all_output}");
+    assert!(
+        all_output.contains(&format!("http://{hook}")),
+        "{all_output}"
+    );
     assert_eq!(receiver.lock().unwrap().accepted.len(), 0);
     // A serving process evaluates the rules as it starts, retrying the failed deliveries.
     let mut serve = Command::new(env!("CARGO_BIN_EXE_tablero"))

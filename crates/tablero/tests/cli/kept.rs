@@ -95,7 +95,10 @@ fn a_file_rewritten_with_its_size_and_time_put_back_is_read_again() {
     std::fs::write(&csv, second).unwrap();
     set_modified(&csv, modified);
     assert_eq!(std::fs::metadata(&csv).unwrap().len(), first.len() as u64);
-    assert_eq!(std::fs::metadata(&csv).unwrap().modified().unwrap(), modified);
+    assert_eq!(
+        std::fs::metadata(&csv).unwrap().modified().unwrap(),
+        modified
+    );
     assert_eq!(months(root), ["2026-01=4000", "2026-02=18000"]);
 
     // Replaced by rename with a file of the same size and time: January 7000 + 3000 = 10000.
@@ -134,7 +137,10 @@ fn lines_with(output: &Output, needle: &str) -> usize {
 fn temporary_files_of_stopped_writes_are_listed_and_removed() {
     let dir = workspace();
     let root = dir.path();
-    ok(&tablero(root, &["ingest", "encuestas", &batch("agosto.csv")]));
+    ok(&tablero(
+        root,
+        &["ingest", "encuestas", &batch("agosto.csv")],
+    ));
     let table = root.join("data/store/encuestas");
     let log = table.join("_delta_log");
     // No process has this id (beyond any pid_max); this test's own process is running.
@@ -158,7 +164,12 @@ fn temporary_files_of_stopped_writes_are_listed_and_removed() {
     // A repair removes what no write can still be making, and says so.
     let repair = tablero(root, &["store", "repair", "encuestas"]);
     ok(&repair);
-    assert_eq!(lines_with(&repair, "removed "), 2, "{}", text(&repair.stdout));
+    assert_eq!(
+        lines_with(&repair, "removed "),
+        2,
+        "{}",
+        text(&repair.stdout)
+    );
     assert_eq!(lines_with(&repair, "a write may still be making it"), 2);
     assert!(!abandoned_data.exists() && !abandoned_log.exists());
     assert!(fresh.exists() && alive.exists());

@@ -366,11 +366,23 @@ fn an_account_is_changed_through_the_binary() {
     );
     assert!(added.status.success(), "{}", text(&added.stderr));
     let listed = |root: &Path| text(&run(root, &["users", "list"], None).stdout);
-    assert!(listed(&root).contains("editor  active    Finances"), "{}", listed(&root));
+    assert!(
+        listed(&root).contains("editor  active    Finances"),
+        "{}",
+        listed(&root)
+    );
     // (args, exit status, a fragment of stdout or stderr)
     let cases: [(&[&str], i32, &str); 6] = [
         (
-            &["users", "set", "ana@acme.cl", "--role", "viewer", "--owners", "People Growth"],
+            &[
+                "users",
+                "set",
+                "ana@acme.cl",
+                "--role",
+                "viewer",
+                "--owners",
+                "People Growth",
+            ],
             0,
             "changed ana@acme.cl: viewer of People Growth; its sessions ended",
         ),
@@ -379,13 +391,21 @@ fn an_account_is_changed_through_the_binary() {
             0,
             "changed ana@acme.cl: viewer of every owner",
         ),
-        (&["users", "set", "ana@acme.cl"], 2, "--role, --owners or --every-owner"),
+        (
+            &["users", "set", "ana@acme.cl"],
+            2,
+            "--role, --owners or --every-owner",
+        ),
         (
             &["users", "set", "ana@acme.cl", "--owners", "Nadie"],
             1,
             "`Nadie` owns no KPI",
         ),
-        (&["users", "set", "nobody@acme.cl", "--role", "admin"], 1, "no account for nobody@acme.cl"),
+        (
+            &["users", "set", "nobody@acme.cl", "--role", "admin"],
+            1,
+            "no account for nobody@acme.cl",
+        ),
         (
             &["users", "set", "ana@acme.cl", "--role", "owner"],
             2,
@@ -398,5 +418,9 @@ fn an_account_is_changed_through_the_binary() {
         assert_eq!(output.status.code(), Some(status), "{args:?}: {said}");
         assert!(said.contains(fragment), "{args:?}: {said}");
     }
-    assert!(listed(&root).contains("viewer  active    every owner"), "{}", listed(&root));
+    assert!(
+        listed(&root).contains("viewer  active    every owner"),
+        "{}",
+        listed(&root)
+    );
 }
