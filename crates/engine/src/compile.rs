@@ -672,8 +672,8 @@ pub(crate) fn per_group(
 }
 
 /// An `active` measure over intervals (`__s`, `__e` in `intervals`, each counted `weight`
-/// times, an integer: 1 for a row, more for a rollup's): per window, the intervals active at its start,
-/// its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
+/// times, an integer: 1 for a row, more for a rollup's): per window, the intervals active at
+/// its start, its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
 ///
 /// Active at an instant x: start <= x < end (a null end is still open); nothing after as-of
 /// is known, so x is at most as-of. The instants are few (two per window): one grouping by

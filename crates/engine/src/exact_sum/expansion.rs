@@ -18,11 +18,12 @@
 //!
 //! Most values a KPI sums (amounts, counts, ratios) lie between 2⁻²⁸ and 2⁴⁰ in magnitude,
 //! where a double is a whole number of 2⁻⁸⁰: those (and smaller whole numbers of 2⁻⁸⁰, such
-//! as an encoded sum's low piece) are added as such to a 128-bit integer
-//! (`fixed`), a few instructions each, and only the others go through the parts — a
-//! hand-run measure over 10 M amounts with cents gave about 30 ns a value through the parts
-//! alone, against about 1 ns for a float sum. The integer is exact too, so the sum stays
-//! exact whatever path each value took; when it would overflow, it moves into the parts.
+//! as an encoded sum's low piece) are added as such to a 128-bit integer (`fixed`), a few
+//! instructions each, and only the others go through the parts — a hand-run measure over
+//! 10 M amounts with cents (optimised, one group) gave about 30 ns a value through the parts
+//! alone, 3 ns with the integer, against 1 ns for a float sum. The integer is exact too, so
+//! the sum stays exact whatever path each value took; when it would overflow, it moves into
+//! the parts.
 
 /// 2¹⁰⁰⁰: parts stay below it, whole multiples of it are carried as an integer.
 pub const BIG: f64 = f64::from_bits((1023 + 1000) << 52);
@@ -150,11 +151,6 @@ impl ExactSum {
         for &p in &other.parts {
             self.add_part(p);
         }
-    }
-
-    /// Whether any value was added.
-    pub fn is_valued(&self) -> bool {
-        self.valued
     }
 
     /// The sum, rounded once to the nearest float (ties to even; ±∞ beyond the largest);
