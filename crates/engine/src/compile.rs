@@ -9,12 +9,17 @@
 //! The leaves are left-joined onto the grid of periods × dimension values, and the formula's
 //! arithmetic becomes one projection over their columns. Everything stays relational, so the
 //! plan can be printed as SQL (`explain`); databases get their own lowering (`sql`).
+//!
+//! Floats are summed exactly and rounded once ([`crate::exact_sum`]: sums, averages, the sums
+//! at a snapshot's point, group functions' sums), so a value's digits do not depend on how
+//! rows were split among partitions or read from a rollup; counts are summed as integers.
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Column, NullEquality, ScalarValue};
 use datafusion::functions::expr_fn::{abs, ceil, coalesce, floor, greatest, least, nullif, round};
+// DataFusion's `sum` only for integers (exact); floats through `exact_sum`.
 use datafusion::functions_aggregate::expr_fn::{
-    array_agg, avg, count, count_distinct, max, median, min, sum,
+    array_agg, count, count_distinct, max, median, min, sum as integer_sum,
 };
 use datafusion::functions_nested::expr_fn::{
     array_element, array_slice, array_sort, array_sum, cardinality,
@@ -30,6 +35,7 @@ use tablero_formula::ir::*;
 use tablero_model::ActiveAt;
 
 use crate::error::{EngineError, Result};
+use crate::exact_sum;
 use crate::plan::{Cond, KpiPlan, Leaf, Value};
 use crate::window_index;
 
@@ -519,7 +525,7 @@ fn leaf_plan(
         projection.push(s.alias("__s"));
         projection.push(e.alias("__e"));
         let scan = rows.filter(f)?.project(projection)?;
-        active(plan, leaf, *at, scan, &keys, lit(1.0))?
+        active(plan, leaf, *at, scan, &keys, lit(1_i64))?
     } else {
         let t = column(&a.time);
         let mut f = t
@@ -581,7 +587,7 @@ fn leaf_plan(
                     .iter()
                     .map(|c| col(side("__rows", c)))
                     .collect();
-                let sum_x = sum(cast(col(side("__rows", "__x")), DataType::Float64));
+                let sum_x = exact_sum::sum(cast(col(side("__rows", "__x")), DataType::Float64));
                 joined
                     .alias("__rows")?
                     .join_detailed(
@@ -600,8 +606,8 @@ fn leaf_plan(
                         None => cast(count(lit(1)), DataType::Float64),
                     },
                     CheckedAgg::CountDistinct => cast(count_distinct(x()), DataType::Float64),
-                    CheckedAgg::Sum => sum(fx()),
-                    CheckedAgg::Avg => avg(fx()),
+                    CheckedAgg::Sum => exact_sum::sum(fx()),
+                    CheckedAgg::Avg => exact_sum::avg(fx(), &Ok)?,
                     CheckedAgg::Min => min(fx()),
                     CheckedAgg::Max => max(fx()),
                     CheckedAgg::Median => median(fx()),
@@ -639,20 +645,21 @@ pub(crate) fn per_group(
     let result = match g.function {
         GroupFunction::Max => grouped.aggregate(outer, vec![max(v()).alias(V)])?,
         GroupFunction::Min => grouped.aggregate(outer, vec![min(v()).alias(V)])?,
-        GroupFunction::Avg => grouped.aggregate(outer, vec![avg(v()).alias(V)])?,
+        GroupFunction::Avg => grouped.aggregate(outer, vec![exact_sum::avg(v(), &Ok)?.alias(V)])?,
         GroupFunction::Count => {
             grouped.aggregate(outer, vec![cast(count(v()), DataType::Float64).alias(V)])?
         }
         GroupFunction::Hhi => {
-            let total = sum(v());
-            let share2 = sum(v() * v());
+            let total = exact_sum::sum(v());
+            let share2 = exact_sum::sum(v() * v());
             let hhi = case(total.clone())
                 .when(lit(0.0), lit(ScalarValue::Float64(None)))
                 .otherwise(lit(10_000.0) * share2 / (total.clone() * total))?;
             grouped.aggregate(outer, vec![hhi.alias(V)])?
         }
         GroupFunction::Top(n) => {
-            // The sum of the `n` largest group values: sorted per period, the first `n` kept.
+            // The sum of the `n` largest group values: sorted per period, the first `n` kept and
+            // summed in that order — the same order whatever order the groups came in.
             let values = array_agg(v()).filter(v().is_not_null()).build()?;
             let sorted = array_sort(values, lit("DESC"), lit("NULLS LAST")).alias(XS);
             let top = array_slice(col(XS), lit(1_i64), lit(i64::from(n)), None);
@@ -665,8 +672,8 @@ pub(crate) fn per_group(
 }
 
 /// An `active` measure over intervals (`__s`, `__e` in `intervals`, each counted `weight`
-/// times: 1 for a row, more for a rollup's): per window, the intervals active at its start,
-/// its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
+/// times, an integer: 1 for a row, more for a rollup's): per window, the intervals active at
+/// its start, its end or both averaged (SPEC §4.2), as columns `keys` and `__v`.
 ///
 /// Active at an instant x: start <= x < end (a null end is still open); nothing after as-of
 /// is known, so x is at most as-of. The instants are few (two per window): one grouping by
@@ -696,7 +703,8 @@ pub(crate) fn active(
             let is_active = col("__s")
                 .lt_eq(x.clone())
                 .and(col("__e").is_null().or(col("__e").gt(x)));
-            Ok(sum(when(is_active, weight.clone()).otherwise(lit(0.0))?).alias(count(k)))
+            let counted = when(is_active, weight.clone()).otherwise(lit(0_i64))?;
+            Ok(integer_sum(counted).alias(count(k)))
         })
         .collect::<Result<_>>()?;
     let groups: Vec<Expr> = keys[1..].to_vec();
@@ -725,7 +733,7 @@ pub(crate) fn active(
         for i in 0..instants.len() {
             choice = choice.when(lit(i as i64), col(count(i)));
         }
-        Ok(choice.otherwise(lit(0.0))?)
+        Ok(cast(choice.otherwise(lit(0_i64))?, DataType::Float64))
     };
     let (start, end) = (count_at("__ks")?, count_at("__ke")?);
     let value = match at {
@@ -865,8 +873,8 @@ pub fn pass_plan(
                 count(x()).distinct().filter(f()).build()?,
                 DataType::Float64,
             ),
-            CheckedAgg::Sum => sum(fx()).filter(f()).build()?,
-            CheckedAgg::Avg => avg(fx()).filter(f()).build()?,
+            CheckedAgg::Sum => exact_sum::sum(fx()).filter(f()).build()?,
+            CheckedAgg::Avg => exact_sum::avg(fx(), &|e| e.filter(f()).build())?,
             CheckedAgg::Min => min(fx()).filter(f()).build()?,
             CheckedAgg::Max => max(fx()).filter(f()).build()?,
             CheckedAgg::Median => median(fx()).filter(f()).build()?,

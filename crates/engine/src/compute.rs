@@ -297,6 +297,14 @@ fn rollups_wanted() -> bool {
     std::env::var_os("TABLERO_ROLLUPS").is_none_or(|v| v != "off")
 }
 
+/// How many parts DataFusion splits a plan's work into, when `TABLERO_PARTITIONS` says (a
+/// positive number; one per core otherwise): for measuring, and for checking that results do
+/// not depend on it.
+fn partitions_wanted() -> Option<usize> {
+    let n: usize = std::env::var("TABLERO_PARTITIONS").ok()?.parse().ok()?;
+    (n > 0).then_some(n)
+}
+
 /// A checked workspace ready to compute, with its sources loaded on first use.
 pub struct Engine {
     limits: Limits,
@@ -355,8 +363,11 @@ impl Engine {
                 datafusion::execution::memory_pool::FairSpillPool::new(limits.memory_bytes),
             ))
             .build_arc()?;
-        let ctx =
-            SessionContext::new_with_config_rt(datafusion::prelude::SessionConfig::new(), runtime);
+        let mut config = datafusion::prelude::SessionConfig::new();
+        if let Some(n) = partitions_wanted() {
+            config = config.with_target_partitions(n);
+        }
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let pools = tablero_connections::Pools::new(&workspace.settings.connections);
         Ok(Engine {
             limits,

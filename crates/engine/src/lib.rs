@@ -8,6 +8,7 @@
 pub mod compile;
 pub mod compute;
 pub mod error;
+pub mod exact_sum;
 pub mod judge;
 pub mod load;
 pub mod local_day;
@@ -40,13 +41,18 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     ]
 }
 
-/// The aggregate functions Tablero's plans call by name (the rollups' snapshot sums), which
-/// every node of a cluster registers.
+/// The aggregate functions Tablero's plans call by name (exact sums, rounded or as parts, and
+/// the rollups' snapshot sums), which every node of a cluster registers.
 pub fn aggregate_functions() -> Vec<Arc<AggregateUDF>> {
-    vec![
-        Arc::new(sum_at::udaf(sum_at::End::Latest)),
-        Arc::new(sum_at::udaf(sum_at::End::Earliest)),
-    ]
+    use exact_sum::Output;
+    let mut functions = Vec::new();
+    for output in [Output::Rounded, Output::Parts] {
+        functions.push(Arc::new(exact_sum::udaf(output)));
+        for end in [sum_at::End::Latest, sum_at::End::Earliest] {
+            functions.push(Arc::new(sum_at::udaf(end, output)));
+        }
+    }
+    functions
 }
 
 /// Loads and checks the workspace at `root`. Returns the engine and the warnings, or every

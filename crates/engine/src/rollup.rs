@@ -8,7 +8,9 @@
 //! decomposably over that time column, the partial results those aggregates merge: the sum
 //! and the count of non-null values, the minimum and the maximum; and for every expression
 //! of a `last`/`first` snapshot, the day's latest and earliest instant with the sums of the
-//! expression at each ([`crate::sum_at`]).
+//! expression at each ([`crate::sum_at`]). Sums are kept exact, unrounded — as the floats
+//! whose exact sum they are ([`crate::exact_sum`]) — and rounded once when a window's value
+//! is read, so a window's sum from the rollup has the very bits of the sum of its rows.
 //!
 //! A leaf reads the rollup ([`Rollup::serves`]) when its aggregate is decomposable (`count`,
 //! `sum`, `avg` as sum over count, `min`, `max`) or a snapshot (`last`, `first`, with a `per`
@@ -37,9 +39,8 @@
 //! back while that holds, extends it with the files a store table gained since by appends,
 //! and builds it again otherwise (compaction, a changed file or catalog).
 //!
-//! Results are the same with and without rollups (the hand-worked cases run both ways;
-//! `TABLERO_ROLLUPS=off` turns them off); sums may differ in the last bits of a float, as
-//! they are added in another order.
+//! Results are the same with and without rollups, to the last bit (the hand-worked cases and
+//! the example's catalog run both ways; `TABLERO_ROLLUPS=off` turns them off).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,9 @@ use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType
 use datafusion::common::Column;
 use datafusion::datasource::MemTable;
 use datafusion::functions::expr_fn::nullif;
-use datafusion::functions_aggregate::expr_fn::{count, max, min, sum};
+// DataFusion's `sum` only for row counts (integers, exact); floats through `exact_sum`.
+use datafusion::functions_aggregate::expr_fn::{count, max, min, sum as integer_sum};
+use datafusion::functions_nested::expr_fn::make_array;
 use datafusion::logical_expr::{
     Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, cast, col, lit, when,
 };
@@ -67,6 +70,7 @@ use crate::compile::{
     pass_rows, pass_value, per_group, row_expr, stored_range, windowed,
 };
 use crate::error::{EngineError, Result};
+use crate::exact_sum;
 use crate::load::DataVersion;
 use crate::plan::{KpiPlan, Leaf};
 use crate::sum_at::{self, End};
@@ -331,7 +335,7 @@ pub async fn partials(
         partials.push(count(col(x.as_str())).alias(count_of(k)));
         if *numeric {
             let fx = || cast(col(x.as_str()), DataType::Float64);
-            partials.push(sum(fx()).alias(sum_of(k)));
+            partials.push(exact_sum::parts(fx()).alias(sum_of(k)));
             partials.push(min(fx()).alias(min_of(k)));
             partials.push(max(fx()).alias(max_of(k)));
         }
@@ -340,7 +344,7 @@ pub async fn partials(
         let x = format!("__y{k}");
         projection.push(cast(row_expr(calendar, v), DataType::Float64).alias(x.as_str()));
         for (end, name) in [(End::Latest, latest_of(k)), (End::Earliest, earliest_of(k))] {
-            partials.push(sum_at::call(end, col(x.as_str()), col(T)).alias(name));
+            partials.push(sum_at::parts(end, col(x.as_str()), col(T)).alias(name));
         }
     }
     let plan = LogicalPlanBuilder::from(scan)
@@ -374,22 +378,22 @@ pub async fn merge(
     }
     keys.extend(spec.dims.iter().map(|d| name(d)));
     let mut merged = vec![
-        sum(col(ROWS)).alias(ROWS),
+        integer_sum(col(ROWS)).alias(ROWS),
         max(col(LAST)).alias(LAST),
         min(col(FIRST)).alias(FIRST),
     ];
     for (k, (_, numeric)) in spec.values.iter().enumerate() {
-        merged.push(sum(name(&count_of(k))).alias(count_of(k)));
+        merged.push(integer_sum(name(&count_of(k))).alias(count_of(k)));
         if *numeric {
-            merged.push(sum(name(&sum_of(k))).alias(sum_of(k)));
+            merged.push(exact_sum::parts(name(&sum_of(k))).alias(sum_of(k)));
             merged.push(min(name(&min_of(k))).alias(min_of(k)));
             merged.push(max(name(&max_of(k))).alias(max_of(k)));
         }
     }
     // A day's snapshot sums, each at its own instant, merge as the rows they sum would.
     for k in 0..spec.snapshots.len() {
-        let latest = sum_at::call(End::Latest, name(&latest_of(k)), col(LAST));
-        let earliest = sum_at::call(End::Earliest, name(&earliest_of(k)), col(FIRST));
+        let latest = sum_at::parts(End::Latest, name(&latest_of(k)), col(LAST));
+        let earliest = sum_at::parts(End::Earliest, name(&earliest_of(k)), col(FIRST));
         merged.push(latest.alias(latest_of(k)));
         merged.push(earliest.alias(earliest_of(k)));
     }
@@ -405,8 +409,9 @@ pub async fn merge(
 
 /// The key under which a kept rollup's file stores what it was made from.
 const KEPT_KEY: &str = "tablero.rollup";
-/// The first line of that text: a rollup kept by another layout is made again.
-const KEPT_FORMAT: &str = "tablero rollup 3";
+/// The first line of that text: a rollup kept by another layout is made again (3: sums kept
+/// as exact parts, not rounded floats; 4: a file's data version by the hash of its bytes).
+const KEPT_FORMAT: &str = "tablero rollup 4";
 
 /// A rollup read back from the workspace's cache folder, with what it was made from.
 pub struct Kept {
@@ -767,14 +772,18 @@ impl Rollup {
                     .alias(count_of(k)),
             );
             if *numeric {
-                for name in [sum_of(k), min_of(k), max_of(k)] {
-                    p.push(cast(x(), DataType::Float64).alias(name));
+                // A row's sum is its value alone, as parts.
+                let fx = || cast(x(), DataType::Float64);
+                p.push(make_array(vec![fx()]).alias(sum_of(k)));
+                for name in [min_of(k), max_of(k)] {
+                    p.push(fx().alias(name));
                 }
             }
         }
         for (k, v) in self.spec.snapshots.iter().enumerate() {
             for name in [latest_of(k), earliest_of(k)] {
-                p.push(cast(row_expr(calendar, v), DataType::Float64).alias(name));
+                let fx = cast(row_expr(calendar, v), DataType::Float64);
+                p.push(make_array(vec![fx]).alias(name));
             }
         }
         let today_rows = LogicalPlanBuilder::from(scan).filter(range)?.project(p)?;
@@ -803,7 +812,7 @@ impl Rollup {
         let mut p = vec![
             col(DAY).alias("__s"),
             col(UNTIL).alias("__e"),
-            cast(col(ROWS), DataType::Float64).alias(WEIGHT),
+            col(ROWS).alias(WEIGHT),
         ];
         p.extend(self.spec.dims.iter().map(|d| named(d)));
         // Nothing starting at or after as-of is known (a representative before as-of, a day
@@ -828,7 +837,7 @@ impl Rollup {
         let mut p = vec![
             instant(s).alias("__s"),
             instant(e).alias("__e"),
-            lit(1.0).alias(WEIGHT),
+            lit(1_i64).alias(WEIGHT),
         ];
         p.extend(self.spec.dims.iter().map(|d| column(d).alias(d.as_str())));
         let rows = LogicalPlanBuilder::from(scan).filter(today)?.project(p)?;
@@ -871,7 +880,7 @@ impl Rollup {
             let only = |e: Expr| e.filter(col(pass_condition(j))).build();
             let measure = self.measure(leaf, &only)?;
             measures.push(measure.alias(pass_value(j)));
-            measures.push(only(sum(col(ROWS)))?.alias(pass_rows(j)));
+            measures.push(only(integer_sum(col(ROWS)))?.alias(pass_rows(j)));
         }
         Ok(rows.aggregate(keys, measures)?.build()?)
     }
@@ -891,16 +900,17 @@ impl Rollup {
             })?;
             Ok(col(Column::from_name(name(k))))
         };
-        let total = |e: Expr| only(sum(e));
+        let total = |e: Expr| only(integer_sum(e));
         Ok(match &a.agg {
             CheckedAgg::Count => match k {
                 Some(_) => cast(total(partial(&count_of)?)?, DataType::Float64),
                 None => cast(total(col(ROWS))?, DataType::Float64),
             },
-            CheckedAgg::Sum => total(partial(&sum_of)?)?,
+            // The days' exact parts summed and rounded once: the rows' own sum.
+            CheckedAgg::Sum => only(exact_sum::sum(partial(&sum_of)?))?,
             CheckedAgg::Avg => {
                 let n = cast(total(partial(&count_of)?)?, DataType::Float64);
-                total(partial(&sum_of)?)? / nullif(n, lit(0.0))
+                only(exact_sum::sum(partial(&sum_of)?))? / nullif(n, lit(0.0))
             }
             CheckedAgg::Min => only(min(partial(&min_of)?))?,
             CheckedAgg::Max => only(max(partial(&max_of)?))?,
@@ -954,8 +964,14 @@ impl Rollup {
             projection.push(column(per).alias(E));
         }
         if let CheckedAgg::Active { at, .. } = &a.agg {
-            let weight = cast(col(WEIGHT), DataType::Float64);
-            let counted = active(plan, leaf, *at, rows.project(projection)?, &keys, weight)?;
+            let counted = active(
+                plan,
+                leaf,
+                *at,
+                rows.project(projection)?,
+                &keys,
+                col(WEIGHT),
+            )?;
             return Ok(match &a.group {
                 Some(g) => per_group(plan, g, counted)?,
                 None => counted,
@@ -978,15 +994,19 @@ impl Rollup {
                     End::Latest => (latest_of(k), LAST),
                     End::Earliest => (earliest_of(k), FIRST),
                 };
-                let at = sum_at::call(end, col(Column::from_name(sums)), col(at)).alias(V);
+                let sums = || col(Column::from_name(sums.clone()));
                 match per {
-                    None => rows.aggregate(keys, vec![at])?,
-                    // Each value of the `per` column its own snapshot, then their sum.
+                    None => {
+                        rows.aggregate(keys, vec![sum_at::call(end, sums(), col(at)).alias(V)])?
+                    }
+                    // Each value of the `per` column its own snapshot, then their sum — exact
+                    // throughout and rounded once, as the sum of the rows at their points.
                     Some(_) => {
                         let mut each = keys.clone();
                         each.push(col(E));
+                        let at = sum_at::parts(end, sums(), col(at)).alias(V);
                         rows.aggregate(each, vec![at])?
-                            .aggregate(keys, vec![sum(col(V)).alias(V)])?
+                            .aggregate(keys, vec![exact_sum::sum(col(V)).alias(V)])?
                     }
                 }
             }

@@ -11,6 +11,10 @@
 //! when the earlier instant reads the same wall time). The time column that places rows in
 //! periods is not converted at all: it is compared, as stored, with the first wall time that
 //! reads at or after each window boundary, computed here once per boundary.
+//!
+//! Sums and averages are the database's own `SUM` and `AVG`: the exact, order-independent
+//! sums of the DataFusion lowering ([`crate::exact_sum`]) are not carried over here, so the
+//! last digits of a float sum computed in PostgreSQL may depend on its plan.
 
 use std::collections::HashMap;
 use std::fmt::{self, Display, Formatter};

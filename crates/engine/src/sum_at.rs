@@ -2,27 +2,32 @@
 //! over the rows whose `t` is the group's latest (earliest) — a `last` (`first`) snapshot
 //! (SPEC §2) in one aggregate, without finding the point and joining back to the rows.
 //!
-//! The sum ignores nulls and is null when no row at the point has a value, as `SUM` is. It
-//! merges from its own results: the partial sums of several groups, each with its point, give
-//! the sum at the latest (earliest) of those points — which is how a daily rollup
+//! The sum is exact and rounded once ([`crate::exact_sum`]), so it does not depend on the
+//! order of the rows; it ignores nulls and is null when no row at the point has a value, as
+//! `SUM` is. `tablero_sum_at_last_parts` (`_first_parts`) gives it unrounded, as a list of
+//! floats whose exact sum it is, and every one of them takes such lists for `x` too: it
+//! merges from its own results, the partial sums of several groups, each with its point,
+//! giving the sum at the latest (earliest) of those points — which is how a daily rollup
 //! ([`crate::rollup`]) keeps a day's snapshot and how a window's snapshot is read from the
-//! days it spans. Rows without a `t` belong to no point.
+//! days it spans, exactly. Rows without a `t` belong to no point.
 //!
 //! Only the rollups use it (built on a cluster, it is registered on every node:
 //! [`crate::aggregate_functions`]).
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, Int64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::utils::format_state_name;
+use datafusion::logical_expr::utils::{AggregateOrderSensitivity, format_state_name};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, Expr, GroupsAccumulator, Signature,
     Volatility,
 };
+
+use crate::exact_sum::{self, Addends, ExactSum, Output, kept, parts_array, parts_type};
 
 /// Which end of the group's time points the sum is taken at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -32,10 +37,12 @@ pub enum End {
 }
 
 impl End {
-    fn name(self) -> &'static str {
-        match self {
-            End::Latest => "tablero_sum_at_last",
-            End::Earliest => "tablero_sum_at_first",
+    fn name(self, output: Output) -> &'static str {
+        match (self, output) {
+            (End::Latest, Output::Rounded) => "tablero_sum_at_last",
+            (End::Earliest, Output::Rounded) => "tablero_sum_at_first",
+            (End::Latest, Output::Parts) => "tablero_sum_at_last_parts",
+            (End::Earliest, Output::Parts) => "tablero_sum_at_first_parts",
         }
     }
 
@@ -48,28 +55,36 @@ impl End {
     }
 }
 
-/// The aggregate for `end`.
-pub fn udaf(end: End) -> AggregateUDF {
+/// The aggregate for `end` giving `output`.
+pub fn udaf(end: End, output: Output) -> AggregateUDF {
     AggregateUDF::new_from_impl(SumAt {
         signature: Signature::any(2, Volatility::Immutable),
         end,
+        output,
     })
 }
 
-/// The sum of `x` at the latest (earliest) `t` of each group.
+/// The sum of `x` (floats, or lists of parts) at the latest (earliest) `t` of each group,
+/// rounded once.
 pub fn call(end: End, x: Expr, t: Expr) -> Expr {
-    udaf(end).call(vec![x, t])
+    udaf(end, Output::Rounded).call(vec![x, t])
+}
+
+/// [`call`] unrounded: the sum's parts, a list of floats.
+pub fn parts(end: End, x: Expr, t: Expr) -> Expr {
+    udaf(end, Output::Parts).call(vec![x, t])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct SumAt {
     signature: Signature,
     end: End,
+    output: Output,
 }
 
 impl AggregateUDFImpl for SumAt {
     fn name(&self) -> &str {
-        self.end.name()
+        self.end.name(self.output)
     }
 
     fn signature(&self) -> &Signature {
@@ -77,11 +92,14 @@ impl AggregateUDFImpl for SumAt {
     }
 
     fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Float64)
+        Ok(match self.output {
+            Output::Rounded => DataType::Float64,
+            Output::Parts => parts_type(),
+        })
     }
 
     fn accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(One(Points::new(self.end))))
+        Ok(Box::new(One(Points::new(self.end, self.output))))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -93,7 +111,7 @@ impl AggregateUDFImpl for SumAt {
             )),
             Arc::new(Field::new(
                 format_state_name(args.name, "sum"),
-                DataType::Float64,
+                parts_type(),
                 true,
             )),
         ])
@@ -104,68 +122,62 @@ impl AggregateUDFImpl for SumAt {
     }
 
     fn create_groups_accumulator(&self, _: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Points::new(self.end)))
+        Ok(Box::new(Points::new(self.end, self.output)))
+    }
+
+    fn order_sensitivity(&self) -> AggregateOrderSensitivity {
+        AggregateOrderSensitivity::Insensitive
     }
 }
 
-/// The arguments as the accumulator reads them: values as floats, points as integers (an
-/// instant's microseconds; the state keeps them so).
-fn arguments(values: &[ArrayRef]) -> Result<(Float64Array, Int64Array)> {
+/// The arguments as the accumulator reads them: values as floats or lists of them, points as
+/// integers (an instant's microseconds; the state keeps them so).
+fn arguments(values: &[ArrayRef]) -> Result<(Addends, Int64Array)> {
     let [x, t] = values else {
         return exec_err!("tablero_sum_at_*: two arguments expected");
     };
-    let x = cast(x, &DataType::Float64)?
-        .as_primitive::<Float64Type>()
-        .clone();
     let t = cast(t, &DataType::Int64)?
         .as_primitive::<Int64Type>()
         .clone();
-    Ok((x, t))
+    Ok((Addends::of(x)?, t))
 }
 
-/// Per group: the point reached (if any row had one), the sum of the values there, and
-/// whether any of them was not null.
+/// Per group: the point reached (if any row had one) and the exact sum of the values there.
 #[derive(Debug)]
 struct Points {
     end: End,
+    output: Output,
     at: Vec<Option<i64>>,
-    sum: Vec<f64>,
-    valued: Vec<bool>,
+    sums: Vec<ExactSum>,
 }
 
 impl Points {
-    fn new(end: End) -> Points {
+    fn new(end: End, output: Output) -> Points {
         Points {
             end,
+            output,
             at: Vec::new(),
-            sum: Vec::new(),
-            valued: Vec::new(),
+            sums: Vec::new(),
         }
     }
 
     fn grow(&mut self, groups: usize) {
         if self.at.len() < groups {
             self.at.resize(groups, None);
-            self.sum.resize(groups, 0.0);
-            self.valued.resize(groups, false);
+            self.sums.resize_with(groups, ExactSum::new);
         }
     }
 
-    /// A row with point `t` and value `x` into group `g`.
-    fn add(&mut self, g: usize, t: Option<i64>, x: Option<f64>) {
+    /// Row `row` of `x`, at point `t`, into group `g`.
+    fn add(&mut self, g: usize, t: Option<i64>, x: &Addends, row: usize) {
         let Some(t) = t else { return };
         match self.at[g] {
-            Some(at) if at == t => {
-                if let Some(x) = x {
-                    self.sum[g] += x;
-                    self.valued[g] = true;
-                }
-            }
+            Some(at) if at == t => x.add_row(row, &mut self.sums[g]),
             Some(at) if !self.end.beyond(t, at) => {}
             _ => {
                 self.at[g] = Some(t);
-                self.sum[g] = x.unwrap_or(0.0);
-                self.valued[g] = x.is_some();
+                self.sums[g].clear();
+                x.add_row(row, &mut self.sums[g]);
             }
         }
     }
@@ -181,22 +193,11 @@ impl Points {
         let (x, t) = arguments(values)?;
         self.grow(total);
         for (row, &g) in groups.iter().enumerate() {
-            if keep.is_some_and(|k| !k.is_valid(row) || !k.value(row)) {
-                continue;
+            if kept(keep, row) {
+                self.add(g, t.is_valid(row).then(|| t.value(row)), &x, row);
             }
-            let x = x.is_valid(row).then(|| x.value(row));
-            let t = t.is_valid(row).then(|| t.value(row));
-            self.add(g, t, x);
         }
         Ok(())
-    }
-
-    fn value(&self, g: usize) -> Option<f64> {
-        self.valued[g].then_some(self.sum[g])
-    }
-
-    fn point(&self, g: usize) -> Option<i64> {
-        self.at[g]
     }
 }
 
@@ -212,18 +213,15 @@ impl GroupsAccumulator for Points {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let n = emitted(emit_to, self.at.len());
-        let values: Float64Array = (0..n).map(|g| self.value(g)).collect();
-        self.drop_first(emit_to);
-        Ok(Arc::new(values))
+        emit_to.take_needed(&mut self.at);
+        let sums = emit_to.take_needed(&mut self.sums);
+        Ok(exact_sum::output(self.output, sums.iter()))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let n = emitted(emit_to, self.at.len());
-        let at: Int64Array = (0..n).map(|g| self.point(g)).collect();
-        let sum: Float64Array = (0..n).map(|g| self.value(g)).collect();
-        self.drop_first(emit_to);
-        Ok(vec![Arc::new(at), Arc::new(sum)])
+        let at: Int64Array = emit_to.take_needed(&mut self.at).into_iter().collect();
+        let sums = emit_to.take_needed(&mut self.sums);
+        Ok(vec![Arc::new(at), parts_array(sums.iter())])
     }
 
     fn merge_batch(
@@ -232,7 +230,7 @@ impl GroupsAccumulator for Points {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        // A state is a point and the sum there: it merges as one row of that value would.
+        // A state is a point and the sum there: it merges as one row of that sum would.
         let [at, sum] = values else {
             return exec_err!("tablero_sum_at_*: a state of two columns expected");
         };
@@ -251,34 +249,15 @@ impl GroupsAccumulator for Points {
     ) -> Result<Vec<ArrayRef>> {
         let (x, t) = arguments(values)?;
         let at: Int64Array = (0..t.len())
-            .map(|row| {
-                let kept = opt_filter.is_none_or(|k| k.is_valid(row) && k.value(row));
-                (kept && t.is_valid(row)).then(|| t.value(row))
-            })
+            .map(|row| (kept(opt_filter, row) && t.is_valid(row)).then(|| t.value(row)))
             .collect();
-        Ok(vec![Arc::new(at), Arc::new(x)])
+        Ok(vec![Arc::new(at), x.as_lists(&|_| true)])
     }
 
+    /// Called once per batch: the parts are estimated (a few per sum) rather than counted.
     fn size(&self) -> usize {
         self.at.capacity() * size_of::<Option<i64>>()
-            + self.sum.capacity() * size_of::<f64>()
-            + self.valued.capacity()
-    }
-}
-
-impl Points {
-    /// Forgets the groups `emit_to` gave out, renumbering the rest from 0.
-    fn drop_first(&mut self, emit_to: EmitTo) {
-        emit_to.take_needed(&mut self.at);
-        emit_to.take_needed(&mut self.sum);
-        emit_to.take_needed(&mut self.valued);
-    }
-}
-
-fn emitted(emit_to: EmitTo, groups: usize) -> usize {
-    match emit_to {
-        EmitTo::All => groups,
-        EmitTo::First(n) => n.min(groups),
+            + self.sums.capacity() * (size_of::<ExactSum>() + 4 * size_of::<f64>())
     }
 }
 
@@ -294,7 +273,8 @@ impl Accumulator for One {
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
         self.0.grow(1);
-        Ok(ScalarValue::Float64(self.0.value(0)))
+        let value = exact_sum::output(self.0.output, self.0.sums[..1].iter());
+        ScalarValue::try_from_array(&value, 0)
     }
 
     fn size(&self) -> usize {
@@ -304,8 +284,8 @@ impl Accumulator for One {
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         self.0.grow(1);
         Ok(vec![
-            ScalarValue::Int64(self.0.point(0)),
-            ScalarValue::Float64(self.0.value(0)),
+            ScalarValue::Int64(self.0.at[0]),
+            ScalarValue::try_from_array(&parts_array(self.0.sums[..1].iter()), 0)?,
         ])
     }
 

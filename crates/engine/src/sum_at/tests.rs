@@ -1,7 +1,7 @@
 use super::*;
 
-use datafusion::arrow::array::{RecordBatch, StringArray, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{Schema, TimeUnit};
+use datafusion::arrow::array::{Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{Float64Type, Schema, TimeUnit};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 
@@ -54,8 +54,11 @@ fn context() -> SessionContext {
         Arc::new(MemTable::try_new(schema, partitions).unwrap()),
     )
     .unwrap();
-    ctx.register_udaf(udaf(End::Latest));
-    ctx.register_udaf(udaf(End::Earliest));
+    for end in [End::Latest, End::Earliest] {
+        for output in [Output::Rounded, Output::Parts] {
+            ctx.register_udaf(udaf(end, output));
+        }
+    }
     ctx
 }
 
@@ -144,19 +147,55 @@ fn sums_over_all_rows_and_filtered_rows() {
 /// (null) then 9 (4) from a state.
 #[test]
 fn states_merge_and_emit_in_parts() {
-    let mut points = Points::new(End::Latest);
+    let mut points = Points::new(End::Latest, Output::Rounded);
     let x: ArrayRef = Arc::new(Float64Array::from(vec![Some(1.5), None]));
     let t: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), Some(7)]));
     points.update_batch(&[x, t], &[0, 1], None, 2).unwrap();
     let at: ArrayRef = Arc::new(Int64Array::from(vec![Some(2), Some(9)]));
-    let sum: ArrayRef = Arc::new(Float64Array::from(vec![Some(2.5), Some(4.0)]));
+    let sum = Addends::of(&(Arc::new(Float64Array::from(vec![Some(2.5), Some(4.0)])) as ArrayRef))
+        .unwrap()
+        .as_lists(&|_| true);
     points.merge_batch(&[at, sum], &[0, 1], 2).unwrap();
     let first = points.evaluate(EmitTo::First(1)).unwrap();
     assert_eq!(first.as_primitive::<Float64Type>().values().as_ref(), [4.0]);
     let state = points.state(EmitTo::All).unwrap();
     assert_eq!(state[0].as_primitive::<Int64Type>().values().as_ref(), [9]);
+    let sums = state[1].as_list::<i32>();
+    assert_eq!(sums.len(), 1);
     assert_eq!(
-        state[1].as_primitive::<Float64Type>().values().as_ref(),
+        sums.value(0)
+            .as_primitive::<Float64Type>()
+            .values()
+            .as_ref(),
         [4.0]
     );
+}
+
+/// The sum at a point is exact, and its parts merge exactly: 1e16 + 1 − 1e16 at one point is
+/// 1 however the rows are split (a float sum in this order gives 0), and the day's parts of
+/// a rollup summed again give the same.
+#[test]
+fn sums_at_a_point_exactly_from_rows_or_parts() {
+    let run_one = |batches: Vec<Vec<(i64, f64)>>, output: Output| {
+        let mut points = Points::new(End::Latest, output);
+        for rows in batches {
+            let x: ArrayRef = Arc::new(rows.iter().map(|r| Some(r.1)).collect::<Float64Array>());
+            let t: ArrayRef = Arc::new(rows.iter().map(|r| Some(r.0)).collect::<Int64Array>());
+            let groups = vec![0; rows.len()];
+            points.update_batch(&[x, t], &groups, None, 1).unwrap();
+        }
+        points.evaluate(EmitTo::All).unwrap()
+    };
+    let rows = vec![(5, 1e16), (5, 1.0), (4, 7.0), (5, -1e16)];
+    let rounded = run_one(vec![rows.clone()], Output::Rounded);
+    assert_eq!(rounded.as_primitive::<Float64Type>().value(0), 1.0);
+    // Each row on its own as parts, then merged: the same bits.
+    let mut merged = Points::new(End::Latest, Output::Rounded);
+    for row in rows {
+        let parts = run_one(vec![vec![row]], Output::Parts);
+        let t: ArrayRef = Arc::new(Int64Array::from(vec![Some(row.0)]));
+        merged.update_batch(&[parts, t], &[0], None, 1).unwrap();
+    }
+    let value = merged.evaluate(EmitTo::All).unwrap();
+    assert_eq!(value.as_primitive::<Float64Type>().value(0), 1.0);
 }

@@ -87,10 +87,17 @@ fn followers_table() -> Arc<MemTable> {
     Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())
 }
 
-/// Runs SQL over the followers table: (dimension value or "", value) per result row, sorted.
+/// Runs SQL over the followers table, in a session with Tablero's functions (its sums are
+/// `tablero_sum`): (dimension value or "", value) per result row, sorted.
 async fn run_sql(sql: &str) -> Vec<(String, Option<f64>)> {
     let ctx = SessionContext::new();
     ctx.register_table("followers", followers_table()).unwrap();
+    for function in tablero_engine::functions() {
+        ctx.register_udf(function.as_ref().clone());
+    }
+    for function in tablero_engine::aggregate_functions() {
+        ctx.register_udaf(function.as_ref().clone());
+    }
     let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
     let mut rows = Vec::new();
     for batch in batches {

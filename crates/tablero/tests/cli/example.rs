@@ -143,8 +143,8 @@ fn snapshot_of_a_past_month() {
 }
 
 /// Where two `compute --format csv` outputs differ: the `value` and `target` columns compared
-/// as numbers within a relative 1e-9 (a sum of floats depends on how the rows were split among
-/// partitions), every other cell and the header exactly.
+/// as numbers within a relative 1e-9 (a snapshot pins the numbers, not their last bits, which
+/// `same_digits.rs` checks), every other cell and the header exactly.
 fn csv_differences(expected: &str, actual: &str) -> Vec<String> {
     let expected: Vec<&str> = expected.lines().collect();
     let actual: Vec<&str> = actual.lines().collect();

@@ -1,6 +1,7 @@
 //! The `tablero` binary end to end, in one test binary: alerts, bench, the hand-worked cases,
 //! the example company (and its numbers recomputed in DuckDB), exports, people, pushdown to
-//! PostgreSQL, reports, serve, and the store with its faults. Each module says what it covers.
+//! PostgreSQL, reports, the same digits however a catalog is computed, serve, and the store
+//! with its faults. Each module says what it covers.
 
 mod alerts;
 mod bench;
@@ -14,6 +15,7 @@ mod kept;
 mod people;
 mod pushdown;
 mod reports;
+mod same_digits;
 mod serve;
 mod store;
 mod store_faults;
