@@ -124,40 +124,88 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Errors answered by layers rather than handlers (a body over the limit) get the JSON error
-/// shape every other error has.
+/// Errors answered by layers and extractors rather than handlers — a body over the limit, a
+/// method the route does not take, a query string, path or body that does not deserialize
+/// (axum answers those in plain text) — get the JSON error shape every other error has, with
+/// their explanation as the message. Pages' own errors (HTML) and JSON errors pass unchanged.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+    let plain = match response.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(kind) => kind.as_bytes().starts_with(b"text/plain"),
+    };
+    if !plain || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let (code, message) = match status {
+    let (code, fallback) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "the request cannot be read"),
+        StatusCode::NOT_FOUND => ("not_found", "no such page"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "this route does not take that method")
+        }
+        StatusCode::REQUEST_TIMEOUT => {
+            ("request_timeout", "the request body did not arrive in time")
+        }
         StatusCode::PAYLOAD_TOO_LARGE => (
             "payload_too_large",
             "the request body is larger than this server accepts (serve --max-body-mib)",
         ),
-        StatusCode::REQUEST_TIMEOUT => {
-            ("request_timeout", "the request body did not arrive in time")
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "the address is too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "the request body's Content-Type is not one this route reads",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => (
+            "unprocessable_entity",
+            "the request body does not have the fields this route reads",
+        ),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
+            "header_fields_too_large",
+            "the request's headers are too large",
+        ),
+        s if s.is_server_error() => {
+            let (parts, _) = response.into_parts();
+            tracing::error!(status = %parts.status, "a layer answered an error without a body");
+            let mut json = AppError {
+                status,
+                code: "internal",
+                message: "internal error; see the server log".into(),
+            }
+            .into_response();
+            carry_headers(&parts.headers, json.headers_mut());
+            return json;
         }
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "this route does not take that method")
-        }
-        _ => return response,
+        _ => ("bad_request", "the request cannot be answered"),
+    };
+    let (parts, body) = response.into_parts();
+    // An extractor's explanation is a line; anything past 1 kB is an echo of the request.
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match text.char_indices().nth(1000) {
+        _ if text.is_empty() => fallback.to_string(),
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
     };
     let mut json = AppError {
         status,
         code,
-        message: message.into(),
+        message,
     }
     .into_response();
-    if let Some(allow) = response.headers().get(header::ALLOW) {
-        json.headers_mut().insert(header::ALLOW, allow.clone());
-    }
+    carry_headers(&parts.headers, json.headers_mut());
     json
+}
+
+/// The headers of an answer replaced by its JSON form (`Allow`, `WWW-Authenticate`…), but
+/// its body's.
+fn carry_headers(from: &axum::http::HeaderMap, to: &mut axum::http::HeaderMap) {
+    for (name, value) in from {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            to.append(name.clone(), value.clone());
+        }
+    }
 }
 
 /// The API document with the `/api/v1` prefix on every path, as clients call them.

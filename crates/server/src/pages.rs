@@ -1358,6 +1358,27 @@ fn visible_dashboards<'w>(
         .collect()
 }
 
+/// Where a rotating wall screen goes after dashboard `id`: the next dashboard the caller may
+/// see; the first when `id` is not in the rotation (it shows no KPI); none when the caller sees
+/// no dashboard with a KPI (the page then reloads itself).
+fn next_in_rotation(
+    workspace: &tablero_model::Workspace,
+    caller: &Caller,
+    id: &str,
+    lang: Option<&str>,
+) -> Option<String> {
+    let boards = visible_dashboards(workspace, caller);
+    let next = match boards.iter().position(|d| d.id == id) {
+        Some(at) => boards.get((at + 1) % boards.len()),
+        None => boards.first(),
+    }?;
+    let lang = match lang {
+        Some(l @ ("es" | "en")) => format!("&lang={l}"),
+        _ => String::new(),
+    };
+    Some(format!("/tv/{}?rotate=1{lang}", next.id))
+}
+
 /// `/tv`: a wall screen rotating through every dashboard the caller may see, one a minute.
 pub async fn tv_rotation(
     State(state): State<AppState>,
@@ -1429,16 +1450,11 @@ pub(crate) async fn tv_view(
         .to_zoned(loaded.engine.calendar().time_zone().clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string();
-    let next = rotate.then(|| {
-        let boards = visible_dashboards(workspace, caller);
-        let at = boards.iter().position(|d| d.id == id).unwrap_or(0);
-        let next = &boards[(at + 1) % boards.len().max(1)];
-        let lang = match query.lang.as_deref() {
-            Some(l @ ("es" | "en")) => format!("&lang={l}"),
-            _ => String::new(),
-        };
-        format!("/tv/{}?rotate=1{lang}", next.id)
-    });
+    let next = if rotate {
+        next_in_rotation(workspace, caller, id, query.lang.as_deref())
+    } else {
+        None
+    };
     render(
         status,
         TvPage {
