@@ -37,7 +37,8 @@ impl Leftover {
     /// Whether no write can still be making it.
     pub fn is_abandoned(&self) -> bool {
         let own = self.pid == Some(std::process::id());
-        !own && (self.age >= ABANDONED || (self.age >= QUIET && !self.pid.is_some_and(running)))
+        let gone = self.pid.is_some_and(|pid| !running(pid));
+        !own && (self.age >= ABANDONED || (self.age >= QUIET && gone))
     }
 }
 
