@@ -84,6 +84,21 @@ impl Visitor {
         }
     }
 
+    /// Whether it may push rows to a store source or enter a manual source's values: the
+    /// source's `owner` declared, an editor of that owner; undeclared, an editor of every
+    /// owner of the KPIs that read it (`readers`, each KPI's owner). Admins always, viewers
+    /// never (SPEC §13).
+    pub fn writes_source<'a>(
+        &self,
+        owner: Option<&str>,
+        readers: impl IntoIterator<Item = Option<&'a str>>,
+    ) -> bool {
+        match owner {
+            Some(owner) => self.edits_owner(Some(owner)),
+            None => self.may_push_rows() && readers.into_iter().all(|o| self.edits_owner(o)),
+        }
+    }
+
     pub fn principal(&self) -> Option<&Principal> {
         match self {
             Visitor::Signed(p) => Some(p),

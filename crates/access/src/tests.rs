@@ -165,6 +165,31 @@ fn roles_decide_what_is_seen_and_changed() {
     assert!(finance_editor.may_push_rows());
     assert!(!people_viewer.may_push_rows());
     assert!(!Visitor::Anonymous.may_push_rows());
+    let every_owner_editor = account(Role::Editor, &[]);
+    // (visitor, the source's owner, the owners of the KPIs reading it, writes)
+    let fin = Some("Finances");
+    let people = Some("People Growth");
+    let sources: [(&Visitor, Option<&str>, &[Option<&str>], bool); 12] = [
+        (&finance_editor, fin, &[people], true), // its declared owner decides
+        (&finance_editor, people, &[fin], false),
+        (&finance_editor, None, &[fin, fin], true), // every reader is Finances'
+        (&finance_editor, None, &[fin, people], false),
+        (&finance_editor, None, &[None], false), // a KPI of no owner: every owner's
+        (&finance_editor, None, &[], true),      // nobody reads it
+        (&every_owner_editor, None, &[fin, people, None], true),
+        (&people_viewer, people, &[people], false),
+        (&admin, people, &[people], true),
+        (&admin, None, &[fin, people], true),
+        (&Visitor::Everyone, None, &[fin], true),
+        (&Visitor::Anonymous, fin, &[fin], false),
+    ];
+    for (visitor, owner, readers, writes) in sources {
+        assert_eq!(
+            visitor.writes_source(owner, readers.iter().copied()),
+            writes,
+            "{visitor:?} writes a source of {owner:?} read by {readers:?}"
+        );
+    }
 }
 
 #[test]

@@ -402,6 +402,10 @@ pub struct Source {
     pub measures: Vec<Measure>,
     /// `manual: true`: a store source whose rows editors enter in a form on the dashboard.
     pub manual: bool,
+    /// `owner:` of a store or manual source: only that owner's editors (and admins) push its
+    /// rows or enter its values. Without it, an editor must edit every owner of the KPIs
+    /// that read the source (SPEC §13).
+    pub owner: Option<Text>,
     /// The YAML file, relative to the workspace root.
     pub file: PathBuf,
 }

@@ -733,6 +733,7 @@ impl YamlFile<'_> {
                 "file",
                 "store",
                 "manual",
+                "owner",
                 "connection",
                 "table",
                 "time",
@@ -764,6 +765,7 @@ impl YamlFile<'_> {
                 .scalar(map, "store")
                 .map(|t| t.value == "true")
                 .unwrap_or(false);
+        let owner = self.scalar(map, "owner");
         let connection = self.scalar(map, "connection");
         let table = self.scalar(map, "table");
         let data = match (file, store, connection, table) {
@@ -891,6 +893,7 @@ impl YamlFile<'_> {
             csv,
             measures,
             manual,
+            owner,
             file: self.rel.clone(),
         })
     }

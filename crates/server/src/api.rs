@@ -417,6 +417,15 @@ async fn ingest_rows(
         .source(&name)
         .filter(|s| s.data == tablero_model::SourceData::Store)
         .ok_or_else(|| AppError::not_found(format!("no store source named `{name}`")))?;
+    if !caller.writes_source(workspace, loaded.engine.catalog(), source) {
+        return Err(AppError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: format!(
+                "pushing rows to `{name}` needs an admin's token or an editor's of its owner (the source's `owner:`, or every owner of the KPIs that read it)"
+            ),
+        });
+    }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -227,6 +227,25 @@ impl Caller {
             .sees_owner(kpi.owner.as_ref().map(|o| o.value.as_str()))
     }
 
+    /// Whether this caller may push rows to a store source or enter a manual source's values:
+    /// an editor of the source's `owner:`, or without one, of every owner of the KPIs that
+    /// read it; admins (SPEC §13).
+    pub fn writes_source(
+        &self,
+        workspace: &tablero_model::Workspace,
+        catalog: &tablero_formula::Catalog,
+        source: &tablero_model::Source,
+    ) -> bool {
+        let name = &source.name.value;
+        let readers = workspace
+            .kpis
+            .iter()
+            .filter(|k| catalog.sources_of(&k.id.value).contains(name))
+            .map(|k| k.owner.as_ref().map(|o| o.value.as_str()));
+        self.visitor
+            .writes_source(source.owner.as_ref().map(|o| o.value.as_str()), readers)
+    }
+
     /// Whether this caller sees the KPI with this id (false for unknown ids).
     pub fn sees_id(&self, workspace: &tablero_model::Workspace, id: &str) -> bool {
         workspace.kpi(id).is_some_and(|k| self.sees(k))

@@ -62,11 +62,13 @@ fn manual_source<'w>(
         .source(name)
         .filter(|s| s.manual)
         .ok_or_else(|| AppError::not_found(format!("no manual source named `{name}`")))?;
-    if !caller.visitor.may_push_rows() {
+    if !caller.writes_source(loaded.engine.workspace(), loaded.engine.catalog(), source) {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
-            message: "entering values needs an editor's or an admin's account".into(),
+            message: format!(
+                "entering values of `{name}` needs an admin's account or an editor's of its owner (the source's `owner:`, or every owner of the KPIs that read it)"
+            ),
         });
     }
     Ok(source)

@@ -786,7 +786,7 @@ pub async fn kpi_page(
             .sources_of(&id)
             .iter()
             .filter_map(|s| workspace.source(s))
-            .filter(|s| s.manual)
+            .filter(|s| s.manual && caller.writes_source(workspace, loaded.engine.catalog(), s))
             .map(|s| {
                 (
                     s.name.value.clone(),

@@ -303,7 +303,8 @@ async fn authorization_matrix(backend: Backend) {
         ("/api/v1/kpis/tasa_absentismo/reviews", [200, 404, 200, 401]),
         // The market size is the example's manual source: editors and admins enter its
         // values (SPEC §13: an editor pushes rows to store sources), viewers may not.
-        ("/sources/mercado/entry", [200, 200, 403, 303]),
+        // Only editors of the source's owner (Marketing & Strategic Growth): not Finances'.
+        ("/sources/mercado/entry", [200, 403, 403, 303]),
         ("/sources/facturas/entry", [404, 404, 404, 303]),
     ];
     for (route, expected) in matrix {
@@ -404,11 +405,16 @@ fn kpi_of_kpis_workspace() -> tempfile::TempDir {
         ),
         (
             "sources/pedidos.yaml",
-            "name: pedidos\nstore: true\ntime: fecha\ncolumns:\n  fecha: { type: date }\n  monto: { type: number }\nmeasures:\n  total: { agg: sum, expr: monto }\n",
+            "name: pedidos\nstore: true\nowner: Finances\ntime: fecha\ncolumns:\n  fecha: { type: date }\n  monto: { type: number }\nmeasures:\n  total: { agg: sum, expr: monto }\n",
+        ),
+        // No `owner:`: read by a KPI of People Growth, so written by its editors.
+        (
+            "sources/gente.yaml",
+            "name: gente\nstore: true\ntime: fecha\ncolumns:\n  fecha: { type: date }\n  n: { type: number }\nmeasures:\n  total: { agg: sum, expr: n }\n",
         ),
         (
             "kpis/kpis.yaml",
-            "- id: ventas\n  name: Sales\n  owner: Finances\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas.total\n- id: personas\n  name: People\n  owner: People Growth\n  unit: count\n  direction: up\n  grain: month\n  formula: ventas.personas\n- id: ventas_por_persona\n  name: Sales per person\n  owner: People Growth\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas / personas\n",
+            "- id: ventas\n  name: Sales\n  owner: Finances\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas.total\n- id: personas\n  name: People\n  owner: People Growth\n  unit: count\n  direction: up\n  grain: month\n  formula: ventas.personas\n- id: ventas_por_persona\n  name: Sales per person\n  owner: People Growth\n  unit: number\n  direction: up\n  grain: month\n  formula: ventas / personas\n- id: gente_ingresada\n  name: People entered\n  owner: People Growth\n  unit: count\n  direction: up\n  grain: month\n  formula: gente.total\n",
         ),
         // January: 100 + 200 by two people = 150 per person.
         (
@@ -478,10 +484,14 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
     assert!(detail.body.contains("SELECT"), "{}", detail.body);
 
     // Pushing rows: editors and admins, by token; a viewer is refused, nobody is asked to sign in.
-    let push = |token: Option<&str>, cookie: Option<&str>, csrf: Option<&str>| {
+    let push_to = |source: &str,
+                   rows: &'static str,
+                   token: Option<&str>,
+                   cookie: Option<&str>,
+                   csrf: Option<&str>| {
         let mut builder = Request::builder()
             .method(Method::POST)
-            .uri("/api/v1/sources/pedidos/rows")
+            .uri(format!("/api/v1/sources/{source}/rows"))
             .header(header::HOST, "localhost")
             .header(header::CONTENT_TYPE, "text/csv");
         if let Some(token) = token {
@@ -493,9 +503,10 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
         if let Some(csrf) = csrf {
             builder = builder.header("x-csrf-token", csrf);
         }
-        builder
-            .body(Body::from("fecha,monto\n2026-01-07,5\n"))
-            .unwrap()
+        builder.body(Body::from(rows)).unwrap()
+    };
+    let push = |token: Option<&str>, cookie: Option<&str>, csrf: Option<&str>| {
+        push_to("pedidos", "fecha,monto\n2026-01-07,5\n", token, cookie, csrf)
     };
     let table = [
         (Some(w.people_viewer.as_str()), 403),
@@ -510,6 +521,24 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
             answer.status.as_u16(),
             status,
             "{backend:?} push with {token:?}: {}",
+            answer.body
+        );
+    }
+    // A source of another owner's KPIs: the Finances editor is refused, the admin is not.
+    for (token, status) in [
+        (w.finance_editor.as_str(), 403),
+        (w.people_viewer.as_str(), 403),
+        (w.admin.as_str(), 201),
+    ] {
+        let answer = send(
+            &w.state,
+            push_to("gente", "fecha,n\n2026-01-07,3\n", Some(token), None, None),
+        )
+        .await;
+        assert_eq!(
+            answer.status.as_u16(),
+            status,
+            "{backend:?} push to gente: {}",
             answer.body
         );
     }
