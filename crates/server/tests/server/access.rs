@@ -506,7 +506,13 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
         builder.body(Body::from(rows)).unwrap()
     };
     let push = |token: Option<&str>, cookie: Option<&str>, csrf: Option<&str>| {
-        push_to("pedidos", "fecha,monto\n2026-01-07,5\n", token, cookie, csrf)
+        push_to(
+            "pedidos",
+            "fecha,monto\n2026-01-07,5\n",
+            token,
+            cookie,
+            csrf,
+        )
     };
     let table = [
         (Some(w.people_viewer.as_str()), 403),
