@@ -311,18 +311,7 @@ impl StateDb {
             query = query.bind(kpi.clone());
         }
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Annotation {
-                    id: r.try_get(0)?,
-                    kpi: r.try_get(1)?,
-                    day: r.try_get(2)?,
-                    text: r.try_get(3)?,
-                    author: r.try_get(4)?,
-                    created_at: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(annotation).collect()
     }
 
     /// Annotations between two ISO dates (inclusive), oldest first.
@@ -335,19 +324,20 @@ impl StateDb {
         .bind(to)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Annotation {
-                    id: r.try_get(0)?,
-                    kpi: r.try_get(1)?,
-                    day: r.try_get(2)?,
-                    text: r.try_get(3)?,
-                    author: r.try_get(4)?,
-                    created_at: r.try_get(5)?,
-                })
-            })
-            .collect()
+        rows.iter().map(annotation).collect()
     }
+}
+
+/// An annotation from a row of `id, kpi, day, text, author, created_at`.
+fn annotation(row: &AnyRow) -> Result<Annotation> {
+    Ok(Annotation {
+        id: row.try_get(0)?,
+        kpi: row.try_get(1)?,
+        day: row.try_get(2)?,
+        text: row.try_get(3)?,
+        author: row.try_get(4)?,
+        created_at: row.try_get(5)?,
+    })
 }
 
 fn review(row: &AnyRow) -> Result<Review> {
