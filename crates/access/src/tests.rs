@@ -169,7 +169,8 @@ fn roles_decide_what_is_seen_and_changed() {
     // (visitor, the source's owner, the owners of the KPIs reading it, writes)
     let fin = Some("Finances");
     let people = Some("People Growth");
-    let sources: [(&Visitor, Option<&str>, &[Option<&str>], bool); 12] = [
+    type Case<'a> = (&'a Visitor, Option<&'a str>, &'a [Option<&'a str>], bool);
+    let sources: [Case; 12] = [
         (&finance_editor, fin, &[people], true), // its declared owner decides
         (&finance_editor, people, &[fin], false),
         (&finance_editor, None, &[fin, fin], true), // every reader is Finances'

@@ -184,6 +184,39 @@ pub fn hides_a_dependency(loaded: &Loaded, caller: &Caller, id: &str) -> bool {
         .any(|k| !caller.sees_id(workspace, k))
 }
 
+/// What hidden KPIs are called where a formula names them.
+pub const HIDDEN_KPI: &str = "(hidden)";
+
+/// A formula's text with each KPI of `hidden` named [`HIDDEN_KPI`]: a name not next to a `.`
+/// (which would make it a source's, as in `ventas.total`) and not part of a longer name.
+pub fn without_kpis(formula: &str, hidden: &[&str]) -> String {
+    if hidden.is_empty() {
+        return formula.to_string();
+    }
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(formula.len());
+    let mut rest = formula;
+    let mut before: Option<char> = None;
+    while let Some(c) = rest.chars().next() {
+        if is_name(c) && !before.is_some_and(|b| is_name(b) || b == '.') {
+            let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
+            let (word, after) = rest.split_at(end);
+            if hidden.contains(&word) && !after.starts_with('.') {
+                out.push_str(HIDDEN_KPI);
+            } else {
+                out.push_str(word);
+            }
+            before = word.chars().last();
+            rest = after;
+            continue;
+        }
+        out.push(c);
+        before = Some(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
 /// The KPI of this id if the caller may see it; a hidden KPI is answered as unknown.
 pub fn visible<'w>(
     workspace: &'w tablero_model::Workspace,
@@ -196,8 +229,20 @@ pub fn visible<'w>(
         .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))
 }
 
-pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
+/// A KPI's definition as `caller` may read it: its formula and target name no KPI the caller
+/// may not see (SPEC §13).
+pub fn definition(loaded: &Loaded, caller: &Caller, kpi: &tablero_model::Kpi) -> KpiDefinition {
     let dimensions = loaded.engine.dimensions(&kpi.id.value);
+    let workspace = loaded.engine.workspace();
+    let hidden: Vec<String> = loaded
+        .engine
+        .catalog()
+        .kpis_of(&kpi.id.value)
+        .into_iter()
+        .filter(|k| !caller.sees_id(workspace, k))
+        .collect();
+    let hidden: Vec<&str> = hidden.iter().map(String::as_str).collect();
+    let shown = |text: &str| without_kpis(text, &hidden);
     KpiDefinition {
         id: kpi.id.value.clone(),
         name: kpi.name.clone(),
@@ -215,10 +260,10 @@ pub fn definition(loaded: &Loaded, kpi: &tablero_model::Kpi) -> KpiDefinition {
             tablero_model::Direction::Down => "down".into(),
         },
         grain: kpi.grain_or_default().as_str().to_string(),
-        formula: kpi.formula.as_ref().map(|f| f.value.clone()),
+        formula: kpi.formula.as_ref().map(|f| shown(&f.value)),
         target: kpi.target.as_ref().map(|t| match t {
             tablero_model::Target::Constant(v) => v.to_string(),
-            tablero_model::Target::Formula(f) => f.value.clone(),
+            tablero_model::Target::Formula(f) => shown(&f.value),
         }),
         dimensions,
     }
@@ -239,7 +284,7 @@ async fn list_kpis(
         .kpis
         .iter()
         .filter(|k| caller.sees(k))
-        .map(|k| definition(&loaded, k))
+        .map(|k| definition(&loaded, &caller, k))
         .collect();
     Ok(Json(KpiList { kpis }))
 }
@@ -269,7 +314,7 @@ async fn get_kpi(
             .and_then(|e| e.sql.ok())
     };
     Ok(Json(KpiDetail {
-        definition: definition(&loaded, kpi),
+        definition: definition(&loaded, &caller, kpi),
         lint,
         sql,
     }))
@@ -567,5 +612,33 @@ fn store_error(err: tablero_store::StoreError) -> AppError {
             message,
         },
         StoreError::Internal(message) => AppError::internal(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_formula_names_no_hidden_kpi() {
+        let cases = [
+            ("ventas / personas", &["ventas"][..], "(hidden) / personas"),
+            (
+                "ventas.total / ventas",
+                &["ventas"],
+                "ventas.total / (hidden)",
+            ),
+            (
+                "mis_ventas * ventas_netas",
+                &["ventas"],
+                "mis_ventas * ventas_netas",
+            ),
+            ("a*b/(a+c)", &["a", "c"], "(hidden)*b/((hidden)+(hidden))"),
+            ("ventas / personas", &[], "ventas / personas"),
+            ("año / ventas", &["ventas"], "año / (hidden)"),
+        ];
+        for (formula, hidden, shown) in cases {
+            assert_eq!(without_kpis(formula, hidden), shown, "{formula}");
+        }
     }
 }

@@ -256,7 +256,7 @@ pub async fn breakdown(
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let kpi = crate::api::visible(workspace, &caller, &id)?;
-    if !crate::api::definition(&loaded, kpi)
+    if !crate::api::definition(&loaded, &caller, kpi)
         .dimensions
         .contains(&dim)
     {

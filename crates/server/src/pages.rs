@@ -686,7 +686,7 @@ pub async fn kpi_page(
                 }
                 // One breakdown per dimension, at the last complete period.
                 let period = result.latest_complete().map(|v| v.label.clone());
-                let definition = crate::api::definition(&loaded, kpi);
+                let definition = crate::api::definition(&loaded, &caller, kpi);
                 for dim in definition.dimensions {
                     let mut q = query.values();
                     q.by = Some(dim.clone());
@@ -803,7 +803,7 @@ pub async fn kpi_page(
     } else {
         page_sql(&state, &loaded, &query, &id).await
     };
-    let definition = crate::api::definition(&loaded, kpi);
+    let definition = crate::api::definition(&loaded, &caller, kpi);
     render(
         status,
         KpiPage {

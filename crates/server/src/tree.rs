@@ -45,8 +45,10 @@ pub struct KpiTree {
 /// One driver at the tree's period.
 #[derive(Serialize, ToSchema, Debug)]
 pub struct TreeDriver {
-    pub kpi: String,
-    pub name: String,
+    /// Null when the account may not see it (SPEC §13: a hidden part is named as hidden,
+    /// without its id, name or numbers).
+    pub kpi: Option<String>,
+    pub name: Option<String>,
     /// 1 when it multiplies, −1 when it divides.
     pub exponent: i32,
     /// The account may not see this KPI: no numbers are given for it, and no split.
@@ -166,8 +168,8 @@ async fn build(
                 .unwrap_or_else(|| d.kpi.clone());
             if !visible {
                 return TreeDriver {
-                    kpi: d.kpi.clone(),
-                    name,
+                    kpi: None,
+                    name: None,
                     exponent: d.exponent,
                     hidden: true,
                     value: None,
@@ -181,8 +183,8 @@ async fn build(
             let value = current.and_then(|v| v.value);
             let before = value_at(&d.kpi, previous);
             TreeDriver {
-                kpi: d.kpi.clone(),
-                name,
+                kpi: Some(d.kpi.clone()),
+                name: Some(name),
                 exponent: d.exponent,
                 hidden: false,
                 value,
@@ -242,7 +244,16 @@ async fn build(
         formula: kpi
             .formula
             .as_ref()
-            .map(|f| f.value.clone())
+            .map(|f| {
+                let hidden: Vec<&str> = tree
+                    .drivers
+                    .iter()
+                    .zip(&visible)
+                    .filter(|(_, v)| !**v)
+                    .map(|(d, _)| d.kpi.as_str())
+                    .collect();
+                crate::api::without_kpis(&f.value, &hidden)
+            })
             .unwrap_or_default(),
         constant: tree.constant,
         period: calendar.label(period),
@@ -365,24 +376,27 @@ pub async fn page(
         .iter()
         .enumerate()
         .map(|(i, d)| DriverRow {
-            id: d.kpi.clone(),
-            name: d.name.clone(),
+            id: d.kpi.clone().unwrap_or_default(),
+            name: d
+                .name
+                .clone()
+                .unwrap_or_else(|| t.hidden_driver.to_string()),
             operator: match (i, d.exponent) {
                 (0, e) if e > 0 => "",
                 (_, e) if e > 0 => "×",
                 _ => "÷",
             },
             hidden: d.hidden,
-            value: show(&d.kpi, d.value),
-            target: show(&d.kpi, d.target),
+            value: show(d.kpi.as_deref().unwrap_or_default(), d.value),
+            target: show(d.kpi.as_deref().unwrap_or_default(), d.target),
             status: d.status.clone().unwrap_or_default(),
             status_label: d
                 .status
                 .as_deref()
                 .map(|s| status_label(s, locale).to_string())
                 .unwrap_or_default(),
-            previous: show(&d.kpi, d.previous),
-            change: signed(&d.kpi, d.change),
+            previous: show(d.kpi.as_deref().unwrap_or_default(), d.previous),
+            change: signed(d.kpi.as_deref().unwrap_or_default(), d.change),
         })
         .collect();
     let number = |v: f64| format_value(v, tablero_model::Unit::Number, 4, locale, currency);
@@ -405,15 +419,15 @@ pub async fn page(
                 for (part, driver) in list.iter().zip(&tree.drivers) {
                     total += part.contribution;
                     let sign = if driver.exponent < 0 { "−" } else { "" };
+                    let name = driver.name.clone().unwrap_or_default();
                     arithmetic.push(format!(
-                        "{}: {sign}L × ln({} / {}) = {}",
-                        driver.name,
+                        "{name}: {sign}L × ln({} / {}) = {}",
                         number(part.after.unwrap_or_default()),
                         number(part.before.unwrap_or_default()),
                         signed(&tree.kpi, Some(part.contribution))
                     ));
                     parts.push((
-                        driver.name.clone(),
+                        name,
                         format!(
                             "{} → {}",
                             show(&part.kpi, part.before),
@@ -491,6 +505,7 @@ struct Words {
     vs_previous: &'static str,
     vs_year_ago: &'static str,
     why_hidden: &'static str,
+    hidden_driver: &'static str,
     why_missing: &'static str,
     why_not_positive: &'static str,
 }
@@ -510,6 +525,7 @@ fn texts(locale: Locale) -> &'static Words {
             vs_previous: "Cambio respecto del periodo anterior",
             vs_year_ago: "Cambio respecto de hace un año",
             why_hidden: "No se descompone: un impulsor es un KPI que tu cuenta no puede ver.",
+            hidden_driver: "Un KPI que tu cuenta no puede ver",
             why_missing: "No se descompone: falta el valor de un impulsor en uno de los periodos.",
             why_not_positive: "No se descompone: un impulsor vale cero o menos en uno de los periodos (no tiene logaritmo).",
         },
@@ -526,6 +542,7 @@ fn texts(locale: Locale) -> &'static Words {
             vs_previous: "Change from the period before",
             vs_year_ago: "Change from a year ago",
             why_hidden: "Not split: a driver is a KPI your account may not see.",
+            hidden_driver: "A KPI your account may not see",
             why_missing: "Not split: a driver has no value in one of the periods.",
             why_not_positive: "Not split: a driver is zero or negative in one of the periods (it has no logarithm).",
         },

@@ -475,6 +475,47 @@ async fn kpi_of_kpis_and_pushing_rows(backend: Backend) {
             .status,
         StatusCode::NOT_FOUND
     );
+    // Its formula and its tree name the hidden driver as hidden: no id, no name, no number.
+    assert_eq!(json["formula"], "(hidden) / personas", "{}", detail.body);
+    let tree = send(
+        &w.state,
+        get(
+            "/api/v1/kpis/ventas_por_persona/tree?period=2026-01&as_of=2026-03-01",
+            viewer,
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(tree.status, StatusCode::OK, "{}", tree.body);
+    let json: serde_json::Value = serde_json::from_str(&tree.body).unwrap();
+    let drivers = json["drivers"].as_array().unwrap();
+    assert_eq!(drivers.len(), 2, "{}", tree.body);
+    let hidden: Vec<&serde_json::Value> = drivers.iter().filter(|d| d["hidden"] == true).collect();
+    assert_eq!(hidden.len(), 1, "{}", tree.body);
+    assert!(
+        hidden[0]["kpi"].is_null() && hidden[0]["name"].is_null() && hidden[0]["value"].is_null(),
+        "{}",
+        tree.body
+    );
+    assert_eq!(json["formula"], "(hidden) / personas", "{}", tree.body);
+    for page in [
+        "/kpi/ventas_por_persona/tree?period=2026-01&as_of=2026-03-01",
+        "/kpi/ventas_por_persona?as_of=2026-03-01",
+    ] {
+        let body = send(&w.state, get(page, viewer, None)).await.body;
+        for leak in [
+            "\"Sales\"",
+            ">Sales<",
+            "/kpi/ventas\"",
+            "data-kpi=\"ventas\"",
+            "ventas / personas",
+        ] {
+            assert!(!body.contains(leak), "{page} names the hidden KPI: {leak}");
+        }
+    }
+    for (body, leak) in [(&tree.body, "\"ventas\""), (&tree.body, "Sales\"")] {
+        assert!(!body.contains(leak), "{leak} in {body}");
+    }
     // The admin sees the query.
     let detail = send(
         &w.state,
