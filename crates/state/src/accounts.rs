@@ -84,13 +84,7 @@ impl StateDb {
         .bind(created_at)
         .execute(&mut *tx)
         .await?;
-        for owner in new.owners {
-            sqlx::query("INSERT INTO account_owners (email, owner) VALUES ($1, $2)")
-                .bind(new.email)
-                .bind(owner.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        insert_owners(&mut tx, new.email, new.owners).await?;
         tx.commit().await?;
         Ok(Account {
             email: new.email.to_string(),
@@ -193,10 +187,7 @@ impl StateDb {
         if changed == 0 {
             return Err(StateError::NotFound(format!("no account for {email}")));
         }
-        sqlx::query("DELETE FROM sessions WHERE email = $1")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
+        end_sessions(&mut tx, email).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -231,18 +222,9 @@ impl StateDb {
                 .bind(email)
                 .execute(&mut *tx)
                 .await?;
-            for owner in owners {
-                sqlx::query("INSERT INTO account_owners (email, owner) VALUES ($1, $2)")
-                    .bind(email)
-                    .bind(owner.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            insert_owners(&mut tx, email, owners).await?;
         }
-        sqlx::query("DELETE FROM sessions WHERE email = $1")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
+        end_sessions(&mut tx, email).await?;
         tx.commit().await?;
         self.account(email)
             .await?
@@ -264,13 +246,33 @@ impl StateDb {
             .bind(email)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM sessions WHERE email = $1")
-            .bind(email)
-            .execute(&mut *tx)
-            .await?;
+        end_sessions(&mut tx, email).await?;
         tx.commit().await?;
         Ok(true)
     }
+}
+
+type Tx<'c> = sqlx::Transaction<'c, sqlx::Any>;
+
+/// Ends every session of an account, inside `tx`.
+async fn end_sessions(tx: &mut Tx<'_>, email: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE email = $1")
+        .bind(email)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records the owners an account sees, inside `tx`.
+async fn insert_owners(tx: &mut Tx<'_>, email: &str, owners: &[String]) -> Result<()> {
+    for owner in owners {
+        sqlx::query("INSERT INTO account_owners (email, owner) VALUES ($1, $2)")
+            .bind(email)
+            .bind(owner.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 fn account(row: &AnyRow) -> Result<Account> {
