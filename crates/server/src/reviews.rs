@@ -144,7 +144,7 @@ fn limit_param(limit: Option<&str>) -> Result<usize, AppError> {
 /// A cursor: the key of the last entry of the page before, as `day~micros~id` in hex.
 fn cursor_text(after: &After) -> String {
     let text = format!("{}~{}~{}", after.day, after.created_at, after.id);
-    text.bytes().map(|b| format!("{b:02x}")).collect()
+    crate::auth::hex(text.as_bytes())
 }
 
 fn cursor_param(cursor: Option<&str>) -> Result<Option<After>, AppError> {
