@@ -121,55 +121,6 @@ pub struct KpiResult {
     pub values: Vec<KpiValue>,
 }
 
-/// How a KPI moved from one complete period to the next.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Change {
-    /// The latest value minus the one before.
-    pub delta: f64,
-    /// Better, worse or the same for the KPI's direction.
-    pub verdict: Verdict,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Better,
-    Worse,
-    Same,
-}
-
-impl KpiResult {
-    /// What a KPI "is now": its latest complete period that has a value, or else its latest
-    /// complete period (without data); `None` when every period is still in progress.
-    pub fn latest_complete(&self) -> Option<&KpiValue> {
-        self.values
-            .iter()
-            .rfind(|v| !v.partial && v.value.is_some())
-            .or_else(|| self.values.iter().rfind(|v| !v.partial))
-    }
-
-    /// The complete period with a value before [`KpiResult::latest_complete`]'s.
-    pub fn previous_complete(&self) -> Option<&KpiValue> {
-        let latest = self.latest_complete()?;
-        self.values
-            .iter()
-            .rfind(|v| !v.partial && v.value.is_some() && v.start < latest.start)
-    }
-
-    /// The change from the previous complete period to the latest, judged by direction.
-    pub fn change(&self) -> Option<Change> {
-        let now = self.latest_complete()?.value?;
-        let before = self.previous_complete()?.value?;
-        let delta = now - before;
-        let verdict = match (delta.partial_cmp(&0.0), self.direction) {
-            (Some(std::cmp::Ordering::Greater), Direction::Up)
-            | (Some(std::cmp::Ordering::Less), Direction::Down) => Verdict::Better,
-            (Some(std::cmp::Ordering::Equal) | None, _) => Verdict::Same,
-            _ => Verdict::Worse,
-        };
-        Some(Change { delta, verdict })
-    }
-}
-
 /// The plans a KPI compiles to, for `tablero explain`.
 #[derive(Debug, Clone)]
 pub struct Explanation {

@@ -10,6 +10,7 @@ pub mod compute;
 pub mod error;
 pub mod exact_sum;
 pub mod judge;
+pub mod judged;
 pub mod load;
 pub mod local_day;
 pub mod local_time;
@@ -19,9 +20,8 @@ pub mod sql;
 pub mod sum_at;
 pub mod window_index;
 
-pub use compute::{
-    Change, Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status, Verdict,
-};
+pub use compute::{Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status};
+pub use judged::{Change, InProgress, Judged, Verdict};
 pub use error::{EngineError, RequestError, RequestErrorKind, Result};
 
 use std::path::Path;

@@ -91,20 +91,15 @@ pub async fn make(engine: &Engine, report: &Report, at: Timestamp) -> Result<Mad
         else {
             continue;
         };
-        let complete: Vec<_> = result.values.iter().filter(|v| !v.partial).collect();
-        let last = complete.last();
-        let before = complete
-            .len()
-            .checked_sub(2)
-            .and_then(|i| complete[i].value);
+        let judged = result.judged();
         let show = |v: Option<f64>| {
             v.map(|v| format_value(v, kpi.unit, kpi.decimals, locale, currency))
                 .unwrap_or_else(|| "—".into())
         };
-        let change = match (last.and_then(|v| v.value), before) {
-            (Some(a), Some(b)) if a - b > 0.0 => format!("+{}", show(Some(a - b))),
-            (Some(a), Some(b)) => show(Some(a - b)),
-            _ => "—".into(),
+        let change = match judged.change.map(|c| c.delta) {
+            Some(d) if d > 0.0 => format!("+{}", show(Some(d))),
+            Some(d) => show(Some(d)),
+            None => "—".into(),
         };
         lines.push(Line {
             kpi: id.clone(),
@@ -114,11 +109,10 @@ pub async fn make(engine: &Engine, report: &Report, at: Timestamp) -> Result<Mad
                 .as_ref()
                 .map(|o| o.value.clone())
                 .unwrap_or_default(),
-            period: last.map(|v| v.label.clone()).unwrap_or_default(),
-            value: show(last.and_then(|v| v.value)),
-            target: show(last.and_then(|v| v.target)),
-            status: status_label(last.map(|v| v.status.as_str()).unwrap_or("no_data"), locale)
-                .to_string(),
+            period: judged.label().to_string(),
+            value: show(judged.value()),
+            target: show(judged.target()),
+            status: status_label(judged.status().as_str(), locale).to_string(),
             change,
         });
     }

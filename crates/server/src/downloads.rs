@@ -205,8 +205,7 @@ pub fn latest_table(
         let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
             continue;
         };
-        let last = result.latest_complete();
-        let (value, target) = (last.and_then(|v| v.value), last.and_then(|v| v.target));
+        let judged = result.judged();
         rows.push(vec![
             Cell::Text(kpi.name.clone()),
             Cell::Text(
@@ -215,19 +214,12 @@ pub fn latest_table(
                     .map(|o| o.value.clone())
                     .unwrap_or_default(),
             ),
-            Cell::Text(last.map(|v| v.label.clone()).unwrap_or_default()),
-            Cell::Number(value),
-            Cell::Number(target),
-            Cell::Number(match (value, target) {
-                (Some(v), Some(t)) if t != 0.0 => Some(100.0 * v / t),
-                _ => None,
-            }),
+            Cell::Text(judged.label().to_string()),
+            Cell::Number(judged.value()),
+            Cell::Number(judged.target()),
+            Cell::Number(judged.of_target()),
             Cell::Text(
-                tablero_model::display::status_label(
-                    last.map(|v| v.status.as_str()).unwrap_or("no_data"),
-                    locale,
-                )
-                .to_string(),
+                tablero_model::display::status_label(judged.status().as_str(), locale).to_string(),
             ),
         ]);
     }
@@ -272,9 +264,30 @@ pub async fn breakdown(
             .parse_period(kpi.grain_or_default(), p)
             .map_err(|e| AppError::bad_parameter("period", e))?;
     }
+    // Without a period: the latest complete one with a value, as the KPI page shows (the
+    // KPI computed as the page computes it, undivided).
+    let period = match &query.period {
+        Some(p) => p.trim().to_string(),
+        None => {
+            let page = PageQuery {
+                filter: query.filter.clone(),
+                as_of: query.as_of.clone(),
+                ..PageQuery::default()
+            };
+            let request = page.values().request(&loaded, vec![id.clone()])?;
+            let whole = state
+                .compute(&loaded, &request)
+                .await
+                .map_err(AppError::from_compute)?;
+            whole
+                .first()
+                .map(|r| r.judged().label().to_string())
+                .unwrap_or_default()
+        }
+    };
     let page = PageQuery {
-        from: query.period.clone(),
-        to: query.period.clone(),
+        from: Some(period.clone()).filter(|p| !p.is_empty()),
+        to: Some(period.clone()).filter(|p| !p.is_empty()),
         filter: query.filter.clone(),
         as_of: query.as_of.clone(),
         lang: query.lang.clone(),
@@ -291,20 +304,9 @@ pub async fn breakdown(
         .first()
         .ok_or_else(|| AppError::internal("no result"))?
         .clone();
-    // Without a period: the latest complete one, as the page shows.
-    let period = match &query.period {
-        Some(p) => p.trim().to_string(),
-        None => result
-            .values
-            .iter()
-            .filter(|v| !v.partial)
-            .map(|v| v.label.clone())
-            .max()
-            .unwrap_or_default(),
-    };
     result
         .values
-        .retain(|v| v.label == period || query.period.is_some());
+        .retain(|v| query.period.is_some() || v.label == period);
     let table = values_table(kpi, &result, Some(locale));
     let name = format!("{id}-{dim}-{period}");
     kind.file(&table, &name, &id, locale)

@@ -8,7 +8,6 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use serde::Serialize;
 use tablero_engine::Request;
-use tablero_model::Locale;
 use tablero_model::display::format_value;
 use utoipa::ToSchema;
 
@@ -27,16 +26,24 @@ pub struct Funnel {
     pub stages: Vec<Stage>,
 }
 
-/// One stage: its KPI, value, and the percentage of the stage before that reached it.
+/// One stage: its KPI, value, and the percentage of the stage before that reached it. A stage
+/// the account may not see is there, hidden: no id, name or numbers, and the stage after it
+/// has no conversion (it would tell the hidden value), nor any stage an `of_first` when the
+/// first is hidden (SPEC §13).
 #[derive(Serialize, ToSchema, Debug)]
 pub struct Stage {
-    pub kpi: String,
-    pub name: String,
+    /// Null when hidden.
+    pub kpi: Option<String>,
+    /// Null when hidden.
+    pub name: Option<String>,
     pub value: Option<f64>,
-    /// `100 × value / previous stage's value`; null for the first stage or a zero before.
+    /// `100 × value / previous stage's value`; null for the first stage, after a zero or a
+    /// hidden stage.
     pub conversion: Option<f64>,
     /// `100 × value / first stage's value`.
     pub of_first: Option<f64>,
+    /// The account may not see this stage's KPI.
+    pub hidden: bool,
 }
 
 async fn build(
@@ -47,23 +54,29 @@ async fn build(
     query: &PeriodQuery,
 ) -> Result<Funnel, AppError> {
     let workspace = loaded.engine.workspace();
-    let stages: Vec<&tablero_model::Kpi> = workspace
+    // Every stage in catalog order, each with whether the caller sees it.
+    let stages: Vec<(&tablero_model::Kpi, bool)> = workspace
         .kpis
         .iter()
-        .filter(|k| k.group.as_deref() == Some(group) && caller.sees(k))
+        .filter(|k| k.group.as_deref() == Some(group))
+        .map(|k| (k, caller.sees(k)))
         .collect();
-    let Some(first) = stages.first() else {
+    let Some((first, _)) = stages.iter().find(|(_, seen)| *seen) else {
         return Err(AppError::not_found(format!("no funnel named `{group}`")));
     };
     let grain = first.grain_or_default();
     let calendar = loaded.engine.calendar();
-    let (as_of, period) = query.resolve(loaded, grain)?;
+    let (as_of, period) = query.resolve(state, loaded, &first.id.value, grain).await?;
     let label = calendar.label(period);
     let results = state
         .compute(
             loaded,
             &Request {
-                kpis: stages.iter().map(|k| k.id.value.clone()).collect(),
+                kpis: stages
+                    .iter()
+                    .filter(|(_, seen)| *seen)
+                    .map(|(k, _)| k.id.value.clone())
+                    .collect(),
                 from: Some(label.clone()),
                 to: Some(label.clone()),
                 grain: Some(grain),
@@ -84,23 +97,37 @@ async fn build(
             })
             .and_then(|v| v.value)
     };
-    let share = |part: Option<f64>, whole: Option<f64>| match (part, whole) {
-        (Some(p), Some(w)) if w != 0.0 => Some(100.0 * p / w),
-        _ => None,
-    };
+    // A hidden stage is an unknown number: what follows it has no conversion, and nothing
+    // has a share of a hidden first stage.
+    let known = |(kpi, seen): &(&tablero_model::Kpi, bool)| seen.then(|| value_of(&kpi.id.value));
+    let top = stages.first().and_then(known);
     let mut out = Vec::new();
     let mut before: Option<Option<f64>> = None;
-    let top = value_of(&first.id.value);
-    for kpi in &stages {
-        let value = value_of(&kpi.id.value);
-        out.push(Stage {
-            kpi: kpi.id.value.clone(),
-            name: kpi.name.clone(),
-            value,
-            conversion: before.and_then(|b| share(value, b)),
-            of_first: share(value, top),
+    for stage in &stages {
+        let (kpi, seen) = *stage;
+        let value = known(stage);
+        out.push(match value {
+            Some(value) => Stage {
+                kpi: Some(kpi.id.value.clone()),
+                name: Some(kpi.name.clone()),
+                value,
+                conversion: before
+                    .flatten()
+                    .and_then(|b| tablero_engine::judged::conversion(value, Some(b))),
+                of_first: top.and_then(|t| tablero_engine::judged::conversion(value, t)),
+                hidden: false,
+            },
+            None => Stage {
+                kpi: None,
+                name: None,
+                value: None,
+                conversion: None,
+                of_first: None,
+                hidden: !seen,
+            },
         });
-        before = Some(value);
+        // After a hidden stage, no conversion can be told.
+        before = seen.then(|| value.flatten());
     }
     Ok(Funnel {
         group: group.to_string(),
@@ -126,6 +153,7 @@ pub async fn api(
 }
 
 struct StageRow {
+    /// Empty for a hidden stage (no link).
     id: String,
     name: String,
     value: String,
@@ -141,9 +169,6 @@ struct FunnelPage {
     frame: Frame,
     period: String,
     stages: Vec<StageRow>,
-    conversion_label: &'static str,
-    of_first_label: &'static str,
-    stage_label: &'static str,
 }
 
 /// `/funnel/{group}`: the funnel as horizontal bars with the conversion between stages.
@@ -183,9 +208,9 @@ pub async fn page(
         .stages
         .iter()
         .map(|s| StageRow {
-            id: s.kpi.clone(),
-            name: s.name.clone(),
-            value: match (workspace.kpi(&s.kpi), s.value) {
+            id: s.kpi.clone().unwrap_or_default(),
+            name: s.name.clone().unwrap_or_else(|| frame.t.hidden_kpi.to_string()),
+            value: match (s.kpi.as_deref().and_then(|k| workspace.kpi(k)), s.value) {
                 (Some(k), Some(v)) => format_value(v, k.unit, k.decimals, locale, currency),
                 _ => "—".into(),
             },
@@ -197,24 +222,12 @@ pub async fn page(
             },
         })
         .collect();
-    let es = locale == Locale::Es;
     render(
         axum::http::StatusCode::OK,
         FunnelPage {
             frame,
             period: funnel.period,
             stages,
-            conversion_label: if es {
-                "Conversión desde la etapa anterior"
-            } else {
-                "Conversion from the stage before"
-            },
-            of_first_label: if es {
-                "De la primera etapa"
-            } else {
-                "Of the first stage"
-            },
-            stage_label: if es { "Etapa" } else { "Stage" },
         },
     )
 }

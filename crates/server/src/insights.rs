@@ -29,6 +29,8 @@ pub struct ActiveInsight {
     pub kpis: Vec<String>,
     /// The period each of those KPIs was read at (its label at the KPI's grain).
     pub periods: BTreeMap<String, String>,
+    /// The value each of those KPIs had there (null: no data).
+    pub values: BTreeMap<String, Option<f64>>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -48,13 +50,15 @@ pub enum Which<'a> {
     Period(&'a str),
 }
 
-/// A KPI's period: its label, value, target, status, and the value of the period before.
+/// A KPI's period: its label, value, target, status, the value of the period before and the
+/// KPI's direction.
 struct Period {
     label: String,
     value: Option<f64>,
     target: Option<f64>,
     status: Option<String>,
     previous: Option<f64>,
+    direction: tablero_model::Direction,
 }
 
 /// Each KPI's period the insights read.
@@ -67,6 +71,7 @@ impl Facts for Latest {
             target,
             status,
             previous,
+            direction,
             ..
         }) = self.0.get(kpi)
         else {
@@ -80,27 +85,37 @@ impl Facts for Latest {
             Field::Target => Fact::Number(*target),
             Field::Status => Fact::Status(status.clone()),
             Field::Previous => Fact::Number(*previous),
-            Field::Growth => Fact::Number(match (value, previous) {
-                (Some(v), Some(p)) if *p != 0.0 => Some((v - p) / p.abs()),
-                _ => None,
-            }),
+            Field::Growth => Fact::Number(
+                tablero_engine::judged::change(*value, *previous, *direction)
+                    .and_then(|c| c.growth),
+            ),
         }
     }
 }
 
-/// The facts of each KPI's period: with [`Which::LatestComplete`] the last complete one, with
-/// [`Which::Period`] the last one computed (the request ends at the period asked for).
+/// The facts of each KPI's period: with [`Which::LatestComplete`] the engine's judged latest
+/// complete period with a value and the one before it (what every surface shows); with
+/// [`Which::Period`] the last one computed (the request ends at the period asked for) and the
+/// one before it.
 fn facts(results: &[KpiResult], which: Which<'_>) -> Latest {
     let mut map = HashMap::new();
     for result in results {
-        let read: Vec<_> = match which {
-            Which::LatestComplete => result.values.iter().filter(|v| !v.partial).collect(),
-            Which::Period(_) => result.values.iter().collect(),
+        let (current, previous) = match which {
+            Which::LatestComplete => {
+                let judged = result.judged();
+                (judged.latest, judged.previous)
+            }
+            Which::Period(_) => {
+                let n = result.values.len();
+                (
+                    result.values.last(),
+                    n.checked_sub(2).map(|i| &result.values[i]),
+                )
+            }
         };
-        let Some(current) = read.last() else {
+        let Some(current) = current else {
             continue;
         };
-        let previous = read.len().checked_sub(2).and_then(|i| read[i].value);
         map.insert(
             result.kpi.clone(),
             Period {
@@ -108,7 +123,8 @@ fn facts(results: &[KpiResult], which: Which<'_>) -> Latest {
                 value: current.value,
                 target: current.target,
                 status: Some(current.status.as_str().to_string()),
-                previous,
+                previous: previous.and_then(|v| v.value),
+                direction: result.direction,
             },
         );
     }
@@ -170,6 +186,10 @@ pub async fn active(
             periods: kpis
                 .iter()
                 .filter_map(|k| Some((k.clone(), facts.0.get(k)?.label.clone())))
+                .collect(),
+            values: kpis
+                .iter()
+                .filter_map(|k| Some((k.clone(), facts.0.get(k)?.value)))
                 .collect(),
             kpis,
         })

@@ -233,7 +233,7 @@ async fn metrics_handler(
         let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
             continue;
         };
-        let last = result.latest_complete().filter(|v| v.value.is_some());
+        let judged = result.judged();
         gauges.push(metrics::KpiGauge {
             kpi: result.kpi.clone(),
             owner: kpi
@@ -242,9 +242,9 @@ async fn metrics_handler(
                 .map(|o| o.value.clone())
                 .unwrap_or_default(),
             unit: result.unit.as_str().to_string(),
-            value: last.and_then(|v| v.value),
-            target: last.and_then(|v| v.target),
-            status: last.map(|v| v.status.as_str()).unwrap_or("no_data"),
+            value: judged.value(),
+            target: judged.target(),
+            status: judged.status().as_str(),
         });
     }
     let text = metrics::render(&gauges, &state.metrics);

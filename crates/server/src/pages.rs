@@ -10,7 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use tablero_engine::{KpiResult, KpiValue, Request};
+use tablero_engine::{InProgress, KpiResult, Request, Verdict};
 use tablero_model::display::{format_value, status_label};
 use tablero_model::{Diagnostic, Kpi, Locale};
 
@@ -79,27 +79,6 @@ impl PageQuery {
             format!("?{}", parts.join("&"))
         }
     }
-}
-
-/// The smallest share of a period that must have passed before its projection is shown as a
-/// number: on the first day of a month, a day's sales times thirty is noise, not a forecast.
-const MIN_ELAPSED_SHARE: f64 = 0.2;
-
-/// How much of a period in progress has passed, from its pace target (the target prorated to
-/// the elapsed time) or, without a target, from its value and forecast.
-fn elapsed_share(v: &KpiValue) -> Option<f64> {
-    match (v.pace_target, v.target, v.value, v.forecast) {
-        (Some(pace), Some(target), _, _) if target != 0.0 => Some(pace / target),
-        (_, _, Some(value), Some(forecast)) if forecast != 0.0 => Some(value / forecast),
-        _ => None,
-    }
-    .filter(|s| s.is_finite())
-}
-
-/// The forecast worth showing: none while less than [`MIN_ELAPSED_SHARE`] has passed.
-fn shown_forecast(v: &KpiValue) -> Option<f64> {
-    v.forecast
-        .filter(|_| elapsed_share(v).is_none_or(|s| s >= MIN_ELAPSED_SHARE))
 }
 
 /// Longest parameter value carried into the page's links: a longer one (a hostile `where`)
@@ -310,38 +289,42 @@ struct HomePage {
     insights: Vec<String>,
 }
 
+/// ` · pace P · forecast F` (or why the forecast is not shown yet) of a period in progress.
+fn pace_and_forecast(now: InProgress, kpi: &Kpi, fmt: &Fmt, t: &Texts) -> String {
+    let mut text = String::new();
+    if let Some(pace) = now.value.pace_target {
+        text.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(pace))));
+    }
+    match (now.forecast, now.too_early, now.elapsed) {
+        (Some(f), _, _) => text.push_str(&format!(" · {} {}", t.forecast, fmt.value(kpi, Some(f)))),
+        (None, true, Some(share)) => text.push_str(&format!(
+            " · {}",
+            t.too_early
+                .replace("{share}", &format!("{:.0}", share * 100.0))
+        )),
+        _ => {}
+    }
+    text
+}
+
 fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
-    let last = result.latest_complete();
-    let moved = result.change();
-    let change = moved.map(|c| c.delta);
-    let better = match moved.map(|c| c.verdict) {
-        Some(tablero_engine::Verdict::Better) => "better",
-        Some(tablero_engine::Verdict::Worse) => "worse",
-        _ => "same",
-    };
-    let partial = result.values.iter().find(|v| v.partial).map(|p| {
+    let judged = result.judged();
+    let change = judged.change.map(|c| c.delta);
+    let better = judged
+        .change
+        .map_or(Verdict::Same, |c| c.verdict)
+        .as_str();
+    let partial = judged.in_progress.map(|now| {
+        let p = now.value;
         let mut text = format!("{} {}: {}", t.in_progress, p.label, fmt.value(kpi, p.value));
-        if let Some(pace) = p.pace_target {
-            text.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(pace))));
-        }
-        match (shown_forecast(p), p.forecast, elapsed_share(p)) {
-            (Some(f), _, _) => {
-                text.push_str(&format!(" · {} {}", t.forecast, fmt.value(kpi, Some(f))))
-            }
-            (None, Some(_), Some(share)) => text.push_str(&format!(
-                " · {}",
-                t.too_early
-                    .replace("{share}", &format!("{:.0}", share * 100.0))
-            )),
-            _ => {}
-        }
+        text.push_str(&pace_and_forecast(now, kpi, fmt, t));
         text.push_str(&format!(
             " ({})",
             status_label(p.status.as_str(), fmt.locale)
         ));
         text
     });
-    let status = last.map(|v| v.status.as_str()).unwrap_or("no_data");
+    let status = judged.status().as_str();
     let series: Vec<Option<f64>> = result
         .values
         .iter()
@@ -352,11 +335,11 @@ fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
     Card {
         id: kpi.id.value.clone(),
         name: kpi.name.clone(),
-        value: fmt.value(kpi, last.and_then(|v| v.value)),
-        target: fmt.value(kpi, last.and_then(|v| v.target)),
+        value: fmt.value(kpi, judged.value()),
+        target: fmt.value(kpi, judged.target()),
         status: status.to_string(),
         status_label: status_label(status, fmt.locale).to_string(),
-        period: last.map(|v| v.label.clone()).unwrap_or_default(),
+        period: judged.label().to_string(),
         change: fmt.change(kpi, change),
         change_class: better.to_string(),
         sparkline: chart::sparkline(series, status),
@@ -635,24 +618,10 @@ pub async fn kpi_page(
                 for v in &result.values {
                     let label = status_label(v.status.as_str(), locale).to_string();
                     let mut note = String::new();
-                    if v.partial {
+                    let now = v.partial.then(|| InProgress::of(v));
+                    if let Some(now) = now {
                         note = t.in_progress.to_string();
-                        if let Some(p) = v.pace_target {
-                            note.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(p))));
-                        }
-                        match (shown_forecast(v), v.forecast, elapsed_share(v)) {
-                            (Some(f), _, _) => note.push_str(&format!(
-                                " · {} {}",
-                                t.forecast,
-                                fmt.value(kpi, Some(f))
-                            )),
-                            (None, Some(_), Some(share)) => note.push_str(&format!(
-                                " · {}",
-                                t.too_early
-                                    .replace("{share}", &format!("{:.0}", share * 100.0))
-                            )),
-                            _ => {}
-                        }
+                        note.push_str(&pace_and_forecast(now, kpi, &fmt, t));
                     }
                     periods_shown.push((v.label.clone(), v.start, v.end, v.partial));
                     points.push(Point {
@@ -661,7 +630,7 @@ pub async fn kpi_page(
                         anomaly: false,
                         partial: v.partial.then(|| chart::Partial {
                             pace: v.pace_target,
-                            projection: shown_forecast(v),
+                            projection: now.and_then(|n| n.forecast),
                         }),
                         label: v.label.clone(),
                         value: v.value,
@@ -685,7 +654,7 @@ pub async fn kpi_page(
                     });
                 }
                 // One breakdown per dimension, at the last complete period.
-                let period = result.latest_complete().map(|v| v.label.clone());
+                let period = result.judged().latest.map(|v| v.label.clone());
                 let definition = crate::api::definition(&loaded, &caller, kpi);
                 for dim in definition.dimensions {
                     let mut q = query.values();
@@ -1118,19 +1087,19 @@ async fn score_row(
     t: &Texts,
 ) -> ScoreRow {
     let card = card(kpi, result, fmt, t);
-    let last = result.latest_complete();
+    let judged = result.judged();
+    let last = judged.latest;
     let calendar = loaded.engine.calendar();
-    let value = last.and_then(|v| v.value);
-    let target = last.and_then(|v| v.target);
-    let of_target = match (value, target) {
-        (Some(v), Some(t)) if t != 0.0 => format_value(
-            100.0 * v / t,
+    let value = judged.value();
+    let of_target = match judged.of_target() {
+        Some(share) => format_value(
+            share,
             tablero_model::Unit::Percent,
             0,
             fmt.locale,
             fmt.currency,
         ),
-        _ => "—".into(),
+        None => "—".into(),
     };
     let mut base = query.values();
     base.by = None;
@@ -1153,16 +1122,9 @@ async fn score_row(
                 .and_then(|v| v.value);
         }
     }
-    let change = match (value, year_ago) {
-        (Some(a), Some(b)) => Some(a - b),
-        _ => None,
-    };
-    let year_ago_class = match (change, kpi.direction) {
-        (Some(c), tablero_model::Direction::Up) if c > 0.0 => "better",
-        (Some(c), tablero_model::Direction::Down) if c < 0.0 => "better",
-        (Some(c), _) if c != 0.0 => "worse",
-        _ => "same",
-    };
+    let moved = tablero_engine::judged::change(value, year_ago, kpi.direction);
+    let change = moved.map(|c| c.delta);
+    let year_ago_class = moved.map_or(Verdict::Same, |c| c.verdict).as_str();
     let mut ytd = (None, None);
     let q = ValuesQuery {
         from: None,
@@ -1172,9 +1134,9 @@ async fn score_row(
     };
     if let Ok(request) = q.request(loaded, vec![kpi.id.value.clone()])
         && let Ok(found) = state.compute(loaded, &request).await
-        && let Some(year) = found.first().and_then(|r| r.values.last())
+        && let Some(year) = found.first()
     {
-        ytd = (year.value, year.pace_target.or(year.target));
+        ytd = tablero_engine::judged::year_to_date(year);
     }
     ScoreRow {
         section: None,

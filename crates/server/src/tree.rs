@@ -109,7 +109,7 @@ async fn build(
     })?;
     let calendar = loaded.engine.calendar();
     let grain = kpi.grain_or_default();
-    let (as_of, period) = query.resolve(loaded, grain)?;
+    let (as_of, period) = query.resolve(state, loaded, id, grain).await?;
     let previous = calendar.shift(period, -1);
     let year_ago = calendar.year_ago(period);
     let visible: Vec<bool> = tree

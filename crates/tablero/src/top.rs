@@ -68,9 +68,9 @@ async fn board(engine: &Engine, as_of: Option<jiff::Timestamp>) -> Result<Board,
             })
             .unwrap_or_else(|| "—".into())
         };
-        let last = result.latest_complete().filter(|v| v.value.is_some());
-        let status = last.map(|v| v.status.as_str()).unwrap_or("no_data");
-        let change = match result.change().map(|c| c.delta) {
+        let judged = result.judged();
+        let status = judged.status().as_str();
+        let change = match judged.change.map(|c| c.delta) {
             Some(d) if d > 0.0 => format!("▲ +{}", number(Some(d))),
             Some(d) if d < 0.0 => format!("▼ {}", number(Some(d))),
             Some(_) => "=".to_string(),
@@ -86,9 +86,9 @@ async fn board(engine: &Engine, as_of: Option<jiff::Timestamp>) -> Result<Board,
             },
             status: status_label(status, settings.locale).to_string(),
             status_code: status.to_string(),
-            value: number(last.and_then(|v| v.value)),
-            target: number(last.and_then(|v| v.target)),
-            period: last.map(|v| v.label.clone()).unwrap_or_default(),
+            value: number(judged.value()),
+            target: number(judged.target()),
+            period: judged.label().to_string(),
             change,
             periods: result
                 .values

@@ -98,14 +98,15 @@ fn the_latest_complete_value_and_its_change() {
     for (direction, months, latest, previous, change) in cases {
         let r = result(direction, &months);
         let shown = |v: Option<&KpiValue>| v.map(|v| v.label.clone());
-        assert_eq!(shown(r.latest_complete()).as_deref(), latest, "{months:?}");
+        let judged = r.judged();
+        assert_eq!(shown(judged.latest).as_deref(), latest, "{months:?}");
         assert_eq!(
-            shown(r.previous_complete()).as_deref(),
+            shown(judged.previous).as_deref(),
             previous,
             "{months:?}"
         );
         assert_eq!(
-            r.change().map(|c| (c.delta, c.verdict)),
+            judged.change.map(|c| (c.delta, c.verdict)),
             change,
             "{months:?} {direction:?}"
         );
