@@ -247,7 +247,10 @@ mod tests {
         let cases: Vec<Case> = vec![
             // 80 → 100 upward: +20, growth 20/80 = 0.25, better; 100/125 = 80 %.
             (
-                vec![(Some(80.0), Some(100.0), false), (Some(100.0), Some(125.0), false)],
+                vec![
+                    (Some(80.0), Some(100.0), false),
+                    (Some(100.0), Some(125.0), false),
+                ],
                 Direction::Up,
                 Some("m1"),
                 Some("m0"),
@@ -369,8 +372,7 @@ mod tests {
             // No forecast: nothing to show or hide.
             (None, Some(100.0), Some(5.0), None, None, None, false),
         ];
-        for (i, (pace, target, v, forecast, elapsed, shown, early)) in
-            cases.into_iter().enumerate()
+        for (i, (pace, target, v, forecast, elapsed, shown, early)) in cases.into_iter().enumerate()
         {
             let mut partial = value(0, v, target, true);
             partial.pace_target = pace;

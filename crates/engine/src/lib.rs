@@ -21,8 +21,8 @@ pub mod sum_at;
 pub mod window_index;
 
 pub use compute::{Engine, Explanation, KpiResult, KpiValue, Limits, Pushdown, Request, Status};
-pub use judged::{Change, InProgress, Judged, Verdict};
 pub use error::{EngineError, RequestError, RequestErrorKind, Result};
+pub use judged::{Change, InProgress, Judged, Verdict};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -2,12 +2,16 @@
 //! workspace's time zone — the table in the e-mail's HTML and text, and as a PDF attachment.
 //! Each scheduled moment is recorded once per recipient in the state database with the message
 //! as made, then delivered and retried like alerts, so a restart neither repeats nor loses one.
+//! Each address gets the dashboard as the account with that e-mail sees it (SPEC §13): only
+//! its KPIs, nothing when it sees none, and nothing for an address that is no active account
+//! once the state database has held accounts.
 
 pub mod pdf;
 pub mod schedule;
 
 use base64::Engine as _;
 use jiff::Timestamp;
+use tablero_access::{Principal, Visitor};
 use tablero_alerts::deliver::{Outcome, Sender};
 use tablero_engine::{Engine, Request};
 use tablero_model::display::{format_value, status_label};
@@ -64,9 +68,14 @@ pub struct Made {
     pub locale: Locale,
 }
 
-/// Computes the scorecard of `report`'s dashboard as of `at`: each KPI's latest complete
-/// period, its target, status and change from the period before.
-pub async fn make(engine: &Engine, report: &Report, at: Timestamp) -> Result<Made, ReportError> {
+/// Computes the scorecard of `report`'s dashboard as `reader` sees it, as of `at`: each KPI's
+/// latest complete period with a value, its target, status and change from the period before.
+pub async fn make(
+    engine: &Engine,
+    report: &Report,
+    reader: &Visitor,
+    at: Timestamp,
+) -> Result<Made, ReportError> {
     let workspace = engine.workspace();
     let dashboard = workspace
         .dashboard(&report.dashboard.value)
@@ -76,7 +85,16 @@ pub async fn make(engine: &Engine, report: &Report, at: Timestamp) -> Result<Mad
         })?;
     let locale = report.locale.unwrap_or(workspace.settings.locale);
     let currency = workspace.settings.currency.as_str();
-    let ids: Vec<String> = dashboard.kpis.iter().map(|k| k.value.clone()).collect();
+    let ids: Vec<String> = dashboard
+        .kpis
+        .iter()
+        .filter(|k| {
+            workspace
+                .kpi(&k.value)
+                .is_some_and(|kpi| reader.sees_owner(kpi.owner.as_ref().map(|o| o.value.as_str())))
+        })
+        .map(|k| k.value.clone())
+        .collect();
     let results = engine
         .compute(&Request {
             kpis: ids.clone(),
@@ -247,9 +265,34 @@ pub struct Outcomes {
     pub failed: usize,
 }
 
-/// Records `report` for `moment` (made as of that moment) unless it was recorded already;
-/// whether it was new. A recorded moment is not made again (no computation, no PDF), so the
-/// serve loop's checks within the grace period cost one query.
+/// Each address of `report` with the visitor it is read as: everyone while the state
+/// database never held an account; once it has, the active account with that e-mail, and an
+/// address that is none is left out.
+async fn readers(db: &StateDb, report: &Report) -> Result<Vec<(String, Visitor)>, ReportError> {
+    let mut readers = Vec::new();
+    let accounts = db.has_accounts().await?;
+    for address in &report.to {
+        let address = address.value.clone();
+        if !accounts {
+            readers.push((address, Visitor::Everyone));
+            continue;
+        }
+        let email = tablero_access::normalize_email(&address).unwrap_or_else(|_| address.clone());
+        match db.account(&email).await? {
+            Some(account) if !account.is_disabled() => {
+                readers.push((address, Visitor::Signed(Principal::new(&account))))
+            }
+            _ => tracing::warn!(report = %report.id.value, recipient = %address,
+                "no active account has this address: the report is not sent to it"),
+        }
+    }
+    Ok(readers)
+}
+
+/// Records `report` for `moment` (made as of that moment, for each recipient as it sees the
+/// dashboard) unless it was recorded already; whether it was new. A recorded moment is not
+/// made again (no computation, no PDF), so the serve loop's checks within the grace period cost
+/// one query. Recipients who see the same KPIs share one making.
 pub async fn record(
     engine: &Engine,
     db: &StateDb,
@@ -262,21 +305,33 @@ pub async fn record(
     {
         return Ok(false);
     }
-    let made = make(engine, report, moment).await?;
     let settings = &engine.workspace().settings;
-    let message = message(
-        &made,
-        settings.public_url.as_deref(),
-        &report.dashboard.value,
-    );
-    let recipients: Vec<String> = report.to.iter().map(|t| t.value.clone()).collect();
+    // (the KPIs a reader sees, the message made for them)
+    let mut made: Vec<(Vec<String>, String)> = Vec::new();
+    let mut sends = Vec::new();
+    for (address, reader) in readers(db, report).await? {
+        let scorecard = make(engine, report, &reader, moment).await?;
+        if scorecard.lines.is_empty() {
+            continue;
+        }
+        let seen: Vec<String> = scorecard.lines.iter().map(|l| l.kpi.clone()).collect();
+        let text = match made.iter().find(|(kpis, _)| *kpis == seen) {
+            Some((_, text)) => text.clone(),
+            None => {
+                let text = message(
+                    &scorecard,
+                    settings.public_url.as_deref(),
+                    &report.dashboard.value,
+                )
+                .to_string();
+                made.push((seen, text.clone()));
+                text
+            }
+        };
+        sends.push((address, text));
+    }
     Ok(db
-        .record_report(
-            &report.id.value,
-            moment.as_second(),
-            &recipients,
-            &message.to_string(),
-        )
+        .record_report(&report.id.value, moment.as_second(), &sends)
         .await?)
 }
 

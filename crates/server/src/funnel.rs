@@ -209,7 +209,10 @@ pub async fn page(
         .iter()
         .map(|s| StageRow {
             id: s.kpi.clone().unwrap_or_default(),
-            name: s.name.clone().unwrap_or_else(|| frame.t.hidden_kpi.to_string()),
+            name: s
+                .name
+                .clone()
+                .unwrap_or_else(|| frame.t.hidden_kpi.to_string()),
             value: match (s.kpi.as_deref().and_then(|k| workspace.kpi(k)), s.value) {
                 (Some(k), Some(v)) => format_value(v, k.unit, k.decimals, locale, currency),
                 _ => "—".into(),

@@ -217,15 +217,39 @@ fn nested_paths(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// `?as_of=T` of `/metrics`: the KPIs as if it were that instant (for checks and backfills;
+/// a scraper sends none).
+#[derive(serde::Deserialize, Default)]
+struct MetricsQuery {
+    as_of: Option<String>,
+}
+
 /// `/metrics`: each KPI's latest complete value, target and status, then request metrics.
 async fn metrics_handler(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<auth::Caller>,
+    axum::extract::Query(query): axum::extract::Query<MetricsQuery>,
 ) -> Result<impl IntoResponse, AppError> {
     let loaded = api::loaded(&state).await?;
     let workspace = loaded.engine.workspace();
+    let as_of = match query.as_of.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(
+            loaded
+                .engine
+                .calendar()
+                .parse_as_of(t)
+                .map_err(|e| AppError::bad_parameter("as_of", e))?,
+        ),
+    };
     let results = state
-        .compute(&loaded, &tablero_engine::Request::default())
+        .compute(
+            &loaded,
+            &tablero_engine::Request {
+                as_of,
+                ..tablero_engine::Request::default()
+            },
+        )
         .await
         .map_err(AppError::from_compute)?;
     let mut gauges = Vec::new();

@@ -310,10 +310,7 @@ fn pace_and_forecast(now: InProgress, kpi: &Kpi, fmt: &Fmt, t: &Texts) -> String
 fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
     let judged = result.judged();
     let change = judged.change.map(|c| c.delta);
-    let better = judged
-        .change
-        .map_or(Verdict::Same, |c| c.verdict)
-        .as_str();
+    let better = judged.change.map_or(Verdict::Same, |c| c.verdict).as_str();
     let partial = judged.in_progress.map(|now| {
         let p = now.value;
         let mut text = format!("{} {}: {}", t.in_progress, p.label, fmt.value(kpi, p.value));
@@ -546,6 +543,8 @@ struct KpiPage {
     formula: String,
     target: String,
     chart: String,
+    /// The KPI now, as its card shows it.
+    latest: Option<Card>,
     rows: Vec<Row>,
     breakdowns: Vec<Breakdown>,
     lint: Vec<String>,
@@ -611,10 +610,12 @@ pub async fn kpi_page(
     // (label, start, end, partial) of each period drawn.
     let mut periods_shown: Vec<(String, jiff::Timestamp, jiff::Timestamp, bool)> = Vec::new();
     let mut breakdowns = Vec::new();
+    let mut latest = None;
     let mut status = StatusCode::OK;
     match compute_all(&state, &loaded, &query, vec![id.clone()]).await {
         Ok(results) => {
             if let Some(result) = results.first() {
+                latest = Some(card(kpi, result, &fmt, t));
                 for v in &result.values {
                     let label = status_label(v.status.as_str(), locale).to_string();
                     let mut note = String::new();
@@ -795,6 +796,7 @@ pub async fn kpi_page(
             formula: definition.formula.unwrap_or_default(),
             target: definition.target.unwrap_or_else(|| "—".into()),
             chart,
+            latest,
             rows,
             breakdowns,
             lint,

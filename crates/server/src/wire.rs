@@ -13,6 +13,10 @@ pub struct KpiValues {
     pub grain: String,
     pub unit: String,
     pub values: Vec<PeriodValue>,
+    /// The API's answers without `by` only: what every surface shows as the KPI's value now
+    /// (the engine's judged view).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest: Option<Latest>,
     /// The API's answers only: when this answer was computed (RFC 3339, the workspace
     /// zone's offset). A server answers from its last complete computation while it computes
     /// a newer one (new data, or a new minute), so this may be up to a computation old.
@@ -47,6 +51,43 @@ pub struct PeriodValue {
     pub pace_target: Option<f64>,
 }
 
+/// A KPI "now", as every surface shows it: its latest complete period with a value (or the
+/// latest complete period, without data), the one before, how it moved and its share of target.
+#[derive(Serialize, utoipa::ToSchema, Debug, Clone, PartialEq)]
+pub struct Latest {
+    pub period: String,
+    pub value: Option<f64>,
+    pub target: Option<f64>,
+    /// on_track, at_risk, off_track, no_data or no_target.
+    pub status: String,
+    /// The complete period with a value before `period`, and its value.
+    pub previous_period: Option<String>,
+    pub previous: Option<f64>,
+    /// `value − previous`.
+    pub change: Option<f64>,
+    /// `better`, `worse` or `same` for the KPI's direction.
+    pub verdict: Option<String>,
+    /// `100 × value / target`.
+    pub of_target: Option<f64>,
+}
+
+/// `result` judged; `None` when no period is complete yet.
+pub fn latest(result: &KpiResult) -> Option<Latest> {
+    let judged = result.judged();
+    let latest = judged.latest?;
+    Some(Latest {
+        period: latest.label.clone(),
+        value: latest.value,
+        target: latest.target,
+        status: latest.status.as_str().to_string(),
+        previous_period: judged.previous.map(|v| v.label.clone()),
+        previous: judged.previous.and_then(|v| v.value),
+        change: judged.change.map(|c| c.delta),
+        verdict: judged.change.map(|c| c.verdict.as_str().to_string()),
+        of_target: judged.of_target(),
+    })
+}
+
 pub fn kpi_values(result: &KpiResult, calendar: &Calendar) -> KpiValues {
     let values = result
         .values
@@ -79,6 +120,7 @@ pub fn kpi_values(result: &KpiResult, calendar: &Calendar) -> KpiValues {
         grain: result.grain.as_str().to_string(),
         unit: result.unit.as_str().to_string(),
         values,
+        latest: None,
         computed_at: None,
         computation_ms: None,
     }

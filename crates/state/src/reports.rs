@@ -32,14 +32,13 @@ impl StateDb {
         )
     }
 
-    /// Records a report's sends for a moment, one per recipient, unless that moment was
-    /// recorded already; whether it was new.
+    /// Records a report's sends for a moment, one per `(recipient, message)`, unless that
+    /// moment was recorded already; whether it was new.
     pub async fn record_report(
         &self,
         report: &str,
         moment: i64,
-        recipients: &[String],
-        message: &str,
+        sends: &[(String, String)],
     ) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
         let exists = sqlx::query("SELECT 1 FROM report_sends WHERE report = $1 AND moment = $2")
@@ -52,7 +51,7 @@ impl StateDb {
             return Ok(false);
         }
         let at = now();
-        for recipient in recipients {
+        for (recipient, message) in sends {
             sqlx::query(
                 "INSERT INTO report_sends (report, moment, recipient, message, state, attempts, next_attempt_at, created_at) \
                  VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5)",

@@ -790,7 +790,7 @@ fn check(
     if connections {
         diagnostics.extend(runtime.block_on(tablero_connections::check(&workspace)));
     }
-    diagnostics.extend(runtime.block_on(people::owner_warnings(root, &workspace)));
+    diagnostics.extend(runtime.block_on(people::account_warnings(root, &workspace)));
     let (catalog, problems) = tablero_formula::check_workspace(&workspace);
     diagnostics.extend(problems);
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();

@@ -346,8 +346,9 @@ fn read_password(email: &str, from_stdin: bool, confirm: bool) -> Result<String,
 }
 
 /// `check`'s warnings about people: once accounts exist, an owner of KPIs that no editor
-/// covers (nobody can record those KPIs' reviews). Without a state database, nothing.
-pub async fn owner_warnings(root: &Path, workspace: &Workspace) -> Vec<Diagnostic> {
+/// covers (nobody can record those KPIs' reviews), and a report's address that is no active
+/// account (it gets nothing, SPEC §13). Without a state database, nothing.
+pub async fn account_warnings(root: &Path, workspace: &Workspace) -> Vec<Diagnostic> {
     let setting = tablero_model::load::state_setting(root).ok().flatten();
     if setting.is_none() && !root.join("data").join("tablero.db").is_file() {
         return Vec::new();
@@ -382,6 +383,24 @@ pub async fn owner_warnings(root: &Path, workspace: &Workspace) -> Vec<Diagnosti
                     owner.value, owner.value
                 ),
             ));
+        }
+    }
+    for report in &workspace.reports {
+        for address in &report.to {
+            let email = tablero_access::normalize_email(&address.value)
+                .unwrap_or_else(|_| address.value.clone());
+            let active = accounts
+                .iter()
+                .any(|a| a.email == email && !a.is_disabled());
+            if !active {
+                warnings.push(Diagnostic::warning(
+                    Some(address.location.clone()),
+                    format!(
+                        "report `{}`: `{}` is no active account, so it gets nothing (each address gets the dashboard as its account sees it)",
+                        report.id.value, address.value
+                    ),
+                ));
+            }
         }
     }
     warnings

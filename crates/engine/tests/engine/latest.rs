@@ -100,11 +100,7 @@ fn the_latest_complete_value_and_its_change() {
         let shown = |v: Option<&KpiValue>| v.map(|v| v.label.clone());
         let judged = r.judged();
         assert_eq!(shown(judged.latest).as_deref(), latest, "{months:?}");
-        assert_eq!(
-            shown(judged.previous).as_deref(),
-            previous,
-            "{months:?}"
-        );
+        assert_eq!(shown(judged.previous).as_deref(), previous, "{months:?}");
         assert_eq!(
             judged.change.map(|c| (c.delta, c.verdict)),
             change,

@@ -121,3 +121,84 @@ async fn funnel_routes_answer_with_fitting_statuses() {
         assert_eq!(status, expected, "{uri}: {body}");
     }
 }
+
+/// SPEC §13: a stage the account may not see is there as hidden — no id, name or value — and
+/// no conversion is told across it (it would give the hidden value away). Qualified belongs to
+/// Marketing here; a Sales viewer sees leads 10, a hidden stage, won 1 with no conversion and
+/// 1 / 10 = 10 % of the first stage.
+#[tokio::test]
+async fn a_hidden_stage_is_named_as_hidden_and_nothing_is_told_across_it() {
+    use crate::access::{Backend, fresh_db, get as request, send};
+    let dir = workspace();
+    let kpis = std::fs::read_to_string(dir.path().join("kpis/k.yaml")).unwrap();
+    let marketing = kpis.replacen(
+        "name: Qualified\n  owner: Sales",
+        "name: Qualified\n  owner: Marketing",
+        1,
+    );
+    assert_ne!(marketing, kpis);
+    std::fs::write(dir.path().join("kpis/k.yaml"), marketing).unwrap();
+    let db_dir = tempfile::tempdir().unwrap();
+    let (db, _) = fresh_db(Backend::Sqlite, db_dir.path()).await;
+    tablero_access::add_account(
+        &db,
+        "ventas@shop.test",
+        tablero_access::Role::Viewer,
+        &["Sales".to_string()],
+        crate::access::PASSWORD.into(),
+    )
+    .await
+    .unwrap();
+    let token = tablero_access::create_token(&db, "ventas@shop.test", "t")
+        .await
+        .unwrap()
+        .secret;
+    let mut state = AppState::open(dir.path());
+    state.auth = Some(std::sync::Arc::new(tablero_server::auth::Auth::new(db)));
+
+    let answer = send(
+        &state,
+        request(
+            "/api/v1/funnels/pipeline?period=2026-03",
+            Some(&token),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let funnel: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+    let stages = funnel["stages"].as_array().unwrap();
+    // (kpi, value, conversion, of first, hidden)
+    let table = [
+        (Some("leads"), Some(10.0), None, Some(100.0), false),
+        (None, None, None, None, true),
+        (Some("ganadas"), Some(1.0), None, Some(10.0), false),
+    ];
+    assert_eq!(stages.len(), table.len(), "{}", answer.body);
+    for (stage, (kpi, value, conversion, of_first, hidden)) in stages.iter().zip(table) {
+        assert_eq!(stage["kpi"].as_str(), kpi, "{stage}");
+        assert_eq!(stage["value"].as_f64(), value, "{stage}");
+        assert_eq!(stage["conversion"].as_f64(), conversion, "{stage}");
+        assert_eq!(stage["of_first"].as_f64(), of_first, "{stage}");
+        assert_eq!(stage["hidden"], hidden, "{stage}");
+    }
+    assert!(!answer.body.contains("calificadas") && !answer.body.contains("Qualified"));
+
+    let page = send(
+        &state,
+        request(
+            "/funnel/pipeline?period=2026-03&lang=en",
+            Some(&token),
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("A KPI your account may not see"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("calificadas") && !page.body.contains("Qualified"));
+    assert!(!page.body.contains("25,0 %") && !page.body.contains("25.0 %"));
+}

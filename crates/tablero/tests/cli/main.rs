@@ -1,6 +1,6 @@
 //! The `tablero` binary end to end, in one test binary: alerts, bench, the hand-worked cases,
 //! the example company (and its numbers recomputed in DuckDB), exports, people, pushdown to
-//! PostgreSQL, reports, the same digits however a catalog is computed, serve, and the store
+//! PostgreSQL, one latest value on every surface, reports, the same digits however a catalog is computed, serve, and the store
 //! with its faults. Each module says what it covers.
 
 mod alerts;
@@ -12,6 +12,7 @@ mod example_anomaly;
 mod example_duckdb;
 mod exports;
 mod kept;
+mod one_latest;
 mod people;
 mod pushdown;
 mod reports;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-struct SmtpSink {
+pub(crate) struct SmtpSink {
     child: Child,
 }
 
@@ -18,7 +18,7 @@ impl Drop for SmtpSink {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -26,7 +26,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_smtp(maildir: &Path, port: u16) -> SmtpSink {
+pub(crate) fn start_smtp(maildir: &Path, port: u16) -> SmtpSink {
     let mut child = Command::new("python3")
         .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
         .args(["-c", "aiosmtpd.handlers.Mailbox"])
@@ -47,7 +47,7 @@ fn start_smtp(maildir: &Path, port: u16) -> SmtpSink {
 }
 
 /// Each mail received: to, subject, HTML, and its PDF attachment as text (pdftotext).
-fn mails(maildir: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn mails(maildir: &Path) -> Vec<serde_json::Value> {
     const DECODE: &str = r#"
 import email, email.policy, json, pathlib, subprocess, sys
 for path in sorted(pathlib.Path(sys.argv[1]).glob("new/*"), key=lambda p: p.stat().st_mtime_ns):
@@ -228,4 +228,99 @@ fn each_scheduled_moment_is_sent_once_with_its_pdf() {
     let (_, out, _) = tablero(&root, &["reports", "run", "--as-of", "2026-04-11"]);
     assert!(out.contains("0 e-mail(s) sent, 0 failed"), "{out}");
     assert_eq!(mails(&maildir).len(), 6);
+}
+
+fn with_stdin(root: &Path, args: &[&str], input: &str) -> (i32, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tablero"))
+        .arg("-w")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// SPEC §13: each address gets the dashboard as its account sees it. Costs belong to
+/// Operaciones here: Ana (a viewer of Finanzas) gets sales only, Luis (every owner) both, and
+/// an address with no account nothing — `check` says so.
+#[test]
+fn each_recipient_gets_the_kpis_its_account_sees() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let maildir = dir.path().join("maildir");
+    let _sink = start_smtp(&maildir, port);
+    let root = workspace(dir.path(), port);
+    let kpis = std::fs::read_to_string(root.join("kpis/k.yaml")).unwrap();
+    let (sales, costs) = kpis.split_at(kpis.find("- id: costos").unwrap());
+    std::fs::write(
+        root.join("kpis/k.yaml"),
+        format!("{sales}{}", costs.replace("Finanzas", "Operaciones")),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("reports/cierre.yaml"),
+        "id: cierre\ndashboard: mensual\nto: [ana@tienda.test, luis@tienda.test, nadie@tienda.test]\nschedule: monthly on day 3 at 09:00\n",
+    )
+    .unwrap();
+    for (email, owners) in [
+        ("ana@tienda.test", Some("Finanzas")),
+        ("luis@tienda.test", None),
+    ] {
+        let mut args = vec!["users", "add", email, "--role", "viewer"];
+        if let Some(owners) = owners {
+            args.extend(["--owners", owners]);
+        }
+        args.push("--password-stdin");
+        let (code, err) = with_stdin(&root, &args, "una clave larga y buena\n");
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = tablero(&root, &["check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("`nadie@tienda.test` is no active account"),
+        "{err}"
+    );
+
+    let (code, out, err) = tablero(
+        &root,
+        &["reports", "send", "cierre", "--as-of", "2026-04-10"],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 e-mail(s) sent, 0 failed"), "{out}");
+    let received = mails(&maildir);
+    let mut to: Vec<&str> = received.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(to, ["ana@tienda.test", "luis@tienda.test"]);
+    for mail in &received {
+        let pdf = mail["pdf"].as_str().unwrap();
+        let html = mail["html"].as_str().unwrap();
+        // March: sales 30 + 50 = 80, costs 35 + 25 = 60.
+        assert!(
+            pdf.contains("Ventas del mes") && pdf.contains("80"),
+            "{pdf}"
+        );
+        let sees_costs = mail["to"] == "luis@tienda.test";
+        for text in [pdf, html] {
+            assert_eq!(
+                text.contains("Costos del mes"),
+                sees_costs,
+                "{}: {text}",
+                mail["to"]
+            );
+        }
+    }
 }
