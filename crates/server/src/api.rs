@@ -12,6 +12,7 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::access::View;
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
 use crate::state::{AppState, Loaded, Snapshot};
@@ -172,77 +173,11 @@ pub fn loaded_in(snapshot: &Snapshot) -> Result<std::sync::Arc<Loaded>, AppError
     })
 }
 
-/// Whether a KPI builds on a KPI the caller may not see: then its value is shown but not
-/// its query, which would spell out the hidden KPI's definition.
-pub fn hides_a_dependency(loaded: &Loaded, caller: &Caller, id: &str) -> bool {
-    let workspace = loaded.engine.workspace();
-    loaded
-        .engine
-        .catalog()
-        .kpis_of(id)
-        .iter()
-        .any(|k| !caller.sees_id(workspace, k))
-}
-
-/// What hidden KPIs are called where a formula names them.
-pub const HIDDEN_KPI: &str = "(hidden)";
-
-/// A formula's text with each KPI of `hidden` named [`HIDDEN_KPI`]: a name not next to a `.`
-/// (which would make it a source's, as in `ventas.total`) and not part of a longer name.
-pub fn without_kpis(formula: &str, hidden: &[&str]) -> String {
-    if hidden.is_empty() {
-        return formula.to_string();
-    }
-    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut out = String::with_capacity(formula.len());
-    let mut rest = formula;
-    let mut before: Option<char> = None;
-    while let Some(c) = rest.chars().next() {
-        if is_name(c) && !before.is_some_and(|b| is_name(b) || b == '.') {
-            let end = rest.find(|c: char| !is_name(c)).unwrap_or(rest.len());
-            let (word, after) = rest.split_at(end);
-            if hidden.contains(&word) && !after.starts_with('.') {
-                out.push_str(HIDDEN_KPI);
-            } else {
-                out.push_str(word);
-            }
-            before = word.chars().last();
-            rest = after;
-            continue;
-        }
-        out.push(c);
-        before = Some(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-/// The KPI of this id if the caller may see it; a hidden KPI is answered as unknown.
-pub fn visible<'w>(
-    workspace: &'w tablero_model::Workspace,
-    caller: &Caller,
-    id: &str,
-) -> Result<&'w tablero_model::Kpi, AppError> {
-    workspace
-        .kpi(id)
-        .filter(|k| caller.sees(k))
-        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))
-}
-
-/// A KPI's definition as `caller` may read it: its formula and target name no KPI the caller
+/// A KPI's definition as the viewer may read it: its formula and target name no KPI the caller
 /// may not see (SPEC §13).
-pub fn definition(loaded: &Loaded, caller: &Caller, kpi: &tablero_model::Kpi) -> KpiDefinition {
+pub fn definition(loaded: &Loaded, view: &View, kpi: &tablero_model::Kpi) -> KpiDefinition {
     let dimensions = loaded.engine.dimensions(&kpi.id.value);
-    let workspace = loaded.engine.workspace();
-    let hidden: Vec<String> = loaded
-        .engine
-        .catalog()
-        .kpis_of(&kpi.id.value)
-        .into_iter()
-        .filter(|k| !caller.sees_id(workspace, k))
-        .collect();
-    let hidden: Vec<&str> = hidden.iter().map(String::as_str).collect();
-    let shown = |text: &str| without_kpis(text, &hidden);
+    let shown = |text: &str| view.formula_text(&kpi.id.value, text);
     KpiDefinition {
         id: kpi.id.value.clone(),
         name: kpi.name.clone(),
@@ -278,14 +213,8 @@ async fn list_kpis(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<KpiList>, AppError> {
     let loaded = loaded(&state).await?;
-    let kpis = loaded
-        .engine
-        .workspace()
-        .kpis
-        .iter()
-        .filter(|k| caller.sees(k))
-        .map(|k| definition(&loaded, &caller, k))
-        .collect();
+    let view = View::new(&caller, &loaded);
+    let kpis = view.kpis().map(|k| definition(&loaded, &view, k)).collect();
     Ok(Json(KpiList { kpis }))
 }
 
@@ -299,10 +228,10 @@ async fn get_kpi(
     Path(id): Path<String>,
 ) -> Result<Json<KpiDetail>, AppError> {
     let loaded = loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
-    let kpi = visible(workspace, &caller, &id)?;
+    let view = View::new(&caller, &loaded);
+    let kpi = view.kpi(&id)?;
     let lint = crate::pages::lint_for(&loaded, &id);
-    let sql = if hides_a_dependency(&loaded, &caller, &id) {
+    let sql = if view.hides_a_dependency(&id) {
         None
     } else {
         let engine = loaded.engine.clone();
@@ -314,7 +243,7 @@ async fn get_kpi(
             .and_then(|e| e.sql.ok())
     };
     Ok(Json(KpiDetail {
-        definition: definition(&loaded, &caller, kpi),
+        definition: definition(&loaded, &view, kpi),
         lint,
         sql,
     }))
@@ -336,7 +265,7 @@ async fn kpi_values_handler(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let loaded = loaded(&state).await?;
-    let kpi = visible(loaded.engine.workspace(), &caller, &id)?;
+    let kpi = View::new(&caller, &loaded).kpi(&id)?;
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -356,6 +285,9 @@ async fn kpi_values_handler(
         crate::downloads::values_csv(kpi, result)?
     } else {
         let mut values = kpi_values(result, calendar);
+        if result.by.is_none() {
+            values.latest = crate::wire::latest(result);
+        }
         values.computed_at = Some(computed_at.clone());
         values.computation_ms = Some(computed.took.as_millis().try_into().unwrap_or(u64::MAX));
         Json(values).into_response()
@@ -449,20 +381,21 @@ async fn ingest_rows(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Ingested>), AppError> {
-    if !caller.visitor.may_push_rows() {
+    let loaded = loaded(&state).await?;
+    let view = View::new(&caller, &loaded);
+    if !view.pushes_rows() {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
             message: "pushing rows needs an editor's or an admin's token".into(),
         });
     }
-    let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     let source = workspace
         .source(&name)
         .filter(|s| s.data == tablero_model::SourceData::Store)
         .ok_or_else(|| AppError::not_found(format!("no store source named `{name}`")))?;
-    if !caller.writes_source(workspace, loaded.engine.catalog(), source) {
+    if !view.writes_source(source) {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
@@ -612,33 +545,5 @@ fn store_error(err: tablero_store::StoreError) -> AppError {
             message,
         },
         StoreError::Internal(message) => AppError::internal(message),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_formula_names_no_hidden_kpi() {
-        let cases = [
-            ("ventas / personas", &["ventas"][..], "(hidden) / personas"),
-            (
-                "ventas.total / ventas",
-                &["ventas"],
-                "ventas.total / (hidden)",
-            ),
-            (
-                "mis_ventas * ventas_netas",
-                &["ventas"],
-                "mis_ventas * ventas_netas",
-            ),
-            ("a*b/(a+c)", &["a", "c"], "(hidden)*b/((hidden)+(hidden))"),
-            ("ventas / personas", &[], "ventas / personas"),
-            ("año / ventas", &["ventas"], "año / (hidden)"),
-        ];
-        for (formula, hidden, shown) in cases {
-            assert_eq!(without_kpis(formula, hidden), shown, "{formula}");
-        }
     }
 }

@@ -221,34 +221,11 @@ pub struct Caller {
 }
 
 impl Caller {
-    /// Whether this caller sees a KPI (through its owner).
-    pub fn sees(&self, kpi: &tablero_model::Kpi) -> bool {
+    /// Whether this caller sees a KPI (through its owner). Features ask
+    /// [`crate::access::View`], which is made from this.
+    pub(crate) fn sees(&self, kpi: &tablero_model::Kpi) -> bool {
         self.visitor
             .sees_owner(kpi.owner.as_ref().map(|o| o.value.as_str()))
-    }
-
-    /// Whether this caller may push rows to a store source or enter a manual source's values:
-    /// an editor of the source's `owner:`, or without one, of every owner of the KPIs that
-    /// read it; admins (SPEC §13).
-    pub fn writes_source(
-        &self,
-        workspace: &tablero_model::Workspace,
-        catalog: &tablero_formula::Catalog,
-        source: &tablero_model::Source,
-    ) -> bool {
-        let name = &source.name.value;
-        let readers = workspace
-            .kpis
-            .iter()
-            .filter(|k| catalog.sources_of(&k.id.value).contains(name))
-            .map(|k| k.owner.as_ref().map(|o| o.value.as_str()));
-        self.visitor
-            .writes_source(source.owner.as_ref().map(|o| o.value.as_str()), readers)
-    }
-
-    /// Whether this caller sees the KPI with this id (false for unknown ids).
-    pub fn sees_id(&self, workspace: &tablero_model::Workspace, id: &str) -> bool {
-        workspace.kpi(id).is_some_and(|k| self.sees(k))
     }
 
     /// Someone who reads as `visitor` and may change nothing (a share link's creator).
@@ -331,12 +308,9 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
                 .get("x-csrf-token")
                 .and_then(|v| v.to_str().ok());
             if !csrf_matches(caller.csrf.as_deref(), sent) {
-                return AppError {
-                    status: StatusCode::FORBIDDEN,
-                    code: "csrf",
-                    message: "a change made with the session cookie needs the page's X-CSRF-Token"
-                        .into(),
-                }
+                return csrf_refused(
+                    "a change made with the session cookie needs the page's X-CSRF-Token",
+                )
                 .into_response();
             }
         }
@@ -457,6 +431,59 @@ pub(crate) fn access_failure(err: tablero_access::AccessError) -> AppError {
     match err {
         tablero_access::AccessError::State(err) => state_failure(err),
         other => AppError::internal(other),
+    }
+}
+
+/// The refusal of a change that does not prove it comes from this server's page.
+fn csrf_refused(message: &str) -> AppError {
+    AppError {
+        status: StatusCode::FORBIDDEN,
+        code: "csrf",
+        message: message.into(),
+    }
+}
+
+/// A form that carries its page's anti-CSRF token in a `csrf` field.
+pub trait WithCsrf {
+    fn csrf(&self) -> Option<&str>;
+}
+
+impl WithCsrf for std::collections::HashMap<String, String> {
+    fn csrf(&self) -> Option<&str> {
+        self.get("csrf").map(String::as_str)
+    }
+}
+
+/// A form posted from one of this server's pages: read, then refused (403 `csrf`) unless its
+/// `csrf` field is the caller's token, whenever accounts are configured. Every state-changing
+/// form takes its fields through this extractor (the API's changes are checked by
+/// [`identify`], from the `X-CSRF-Token` header), so the check is written once.
+pub struct CheckedForm<T>(pub T);
+
+impl<T> axum::extract::FromRequest<AppState> for CheckedForm<T>
+where
+    T: serde::de::DeserializeOwned + WithCsrf + Send,
+{
+    type Rejection = AppError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, AppError> {
+        let expected = request
+            .extensions()
+            .get::<Caller>()
+            .and_then(|c| c.csrf.clone());
+        let Form(form) = Form::<T>::from_request(request, state)
+            .await
+            .map_err(|rejection| AppError {
+                status: rejection.status(),
+                code: "bad_request",
+                message: rejection.body_text(),
+            })?;
+        if state.auth.is_some() && !csrf_matches(expected.as_deref(), form.csrf()) {
+            return Err(csrf_refused(
+                "the form is not from this server's page (anti-CSRF token missing or wrong)",
+            ));
+        }
+        Ok(CheckedForm(form))
     }
 }
 
@@ -668,21 +695,17 @@ pub struct LogoutForm {
     csrf: String,
 }
 
+impl WithCsrf for LogoutForm {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
+}
+
 /// POST /logout: ends the session (its record is deleted, the cookie removed).
 pub async fn logout(
-    axum::Extension(caller): axum::Extension<Caller>,
     session: Option<axum::Extension<Session>>,
-    Form(form): Form<LogoutForm>,
+    CheckedForm(_): CheckedForm<LogoutForm>,
 ) -> Response {
-    if caller.via == Via::Session && !csrf_matches(caller.csrf.as_deref(), Some(&form.csrf)) {
-        return AppError {
-            status: StatusCode::FORBIDDEN,
-            code: "csrf",
-            message: "the form is not from this server's page (anti-CSRF token missing or wrong)"
-                .into(),
-        }
-        .into_response();
-    }
     if let Some(axum::Extension(session)) = session
         && let Err(err) = session.flush().await
     {

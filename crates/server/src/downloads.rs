@@ -10,6 +10,7 @@ use tablero_engine::KpiResult;
 use tablero_export::{Cell, Column, Table};
 use tablero_model::{Kpi, Locale};
 
+use crate::access::View;
 use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -150,7 +151,7 @@ pub async fn kpi_periods(
     let kind = FileKind::parse(&kind)?;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let kpi = crate::api::visible(workspace, &caller, &id)?;
+    let kpi = View::new(&caller, &loaded).kpi(&id)?;
     let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
     let request = query.values().request(&loaded, vec![id.clone()])?;
     let results = state
@@ -177,10 +178,9 @@ pub fn values_csv(kpi: &Kpi, result: &KpiResult) -> Result<Response, AppError> {
 /// Each KPI's latest complete period as a table: KPI, owner, period, value, target, % of
 /// target, status (in words). Units differ between rows, so numbers carry no unit format.
 pub fn latest_table(
-    workspace: &tablero_model::Workspace,
     results: &[KpiResult],
     ids: Option<&[String]>,
-    caller: &Caller,
+    view: &View,
     locale: Locale,
 ) -> Table {
     let (t, _) = texts(Some(if locale == Locale::Es { "es" } else { "en" }), locale);
@@ -202,7 +202,7 @@ pub fn latest_table(
         if ids.is_some_and(|ids| !ids.contains(&result.kpi)) {
             continue;
         }
-        let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
+        let Ok(kpi) = view.kpi(&result.kpi) else {
             continue;
         };
         let judged = result.judged();
@@ -247,8 +247,9 @@ pub async fn breakdown(
     let kind = FileKind::parse(&kind)?;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let kpi = crate::api::visible(workspace, &caller, &id)?;
-    if !crate::api::definition(&loaded, &caller, kpi)
+    let view = View::new(&caller, &loaded);
+    let kpi = view.kpi(&id)?;
+    if !crate::api::definition(&loaded, &view, kpi)
         .dimensions
         .contains(&dim)
     {
@@ -333,7 +334,8 @@ pub async fn latest(
     let mut query = query;
     let (ids, name) = match get("id") {
         Some(id) => {
-            let (_, ids) = crate::pages::visible_dashboard(workspace, &caller, &id, &mut query)?;
+            let (_, ids) =
+                crate::pages::visible_dashboard(&View::new(&caller, &loaded), &id, &mut query)?;
             (Some(ids), id)
         }
         None => (None, "kpis".to_string()),
@@ -345,6 +347,11 @@ pub async fn latest(
         .compute(&loaded, &request)
         .await
         .map_err(AppError::from_compute)?;
-    let table = latest_table(workspace, &results, ids.as_deref(), &caller, locale);
+    let table = latest_table(
+        &results,
+        ids.as_deref(),
+        &View::new(&caller, &loaded),
+        locale,
+    );
     kind.file(&table, &name, &name, locale)
 }

@@ -13,8 +13,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tablero_model::{ColumnType, Source};
 
+use crate::access::View;
 use crate::api::loaded_in;
-use crate::auth::Caller;
+use crate::auth::{Caller, CheckedForm};
 use crate::error::AppError;
 use crate::pages::{Frame, PageQuery, frame};
 use crate::state::{AppState, Loaded};
@@ -62,7 +63,7 @@ fn manual_source<'w>(
         .source(name)
         .filter(|s| s.manual)
         .ok_or_else(|| AppError::not_found(format!("no manual source named `{name}`")))?;
-    if !caller.writes_source(loaded.engine.workspace(), loaded.engine.catalog(), source) {
+    if !View::new(caller, loaded).writes_source(source) {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
             code: "forbidden",
@@ -112,11 +113,8 @@ fn fields(source: &Source, values: &HashMap<String, String>) -> Vec<Field> {
 }
 
 fn readers(loaded: &Loaded, caller: &Caller, source: &str) -> Vec<(String, String)> {
-    let workspace = loaded.engine.workspace();
-    workspace
-        .kpis
-        .iter()
-        .filter(|k| caller.sees(k))
+    View::new(caller, loaded)
+        .kpis()
         .filter(|k| {
             loaded
                 .engine
@@ -178,18 +176,8 @@ pub async fn entry_submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(name): Path<String>,
-    axum::Form(form): axum::Form<HashMap<String, String>>,
+    CheckedForm(form): CheckedForm<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    if state.auth.is_some()
-        && !crate::auth::csrf_matches(caller.csrf.as_deref(), form.get("csrf").map(String::as_str))
-    {
-        return Err(AppError {
-            status: StatusCode::FORBIDDEN,
-            code: "csrf",
-            message: "the form is not from this server's page (anti-CSRF token missing or wrong)"
-                .into(),
-        });
-    }
     let snapshot = state.snapshot().await;
     let loaded = loaded_in(&snapshot)?;
     let source = manual_source(&loaded, &caller, &name)?.clone();

@@ -11,6 +11,7 @@ use tablero_engine::Request;
 use tablero_model::display::format_value;
 use utoipa::ToSchema;
 
+use crate::access::View;
 use crate::api::{loaded, loaded_in};
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -55,11 +56,12 @@ async fn build(
 ) -> Result<Funnel, AppError> {
     let workspace = loaded.engine.workspace();
     // Every stage in catalog order, each with whether the caller sees it.
+    let view = View::new(caller, loaded);
     let stages: Vec<(&tablero_model::Kpi, bool)> = workspace
         .kpis
         .iter()
         .filter(|k| k.group.as_deref() == Some(group))
-        .map(|k| (k, caller.sees(k)))
+        .map(|k| (k, view.sees(&k.id.value)))
         .collect();
     let Some((first, _)) = stages.iter().find(|(_, seen)| *seen) else {
         return Err(AppError::not_found(format!("no funnel named `{group}`")));

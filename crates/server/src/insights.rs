@@ -14,6 +14,7 @@ use tablero_formula::insight::{Fact, Facts, Field, insight_condition};
 use tablero_model::Locale;
 use utoipa::ToSchema;
 
+use crate::access::View;
 use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -144,6 +145,7 @@ pub async fn active(
     if workspace.insights.is_empty() {
         return Ok(Vec::new());
     }
+    let view = View::new(caller, loaded);
     let mut checked = Vec::new();
     for insight in &workspace.insights {
         // The workspace checks before it loads: an invalid condition never gets here.
@@ -151,7 +153,7 @@ pub async fn active(
             continue;
         };
         let kpis = condition.kpis();
-        if kpis.iter().all(|k| caller.sees_id(workspace, k)) {
+        if kpis.iter().all(|k| view.sees(k)) {
             checked.push((insight, condition, kpis));
         }
     }

@@ -4,6 +4,7 @@
 //! **Invariant:** the server holds no KPI logic: it asks the engine, caches answers per
 //! workspace version, and renders them. It never changes state on a GET.
 
+mod access;
 mod api;
 pub mod auth;
 mod chart;
@@ -231,7 +232,6 @@ async fn metrics_handler(
     axum::extract::Query(query): axum::extract::Query<MetricsQuery>,
 ) -> Result<impl IntoResponse, AppError> {
     let loaded = api::loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
     let as_of = match query.as_of.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(t) => Some(
@@ -252,9 +252,10 @@ async fn metrics_handler(
         )
         .await
         .map_err(AppError::from_compute)?;
+    let view = access::View::new(&caller, &loaded);
     let mut gauges = Vec::new();
     for result in results.iter() {
-        let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
+        let Ok(kpi) = view.kpi(&result.kpi) else {
             continue;
         };
         let judged = result.judged();

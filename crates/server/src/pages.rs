@@ -14,6 +14,7 @@ use tablero_engine::{InProgress, KpiResult, Request, Verdict};
 use tablero_model::display::{format_value, status_label};
 use tablero_model::{Diagnostic, Kpi, Locale};
 
+use crate::access::View;
 use crate::api::{ValuesQuery, loaded, loaded_in};
 use crate::auth::Caller;
 use crate::chart::{self, Point};
@@ -149,10 +150,9 @@ pub(crate) fn frame(
         carry: query.carry(),
         query: query.clone(),
         errors: state_errors.iter().map(|d| d.to_string()).collect(),
-        dashboards: workspace
-            .dashboards
-            .iter()
-            .filter(|d| d.kpis.iter().any(|k| caller.sees_id(workspace, &k.value)))
+        dashboards: View::new(caller, loaded)
+            .dashboards()
+            .into_iter()
             .map(|d| (d.id.clone(), d.title.clone()))
             .collect(),
         grain_options,
@@ -382,8 +382,9 @@ pub async fn home(
     match compute_all(&state, &loaded, &query, Vec::new()).await {
         Ok(results) => {
             let cards = state.cards.cards(&results, workspace, &fmt, frame.t);
+            let view = View::new(&caller, &loaded);
             for (result, card) in results.iter().zip(cards.iter()) {
-                let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) else {
+                let Ok(kpi) = view.kpi(&result.kpi) else {
                     continue;
                 };
                 let Some(card) = card.clone() else {
@@ -432,7 +433,7 @@ async fn overdue_actions(
     let Ok(db) = crate::reviews::db(state) else {
         return Vec::new();
     };
-    let workspace = loaded.engine.workspace();
+    let view = View::new(caller, loaded);
     let today = jiff::Timestamp::now()
         .to_zoned(loaded.engine.calendar().time_zone().clone())
         .date()
@@ -441,7 +442,7 @@ async fn overdue_actions(
         Ok(actions) => actions
             .into_iter()
             .filter_map(|o| {
-                let kpi = workspace.kpi(&o.kpi).filter(|k| caller.sees(k))?;
+                let kpi = view.kpi(&o.kpi).ok()?;
                 Some((
                     o.kpi,
                     kpi.name.clone(),
@@ -595,10 +596,8 @@ pub async fn kpi_page(
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     // A KPI this account may not see is answered exactly like one that does not exist.
-    let kpi = workspace
-        .kpi(&id)
-        .filter(|k| caller.sees(k))
-        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
+    let view = View::new(&caller, &loaded);
+    let kpi = view.kpi(&id)?;
     let (mut frame, locale) = frame(&snapshot.errors, &loaded, &caller, &query, kpi.name.clone());
     let t = frame.t;
     let fmt = Fmt {
@@ -656,7 +655,7 @@ pub async fn kpi_page(
                 }
                 // One breakdown per dimension, at the last complete period.
                 let period = result.judged().latest.map(|v| v.label.clone());
-                let definition = crate::api::definition(&loaded, &caller, kpi);
+                let definition = crate::api::definition(&loaded, &view, kpi);
                 for dim in definition.dimensions {
                     let mut q = query.values();
                     q.by = Some(dim.clone());
@@ -714,8 +713,7 @@ pub async fn kpi_page(
         let (from, to) = (day(first.1).to_string(), day(last.2).to_string());
         let annotations = crate::reviews::visible_annotations(
             &db,
-            workspace,
-            &caller,
+            &view,
             (&from, &to),
             None,
             crate::reviews::MAX_NOTES,
@@ -747,33 +745,25 @@ pub async fn kpi_page(
     }
     let chart = chart::series(&points, &format!("{} {}", t.chart_label, kpi.name));
     let (reviews, review_form) =
-        review_section(&state, &caller, kpi, locale, t, &periods_shown).await;
+        review_section(&state, &view, kpi, locale, t, &periods_shown).await;
     let insights = page_insights(&state, &loaded, &caller, locale, &query, Some(&id)).await;
-    let entries: Vec<(String, String)> = if caller.visitor.may_push_rows() {
-        loaded
-            .engine
-            .catalog()
-            .sources_of(&id)
-            .iter()
-            .filter_map(|s| workspace.source(s))
-            .filter(|s| s.manual && caller.writes_source(workspace, loaded.engine.catalog(), s))
-            .map(|s| {
-                (
-                    s.name.value.clone(),
-                    s.label.clone().unwrap_or_else(|| s.name.value.clone()),
-                )
-            })
-            .collect()
-    } else {
-        Vec::new()
-    };
+    let entries: Vec<(String, String)> = view
+        .entries_of(&id)
+        .into_iter()
+        .map(|s| {
+            (
+                s.name.value.clone(),
+                s.label.clone().unwrap_or_else(|| s.name.value.clone()),
+            )
+        })
+        .collect();
     let lint = lint_for(&loaded, &id);
-    let sql = if crate::api::hides_a_dependency(&loaded, &caller, &id) {
+    let sql = if view.hides_a_dependency(&id) {
         t.hidden_dependency.to_string()
     } else {
         page_sql(&state, &loaded, &query, &id).await
     };
-    let definition = crate::api::definition(&loaded, &caller, kpi);
+    let definition = crate::api::definition(&loaded, &view, kpi);
     render(
         status,
         KpiPage {
@@ -922,7 +912,7 @@ async fn expected_bands(
 /// The KPI's reviews, and the form when the caller may write one.
 async fn review_section(
     state: &AppState,
-    caller: &Caller,
+    view: &View<'_>,
     kpi: &Kpi,
     locale: Locale,
     t: &Texts,
@@ -961,9 +951,9 @@ async fn review_section(
         })
         .collect();
     let _ = locale;
-    let may_write = crate::reviews::may_edit(caller, kpi).is_ok();
+    let may_write = view.may_edit(kpi);
     let form = (may_write && state.auth.is_some())
-        .then(|| caller.csrf.clone())
+        .then(|| view.caller().csrf.clone())
         .flatten()
         .map(|csrf| ReviewForm {
             csrf,
@@ -975,6 +965,12 @@ async fn review_section(
                 .collect(),
         });
     (views, form)
+}
+
+impl crate::auth::WithCsrf for ReviewFormFields {
+    fn csrf(&self) -> Option<&str> {
+        Some(&self.csrf)
+    }
 }
 
 /// The review form's fields.
@@ -997,20 +993,12 @@ pub async fn review_form_submit(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
-    axum::Form(form): axum::Form<ReviewFormFields>,
+    crate::auth::CheckedForm(form): crate::auth::CheckedForm<ReviewFormFields>,
 ) -> Result<Response, AppError> {
-    if state.auth.is_some() && !crate::auth::csrf_matches(caller.csrf.as_deref(), Some(&form.csrf))
-    {
-        return Err(AppError {
-            status: StatusCode::FORBIDDEN,
-            code: "csrf",
-            message: "the form is not from this server's page (anti-CSRF token missing or wrong)"
-                .into(),
-        });
-    }
     let loaded = loaded(&state).await?;
-    let kpi = crate::api::visible(loaded.engine.workspace(), &caller, &id)?;
-    crate::reviews::may_edit(&caller, kpi)?;
+    let view = View::new(&caller, &loaded);
+    let kpi = view.kpi(&id)?;
+    view.edits(kpi)?;
     let what = form.what.unwrap_or_default();
     let actions = if what.trim().is_empty() {
         Vec::new()
@@ -1164,30 +1152,18 @@ struct DashboardPage {
     rows: Vec<ScoreRow>,
 }
 
-/// A dashboard and the ids of its KPIs this caller sees; its grain becomes the query's when the
-/// query names none. A dashboard whose every KPI is hidden is answered as unknown, on every
-/// surface that shows it (scorecard, wall screen, download).
+/// A dashboard and the ids of its KPIs the viewer sees ([`View::dashboard`]); its grain
+/// becomes the query's when the query names none.
 pub(crate) fn visible_dashboard<'w>(
-    workspace: &'w tablero_model::Workspace,
-    caller: &Caller,
+    view: &View<'w>,
     id: &str,
     query: &mut PageQuery,
 ) -> Result<(&'w tablero_model::Dashboard, Vec<String>), AppError> {
-    let unknown = || AppError::not_found(format!("unknown dashboard `{id}`"));
-    let dashboard = workspace.dashboard(id).ok_or_else(unknown)?;
+    let (dashboard, ids) = view.dashboard(id)?;
     if query.grain.is_none()
         && let Some(g) = dashboard.grain
     {
         query.grain = Some(g.as_str().to_string());
-    }
-    let ids: Vec<String> = dashboard
-        .kpis
-        .iter()
-        .map(|k| k.value.clone())
-        .filter(|k| caller.sees_id(workspace, k))
-        .collect();
-    if ids.is_empty() && !dashboard.kpis.is_empty() {
-        return Err(unknown());
     }
     Ok((dashboard, ids))
 }
@@ -1214,7 +1190,8 @@ pub(crate) async fn dashboard_view(
     let snapshot = state.snapshot().await;
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
-    let (dashboard, ids) = visible_dashboard(workspace, caller, id, &mut query)?;
+    let view = View::new(caller, &loaded);
+    let (dashboard, ids) = visible_dashboard(&view, id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,
@@ -1250,7 +1227,7 @@ pub(crate) async fn dashboard_view(
                     let Some(result) = results.iter().find(|r| r.kpi == member.value) else {
                         continue;
                     };
-                    if let Some(kpi) = workspace.kpi(&result.kpi).filter(|k| caller.sees(k)) {
+                    if let Ok(kpi) = view.kpi(&result.kpi) {
                         let mut row =
                             score_row(state, &loaded, &query, kpi, result, &fmt, frame.t).await;
                         row.section = opens.take();
@@ -1310,28 +1287,11 @@ pub struct Rotation {
     pub rotate: Option<String>,
 }
 
-/// The dashboards this caller may see, in catalog order.
-fn visible_dashboards<'w>(
-    workspace: &'w tablero_model::Workspace,
-    caller: &Caller,
-) -> Vec<&'w tablero_model::Dashboard> {
-    workspace
-        .dashboards
-        .iter()
-        .filter(|d| d.kpis.iter().any(|k| caller.sees_id(workspace, &k.value)))
-        .collect()
-}
-
 /// Where a rotating wall screen goes after dashboard `id`: the next dashboard the caller may
 /// see; the first when `id` is not in the rotation (it shows no KPI); none when the caller sees
 /// no dashboard with a KPI (the page then reloads itself).
-fn next_in_rotation(
-    workspace: &tablero_model::Workspace,
-    caller: &Caller,
-    id: &str,
-    lang: Option<&str>,
-) -> Option<String> {
-    let boards = visible_dashboards(workspace, caller);
+fn next_in_rotation(view: &View, id: &str, lang: Option<&str>) -> Option<String> {
+    let boards = view.dashboards();
     let next = match boards.iter().position(|d| d.id == id) {
         Some(at) => boards.get((at + 1) % boards.len()),
         None => boards.first(),
@@ -1350,8 +1310,8 @@ pub async fn tv_rotation(
     Query(query): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let loaded = loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
-    let first = visible_dashboards(workspace, &caller)
+    let first = View::new(&caller, &loaded)
+        .dashboards()
         .first()
         .map(|d| d.id.clone())
         .ok_or_else(|| AppError::not_found("no dashboard to show"))?;
@@ -1377,7 +1337,8 @@ pub(crate) async fn tv_view(
     let snapshot = state.snapshot().await;
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
-    let (dashboard, ids) = visible_dashboard(workspace, caller, id, &mut query)?;
+    let view = View::new(caller, &loaded);
+    let (dashboard, ids) = visible_dashboard(&view, id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,
@@ -1398,7 +1359,7 @@ pub(crate) async fn tv_view(
         Ok(results) => {
             let built = state.cards.cards(&results, workspace, &fmt, frame.t);
             for (result, card) in results.iter().zip(built.iter()) {
-                if workspace.kpi(&result.kpi).is_some_and(|k| caller.sees(k))
+                if view.sees(&result.kpi)
                     && let Some(card) = card
                 {
                     cards.push(card.clone());
@@ -1415,7 +1376,7 @@ pub(crate) async fn tv_view(
         .strftime("%Y-%m-%d %H:%M")
         .to_string();
     let next = if rotate {
-        next_in_rotation(workspace, caller, id, query.lang.as_deref())
+        next_in_rotation(&view, id, query.lang.as_deref())
     } else {
         None
     };

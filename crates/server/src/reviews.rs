@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tablero_state::{Action, After, Annotation, AnnotationFilter, Review, StateDb};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::access::View;
 use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
@@ -315,7 +316,7 @@ pub async fn list_reviews(
     let limit = limit_param(page.limit.as_deref())?;
     let after = cursor_param(page.cursor.as_deref())?;
     let loaded = loaded(&state).await?;
-    crate::api::visible(loaded.engine.workspace(), &caller, &id)?;
+    View::new(&caller, &loaded).kpi(&id)?;
     let reviews = db(&state)?
         .reviews_page(&id, i64::MIN, after.as_ref(), limit + 1)
         .await
@@ -342,9 +343,9 @@ pub async fn create_review(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<ReviewBody>), AppError> {
     let loaded = loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
-    let kpi = crate::api::visible(workspace, &caller, &id)?;
-    may_edit(&caller, kpi)?;
+    let view = View::new(&caller, &loaded);
+    let kpi = view.kpi(&id)?;
+    view.edits(kpi)?;
     let new: NewReview = body(&bytes)?;
     let review = checked_review(&loaded, kpi, new, author(&caller))?;
     let stored = db(&state)?
@@ -352,22 +353,6 @@ pub async fn create_review(
         .await
         .map_err(state_error)?;
     Ok((StatusCode::CREATED, Json(review_body(stored))))
-}
-
-/// Whether the caller may write reviews of this KPI: 403 otherwise.
-pub fn may_edit(caller: &Caller, kpi: &tablero_model::Kpi) -> Result<(), AppError> {
-    if caller
-        .visitor
-        .edits_owner(kpi.owner.as_ref().map(|o| o.value.as_str()))
-    {
-        Ok(())
-    } else {
-        Err(AppError {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: "only editors of this KPI's owner (or admins) write its reviews".into(),
-        })
-    }
 }
 
 /// A review checked field by field.
@@ -433,9 +418,11 @@ pub async fn set_action(
         .await
         .map_err(state_error)?
         .ok_or_else(|| AppError::not_found(format!("no review `{id}`")))?;
-    let kpi = crate::api::visible(loaded.engine.workspace(), &caller, &review.kpi)
+    let view = View::new(&caller, &loaded);
+    let kpi = view
+        .kpi(&review.kpi)
         .map_err(|_| AppError::not_found(format!("no review `{id}`")))?;
-    may_edit(&caller, kpi)?;
+    view.edits(kpi)?;
     let change: ActionState = body(&bytes)?;
     let new_state = state_field("state", Some(&change.state))?;
     db.set_action_state(&id, n, &new_state)
@@ -469,11 +456,9 @@ pub async fn list_annotations(
     let limit = limit_param(query.limit.as_deref())?;
     let after = cursor_param(query.cursor.as_deref())?;
     let loaded = loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
     let annotations = visible_annotations(
         &db(&state)?,
-        workspace,
-        &caller,
+        &View::new(&caller, &loaded),
         (&from, &to),
         after.as_ref(),
         limit + 1,
@@ -492,22 +477,14 @@ pub async fn list_annotations(
 /// and those of KPIs it sees, at most `limit` after `after`.
 pub async fn visible_annotations(
     db: &StateDb,
-    workspace: &tablero_model::Workspace,
-    caller: &Caller,
+    view: &View<'_>,
     (from, to): (&str, &str),
     after: Option<&After>,
     limit: usize,
 ) -> Result<Vec<Annotation>, AppError> {
     // Whoever sees every KPI needs no list of them.
-    let visible: Option<Vec<String>> =
-        (!workspace.kpis.iter().all(|k| caller.sees(k))).then(|| {
-            workspace
-                .kpis
-                .iter()
-                .filter(|k| caller.sees(k))
-                .map(|k| k.id.value.clone())
-                .collect()
-        });
+    let seen: Vec<String> = view.kpis().map(|k| k.id.value.clone()).collect();
+    let visible = (seen.len() < view.workspace().kpis.len()).then_some(seen);
     db.annotations_page(&AnnotationFilter {
         from,
         to,
@@ -540,23 +517,16 @@ pub async fn create_annotation(
     bytes: Bytes,
 ) -> Result<(StatusCode, Json<AnnotationBody>), AppError> {
     let loaded = loaded(&state).await?;
-    let workspace = loaded.engine.workspace();
+    let view = View::new(&caller, &loaded);
     let new: NewAnnotation = body(&bytes)?;
     let kpi = match new.kpi.as_deref().filter(|k| !k.trim().is_empty()) {
         Some(id) => {
-            let kpi = crate::api::visible(workspace, &caller, id.trim())?;
-            may_edit(&caller, kpi)?;
+            let kpi = view.kpi(id.trim())?;
+            view.edits(kpi)?;
             Some(kpi.id.value.clone())
         }
         None => {
-            if !caller.visitor.edits_owner(None) {
-                return Err(AppError {
-                    status: StatusCode::FORBIDDEN,
-                    code: "forbidden",
-                    message: "an annotation without a KPI is for admins (name the KPI it is about)"
-                        .into(),
-                });
-            }
+            view.annotates_everything()?;
             None
         }
     };

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tablero_access::{Principal, Visitor};
 use utoipa::ToSchema;
 
+use crate::access::{View, sharer};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::pages::{self, PageQuery};
@@ -79,31 +80,6 @@ fn info(share: tablero_state::Share) -> ShareInfo {
     }
 }
 
-/// The account that may make and revoke links, and whether it may touch everyone's.
-fn sharer(caller: &Caller) -> Result<(&Principal, bool), AppError> {
-    match &caller.visitor {
-        Visitor::Signed(p) if caller.visitor.may_push_rows() => {
-            Ok((p, p.role == tablero_state::Role::Admin))
-        }
-        Visitor::Signed(_) => Err(AppError {
-            status: StatusCode::FORBIDDEN,
-            code: "forbidden",
-            message: "share links are made by editors and admins".into(),
-        }),
-        // Without accounts the server is one person's, on loopback: nothing to share past.
-        Visitor::Everyone => Err(AppError {
-            status: StatusCode::CONFLICT,
-            code: "no_accounts",
-            message: "share links need accounts (tablero users add): without them every page is already open".into(),
-        }),
-        Visitor::Anonymous => Err(AppError {
-            status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
-            message: "sign in first".into(),
-        }),
-    }
-}
-
 fn db(state: &AppState) -> Result<tablero_state::StateDb, AppError> {
     crate::reviews::db(state)
 }
@@ -142,8 +118,7 @@ pub async fn create(
     }
     let loaded = crate::api::loaded(&state).await?;
     let workspace = loaded.engine.workspace();
-    let mut query = PageQuery::default();
-    pages::visible_dashboard(workspace, &caller, &new.dashboard, &mut query)?;
+    View::new(&caller, &loaded).dashboard(&new.dashboard)?;
     let (share, secret) =
         tablero_access::create_share(&db(&state)?, &principal.email, &new.dashboard, view, days)
             .await

@@ -18,6 +18,7 @@ use tablero_model::display::{format_value, status_label};
 use tablero_model::{Kpi, Locale};
 use utoipa::ToSchema;
 
+use crate::access::View;
 use crate::api::{loaded, loaded_in};
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -98,10 +99,8 @@ async fn build(
     query: &PeriodQuery,
 ) -> Result<(KpiTree, Tree), AppError> {
     let workspace = loaded.engine.workspace();
-    let kpi = workspace
-        .kpi(id)
-        .filter(|k| caller.sees(k))
-        .ok_or_else(|| AppError::not_found(format!("unknown KPI `{id}`")))?;
+    let view = View::new(caller, loaded);
+    let kpi = view.kpi(id)?;
     let tree = kpi_tree(workspace, id).ok_or_else(|| {
         AppError::not_found(format!(
             "KPI `{id}` is not a product or ratio of other KPIs, so it has no tree"
@@ -112,11 +111,7 @@ async fn build(
     let (as_of, period) = query.resolve(state, loaded, id, grain).await?;
     let previous = calendar.shift(period, -1);
     let year_ago = calendar.year_ago(period);
-    let visible: Vec<bool> = tree
-        .drivers
-        .iter()
-        .map(|d| workspace.kpi(&d.kpi).is_some_and(|k| caller.sees(k)))
-        .collect();
+    let visible: Vec<bool> = tree.drivers.iter().map(|d| view.sees(&d.kpi)).collect();
     let mut wanted = vec![id.to_string()];
     wanted.extend(
         tree.drivers
@@ -244,16 +239,7 @@ async fn build(
         formula: kpi
             .formula
             .as_ref()
-            .map(|f| {
-                let hidden: Vec<&str> = tree
-                    .drivers
-                    .iter()
-                    .zip(&visible)
-                    .filter(|(_, v)| !**v)
-                    .map(|(d, _)| d.kpi.as_str())
-                    .collect();
-                crate::api::without_kpis(&f.value, &hidden)
-            })
+            .map(|f| view.formula_text(id, &f.value))
             .unwrap_or_default(),
         constant: tree.constant,
         period: calendar.label(period),
