@@ -294,7 +294,7 @@ impl Engine {
     pub fn with_limits(workspace: Workspace, catalog: Catalog, limits: Limits) -> Result<Engine> {
         let settings = &workspace.settings;
         let calendar = Calendar::new(&settings.timezone, settings.fiscal_year_start)
-            .map_err(|e| EngineError::User(format!("tablero.toml: {e}")))?;
+            .map_err(|e| EngineError::Data(format!("tablero.toml: {e}")))?;
         let mut problems = Vec::new();
         for kpi in &workspace.kpis {
             for (label, _) in &kpi.targets {
@@ -727,7 +727,7 @@ impl Engine {
 
     fn checked(&self, kpi: &Kpi) -> Result<&tablero_formula::CheckedKpi> {
         self.catalog.get(&kpi.id.value).ok_or_else(|| {
-            EngineError::User(format!(
+            EngineError::Data(format!(
                 "KPI `{}` cannot be computed: its definition has errors",
                 kpi.id.value
             ))
@@ -1431,11 +1431,7 @@ fn leaf_rows(
 }
 
 fn connection_error(err: tablero_connections::ConnectionError) -> EngineError {
-    if err.is_user_error() {
-        EngineError::User(err.to_string())
-    } else {
-        EngineError::Internal(err.to_string())
-    }
+    EngineError::Connection(err)
 }
 
 /// A result column as its Arrow array type.

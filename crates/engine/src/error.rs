@@ -1,14 +1,23 @@
-//! The engine's error type, split by who is at fault, with request errors typed by kind so
-//! the CLI and the server choose exit codes and HTTP statuses without reading messages.
+//! The engine's error type, split by fault — the request, the workspace's data, a store table,
+//! a company database, a limit, a bug — with the store's and connections' own errors kept as
+//! their kinds, so the CLI and the server choose exit codes and HTTP statuses without reading
+//! messages.
 
 use tablero_model::Diagnostic;
 
 /// What went wrong computing KPIs.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// The user's definitions or data are at fault; the message says where and why.
+    /// The workspace's definitions or data files are at fault; the message names the file,
+    /// row or column.
     #[error("{0}")]
-    User(String),
+    Data(String),
+    /// A store table cannot be read (damaged, unreadable rows, a failing disk), its kind kept.
+    #[error(transparent)]
+    Store(tablero_store::StoreError),
+    /// A company database the workspace reads failed or refused, its kind kept.
+    #[error(transparent)]
+    Connection(tablero_connections::ConnectionError),
     /// A request parameter is at fault (an unknown KPI, a bad label, a range over the limit).
     #[error("{0}")]
     Request(RequestError),
@@ -73,7 +82,12 @@ impl EngineError {
     }
 
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, EngineError::Internal(_))
+        match self {
+            EngineError::Internal(_) => false,
+            EngineError::Store(err) => err.is_user_error(),
+            EngineError::Connection(err) => err.is_user_error(),
+            _ => true,
+        }
     }
 }
 

@@ -66,10 +66,8 @@ pub fn change(now: Option<f64>, before: Option<f64>, direction: Direction) -> Op
 
 /// `100 × value / target`; `None` without both or with a zero target.
 pub fn of_target(value: Option<f64>, target: Option<f64>) -> Option<f64> {
-    match (value?, target?) {
-        (_, t) if t == 0.0 => None,
-        (v, t) => Some(100.0 * v / t),
-    }
+    let (value, target) = (value?, target?);
+    (target != 0.0).then(|| 100.0 * value / target)
 }
 
 /// A funnel stage's conversion: `100 × value / before` (the stage before, or the first);

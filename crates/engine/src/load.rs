@@ -186,7 +186,7 @@ pub async fn register_source(
             rel.display().to_string(),
         );
         move |err: std::io::Error| {
-            EngineError::User(format!(
+            EngineError::Data(format!(
                 "{file}: cannot read {label} for source `{name}`: {err}"
             ))
         }
@@ -204,7 +204,7 @@ pub async fn register_source(
             .read_parquet(path_text, ParquetReadOptions::default())
             .await
             .map_err(|err| {
-                EngineError::User(format!(
+                EngineError::Data(format!(
                     "{}: cannot read Parquet file: {err}",
                     rel.display()
                 ))
@@ -313,7 +313,7 @@ pub async fn store_files(
     let frame = ctx
         .read_parquet(files, ParquetReadOptions::default())
         .await
-        .map_err(|err| EngineError::User(format!("{label}: cannot read Parquet: {err}")))?;
+        .map_err(|err| EngineError::Data(format!("{label}: cannot read Parquet: {err}")))?;
     Ok(typed_view(frame, source, calendar, &label)?.into_unoptimized_plan())
 }
 
@@ -378,7 +378,7 @@ pub async fn register_source_on_cluster(
     let frame = ctx
         .read_parquet(paths, ParquetReadOptions::default())
         .await
-        .map_err(|err| EngineError::User(format!("{label}: cannot read Parquet: {err}")))?;
+        .map_err(|err| EngineError::Data(format!("{label}: cannot read Parquet: {err}")))?;
     let view = typed_view(frame, source, calendar, &label)?;
     ctx.register_table(name, view.into_view())?;
     Ok(warning)
@@ -399,7 +399,7 @@ fn parquet_copy(
     cache: &Path,
 ) -> Result<String> {
     let bytes = std::fs::read(path).map_err(|err| {
-        EngineError::User(format!(
+        EngineError::Data(format!(
             "{}: cannot read {label} for source `{}`: {err}",
             source.file.display(),
             source.name.value
@@ -488,11 +488,7 @@ pub(crate) fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<Reco
 }
 
 pub(crate) fn store_error(err: tablero_store::StoreError) -> EngineError {
-    if err.is_user_error() {
-        EngineError::User(err.to_string())
-    } else {
-        EngineError::Internal(err.to_string())
-    }
+    EngineError::Store(err)
 }
 
 /// Spreads batches over two partitions so both cores work.
@@ -520,7 +516,7 @@ fn typed_view(
             .qualified_field_with_unqualified_name(&column.name)
             .ok()
         else {
-            return Err(EngineError::User(format!(
+            return Err(EngineError::Data(format!(
                 "{label}: column `{}` declared in {} is not in the file",
                 column.name,
                 source.file.display()
@@ -539,7 +535,7 @@ fn typed_view(
                 cast(source_column(), micros.clone())
             }
             (other, ColumnType::Date | ColumnType::Timestamp) => {
-                return Err(EngineError::User(format!(
+                return Err(EngineError::Data(format!(
                     "{label}: column `{}` is {other} in the file, expected a Parquet date or timestamp",
                     column.name
                 )));

@@ -175,7 +175,7 @@ fn value(
     depth: usize,
 ) -> Result<Value> {
     if depth > MAX_DEPTH {
-        return Err(EngineError::User(
+        return Err(EngineError::Data(
             "formula nested too deeply (KPIs building on KPIs more than 256 levels)".into(),
         ));
     }
@@ -218,7 +218,7 @@ fn value(
         }
         Formula::Kpi(id) => {
             let kpi = planning.catalog.get(id).ok_or_else(|| {
-                EngineError::User(format!(
+                EngineError::Data(format!(
                     "KPI `{id}` cannot be computed: its definition has errors"
                 ))
             })?;

@@ -200,7 +200,7 @@ impl Builder<'_> {
     fn instant(&mut self, name: &str) -> Result<String> {
         let q = self.column(name);
         let storage = self.times.get(name).copied().ok_or_else(|| {
-            EngineError::User(format!(
+            EngineError::Data(format!(
                 "column `{name}` is declared a date or timestamp, but the table holds no date or timestamp there"
             ))
         })?;
@@ -347,7 +347,7 @@ impl Builder<'_> {
         let name = &leaf.aggregate.time;
         let column = self.column(name);
         let storage = self.times.get(name).copied().ok_or_else(|| {
-            EngineError::User(format!(
+            EngineError::Data(format!(
                 "column `{name}` is declared a date or timestamp, but the table holds no date or timestamp there"
             ))
         })?;

@@ -12,7 +12,7 @@ use tablero_access::{Principal, Visitor};
 use tablero_model::{Dashboard, Kpi, Source};
 
 use crate::auth::Caller;
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::state::Loaded;
 
 /// What a formula's text says in place of a KPI the reader may not see.
@@ -210,12 +210,12 @@ pub fn sharer(caller: &Caller) -> Result<(&Principal, bool), AppError> {
         // Without accounts the server is one person's, on loopback: nothing to share past.
         Visitor::Everyone => Err(AppError {
             status: StatusCode::CONFLICT,
-            code: "no_accounts",
+            code: Code::NoAccounts,
             message: "share links need accounts (tablero users add): without them every page is already open".into(),
         }),
         Visitor::Anonymous => Err(AppError {
             status: StatusCode::UNAUTHORIZED,
-            code: "unauthorized",
+            code: Code::Unauthorized,
             message: "sign in first".into(),
         }),
     }
@@ -224,7 +224,7 @@ pub fn sharer(caller: &Caller) -> Result<(&Principal, bool), AppError> {
 fn forbidden(message: &str) -> AppError {
     AppError {
         status: StatusCode::FORBIDDEN,
-        code: "forbidden",
+        code: Code::Forbidden,
         message: message.into(),
     }
 }

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::access::View;
 use crate::auth::Caller;
-use crate::error::{AppError, ErrorBody};
+use crate::error::{AppError, Code, ErrorBody};
 use crate::state::{AppState, Loaded, Snapshot};
 use crate::wire::{KpiValues, kpi_values};
 
@@ -386,7 +386,7 @@ async fn ingest_rows(
     if !view.pushes_rows() {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
-            code: "forbidden",
+            code: Code::Forbidden,
             message: "pushing rows needs an editor's or an admin's token".into(),
         });
     }
@@ -398,7 +398,7 @@ async fn ingest_rows(
     if !view.writes_source(source) {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
-            code: "forbidden",
+            code: Code::Forbidden,
             message: format!(
                 "pushing rows to `{name}` needs an admin's token or an editor's of its owner (the source's `owner:`, or every owner of the KPIs that read it)"
             ),
@@ -411,7 +411,7 @@ async fn ingest_rows(
     let format = tablero_store::rows::Format::from_content_type(content_type).ok_or_else(|| {
         AppError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            code: "unsupported_media_type",
+            code: Code::UnsupportedMediaType,
             message: format!(
                 "Content-Type `{content_type}`: expected text/csv, application/x-ndjson or application/json"
             ),
@@ -428,7 +428,7 @@ async fn ingest_rows(
     let Some(_turn) = state.ingest_turn().await else {
         return Err(AppError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "busy",
+            code: Code::Busy,
             message: "other batches are being stored; try again shortly".into(),
         });
     };
@@ -493,7 +493,7 @@ async fn read_body(
                 if e.is::<http_body_util::LengthLimitError>() {
                     return Err(AppError {
                         status: StatusCode::PAYLOAD_TOO_LARGE,
-                        code: "payload_too_large",
+                        code: Code::PayloadTooLarge,
                         message: "the request body is larger than this server accepts (serve --max-body-mib)".into(),
                     });
                 }
@@ -506,7 +506,7 @@ async fn read_body(
         }
         Err(_) => Err(AppError {
             status: StatusCode::REQUEST_TIMEOUT,
-            code: "request_timeout",
+            code: Code::RequestTimeout,
             message: format!(
                 "the request body did not arrive within {} s",
                 deadline.as_secs()
@@ -520,28 +520,28 @@ fn store_error(err: tablero_store::StoreError) -> AppError {
     match err {
         StoreError::Input(message) => AppError {
             status: StatusCode::BAD_REQUEST,
-            code: "bad_rows",
+            code: Code::BadRows,
             message,
         },
         StoreError::Usage(message) => AppError {
             status: StatusCode::BAD_REQUEST,
-            code: "bad_parameter",
+            code: Code::BadParameter,
             message,
         },
         StoreError::Mismatch(message) => AppError {
             status: StatusCode::CONFLICT,
-            code: "table_mismatch",
+            code: Code::TableMismatch,
             message,
         },
         StoreError::Conflict(message) => AppError {
             status: StatusCode::CONFLICT,
-            code: "idempotency_conflict",
+            code: Code::IdempotencyConflict,
             message,
         },
         StoreError::Damaged(message) => AppError::unavailable(message),
         StoreError::Disk(message) => AppError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "storage_failure",
+            code: Code::StorageFailure,
             message,
         },
         StoreError::Internal(message) => AppError::internal(message),

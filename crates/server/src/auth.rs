@@ -36,7 +36,7 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::i18n::{LoginTexts, login_texts, texts};
 use crate::state::AppState;
 
@@ -404,7 +404,7 @@ async fn caller(
 fn unauthorized_error(message: &str) -> AppError {
     AppError {
         status: StatusCode::UNAUTHORIZED,
-        code: "unauthorized",
+        code: Code::Unauthorized,
         message: message.into(),
     }
 }
@@ -419,12 +419,7 @@ fn unauthorized(message: &str) -> Response {
 }
 
 pub(crate) fn state_failure(err: tablero_state::StateError) -> AppError {
-    tracing::error!(%err, "state database");
-    AppError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        code: "state_unavailable",
-        message: "the state database does not answer; try again shortly".into(),
-    }
+    AppError::from_state(err)
 }
 
 pub(crate) fn access_failure(err: tablero_access::AccessError) -> AppError {
@@ -438,7 +433,7 @@ pub(crate) fn access_failure(err: tablero_access::AccessError) -> AppError {
 fn csrf_refused(message: &str) -> AppError {
     AppError {
         status: StatusCode::FORBIDDEN,
-        code: "csrf",
+        code: Code::Csrf,
         message: message.into(),
     }
 }
@@ -475,7 +470,7 @@ where
             .await
             .map_err(|rejection| AppError {
                 status: rejection.status(),
-                code: "bad_request",
+                code: Code::BadRequest,
                 message: rejection.body_text(),
             })?;
         if state.auth.is_some() && !csrf_matches(expected.as_deref(), form.csrf()) {

@@ -16,7 +16,7 @@ use tablero_model::{ColumnType, Source};
 use crate::access::View;
 use crate::api::loaded_in;
 use crate::auth::{Caller, CheckedForm};
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::pages::{Frame, PageQuery, frame};
 use crate::state::{AppState, Loaded};
 
@@ -66,7 +66,7 @@ fn manual_source<'w>(
     if !View::new(caller, loaded).writes_source(source) {
         return Err(AppError {
             status: StatusCode::FORBIDDEN,
-            code: "forbidden",
+            code: Code::Forbidden,
             message: format!(
                 "entering values of `{name}` needs an admin's account or an editor's of its owner (the source's `owner:`, or every owner of the KPIs that read it)"
             ),
@@ -279,7 +279,7 @@ pub async fn entry_submit(
     let Some(_turn) = state.ingest_turn().await else {
         return Err(AppError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "busy",
+            code: Code::Busy,
             message: "other batches are being stored; try again shortly".into(),
         });
     };
@@ -307,7 +307,7 @@ pub async fn entry_submit(
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         },
-        code: "not_stored",
+        code: Code::NotStored,
         message: e.to_string(),
     })?;
     state.invalidate();

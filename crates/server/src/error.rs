@@ -5,15 +5,94 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use tablero_connections::ConnectionError;
 use tablero_engine::{EngineError, RequestError, RequestErrorKind};
+use tablero_state::StateError;
+use tablero_store::StoreError;
 
 use crate::state::ComputeError;
 
 #[derive(Debug)]
 pub struct AppError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
+}
+
+/// A stable, machine-readable error code (`error.code` in the JSON body).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Exists,
+    UriTooLong,
+    UnprocessableEntity,
+    MethodNotAllowed,
+    HeaderFieldsTooLarge,
+    BadParameter,
+    BadRequest,
+    BadRows,
+    Busy,
+    ConnectionFailed,
+    ConnectionSettings,
+    CrossOrigin,
+    Csrf,
+    DataError,
+    DeadlineExceeded,
+    Forbidden,
+    IdempotencyConflict,
+    Internal,
+    MisdirectedRequest,
+    NoAccounts,
+    NotFound,
+    NotStored,
+    OverLimit,
+    PayloadTooLarge,
+    RequestTimeout,
+    StateUnavailable,
+    StorageFailure,
+    StoreDamaged,
+    TableMismatch,
+    Unauthorized,
+    UnsupportedMediaType,
+    WorkspaceInvalid,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Exists => "exists",
+            Code::UriTooLong => "uri_too_long",
+            Code::UnprocessableEntity => "unprocessable_entity",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::HeaderFieldsTooLarge => "header_fields_too_large",
+            Code::BadParameter => "bad_parameter",
+            Code::BadRequest => "bad_request",
+            Code::BadRows => "bad_rows",
+            Code::Busy => "busy",
+            Code::ConnectionFailed => "connection_failed",
+            Code::ConnectionSettings => "connection_settings",
+            Code::CrossOrigin => "cross_origin",
+            Code::Csrf => "csrf",
+            Code::DataError => "data_error",
+            Code::DeadlineExceeded => "deadline_exceeded",
+            Code::Forbidden => "forbidden",
+            Code::IdempotencyConflict => "idempotency_conflict",
+            Code::Internal => "internal",
+            Code::MisdirectedRequest => "misdirected_request",
+            Code::NoAccounts => "no_accounts",
+            Code::NotFound => "not_found",
+            Code::NotStored => "not_stored",
+            Code::OverLimit => "over_limit",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::RequestTimeout => "request_timeout",
+            Code::StateUnavailable => "state_unavailable",
+            Code::StorageFailure => "storage_failure",
+            Code::StoreDamaged => "store_damaged",
+            Code::TableMismatch => "table_mismatch",
+            Code::Unauthorized => "unauthorized",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::WorkspaceInvalid => "workspace_invalid",
+        }
+    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -32,7 +111,7 @@ impl AppError {
     pub fn not_found(message: impl Into<String>) -> AppError {
         AppError {
             status: StatusCode::NOT_FOUND,
-            code: "not_found",
+            code: Code::NotFound,
             message: message.into(),
         }
     }
@@ -40,7 +119,7 @@ impl AppError {
     pub fn bad_parameter(name: &str, message: impl std::fmt::Display) -> AppError {
         AppError {
             status: StatusCode::BAD_REQUEST,
-            code: "bad_parameter",
+            code: Code::BadParameter,
             message: format!("{name}: {message}"),
         }
     }
@@ -48,7 +127,7 @@ impl AppError {
     pub fn unavailable(message: impl Into<String>) -> AppError {
         AppError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "workspace_invalid",
+            code: Code::WorkspaceInvalid,
             message: message.into(),
         }
     }
@@ -57,7 +136,7 @@ impl AppError {
         tracing::error!(%message, "internal error");
         AppError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
+            code: Code::Internal,
             message: "internal error; see the server log".into(),
         }
     }
@@ -75,14 +154,57 @@ impl AppError {
                 RequestErrorKind::BadParameter => AppError::bad_parameter(param, message),
                 RequestErrorKind::OverLimit => AppError {
                     status: StatusCode::BAD_REQUEST,
-                    code: "over_limit",
+                    code: Code::OverLimit,
                     message: format!("{param}: {message}"),
                 },
             },
-            EngineError::User(message) => AppError {
-                status: StatusCode::BAD_REQUEST,
-                code: "bad_request",
+            // The workspace's own files are at fault, not the request: nothing the client can
+            // change makes it work until they are fixed.
+            EngineError::Data(message) => AppError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: Code::DataError,
                 message,
+            },
+            EngineError::Store(err) => match err {
+                StoreError::Internal(message) => AppError::internal(message),
+                StoreError::Disk(message) => AppError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: Code::StorageFailure,
+                    message,
+                },
+                StoreError::Damaged(message) | StoreError::Mismatch(message) => AppError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: Code::StoreDamaged,
+                    message,
+                },
+                other => AppError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: Code::DataError,
+                    message: other.to_string(),
+                },
+            },
+            EngineError::Connection(err) => match err {
+                ConnectionError::TooManyRows { .. } => AppError {
+                    status: StatusCode::BAD_REQUEST,
+                    code: Code::OverLimit,
+                    message: err.to_string(),
+                },
+                // The database's own words stay in the log: they may name hosts and users.
+                ConnectionError::Database { ref connection, .. } => {
+                    tracing::error!(%err, "a connection's database failed");
+                    AppError {
+                        status: StatusCode::BAD_GATEWAY,
+                        code: Code::ConnectionFailed,
+                        message: format!(
+                            "connection `{connection}`: the database failed to answer; see the server log"
+                        ),
+                    }
+                }
+                ConnectionError::Settings { .. } | ConnectionError::NoTable { .. } => AppError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: Code::ConnectionSettings,
+                    message: err.to_string(),
+                },
             },
             EngineError::Definitions(d) => AppError::unavailable(
                 d.iter()
@@ -92,10 +214,36 @@ impl AppError {
             ),
             EngineError::ResourcesExhausted(why) => AppError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "over_limit",
+                code: Code::OverLimit,
                 message: EngineError::ResourcesExhausted(why).to_string(),
             },
             EngineError::Internal(message) => AppError::internal(message),
+        }
+    }
+
+    /// A state database error, by kind: a row that is not there is 404, one that exists
+    /// already 409, a value it cannot read 500, and a database that does not answer (or
+    /// cannot be opened or upgraded) 503 — the same on every route.
+    pub fn from_state(err: StateError) -> AppError {
+        match err {
+            StateError::NotFound(message) => AppError::not_found(message),
+            StateError::Exists(message) => AppError {
+                status: StatusCode::CONFLICT,
+                code: Code::Exists,
+                message,
+            },
+            StateError::Corrupt(_) => AppError::internal(err),
+            StateError::Location { .. }
+            | StateError::Open { .. }
+            | StateError::Migrate { .. }
+            | StateError::Query(_) => {
+                tracing::error!(%err, "state database");
+                AppError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: Code::StateUnavailable,
+                    message: "the state database does not answer; try again shortly".into(),
+                }
+            }
         }
     }
 
@@ -105,12 +253,12 @@ impl AppError {
             ComputeError::Engine(err) => AppError::from_engine(err),
             ComputeError::Busy => AppError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
-                code: "busy",
+                code: Code::Busy,
                 message: "the server is busy with other computations; try again shortly".into(),
             },
             ComputeError::Deadline(deadline) => AppError {
                 status: StatusCode::GATEWAY_TIMEOUT,
-                code: "deadline_exceeded",
+                code: Code::DeadlineExceeded,
                 message: format!(
                     "the computation took longer than {} s and was stopped; ask for fewer periods or KPIs",
                     deadline.as_secs()
@@ -124,11 +272,13 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_string(),
+                code: self.code.as_str().to_string(),
                 message: self.message,
             },
         };
-        let retry = matches!(self.code, "busy" | "over_limit") && self.status.is_server_error();
+        // Worth trying again: the server was busy, or short of memory for this computation.
+        let retry = self.code == Code::Busy
+            || (self.code == Code::OverLimit && self.status.is_server_error());
         let mut response = (self.status, Json(body)).into_response();
         if retry {
             response

@@ -25,7 +25,7 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use crate::error::AppError;
+use crate::error::{AppError, Code};
 use crate::state::AppState;
 
 /// The addresses a server answers for.
@@ -111,7 +111,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
         if !allowed {
             return AppError {
                 status: StatusCode::MISDIRECTED_REQUEST,
-                code: "misdirected_request",
+                code: Code::MisdirectedRequest,
                 message: "this server does not answer for that Host; open it by its loopback address, e.g. http://127.0.0.1:PORT/".into(),
             }
             .into_response();
@@ -125,7 +125,7 @@ pub async fn check(State(state): State<AppState>, request: Request, next: Next) 
     if changes_state && from_another_site(&request, trusted_proxy) {
         return AppError {
             status: StatusCode::FORBIDDEN,
-            code: "cross_origin",
+            code: Code::CrossOrigin,
             message: "requests from another site may not change anything here".into(),
         }
         .into_response();

@@ -25,6 +25,7 @@ mod state;
 mod tree;
 pub mod wire;
 
+use crate::error::Code;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -139,29 +140,31 @@ async fn json_errors(response: Response) -> Response {
         return response;
     }
     let (code, fallback) = match status {
-        StatusCode::BAD_REQUEST => ("bad_request", "the request cannot be read"),
-        StatusCode::NOT_FOUND => ("not_found", "no such page"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            ("method_not_allowed", "this route does not take that method")
-        }
-        StatusCode::REQUEST_TIMEOUT => {
-            ("request_timeout", "the request body did not arrive in time")
-        }
+        StatusCode::BAD_REQUEST => (Code::BadRequest, "the request cannot be read"),
+        StatusCode::NOT_FOUND => (Code::NotFound, "no such page"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            Code::MethodNotAllowed,
+            "this route does not take that method",
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            Code::RequestTimeout,
+            "the request body did not arrive in time",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
+            Code::PayloadTooLarge,
             "the request body is larger than this server accepts (serve --max-body-mib)",
         ),
-        StatusCode::URI_TOO_LONG => ("uri_too_long", "the address is too long"),
+        StatusCode::URI_TOO_LONG => (Code::UriTooLong, "the address is too long"),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-            "unsupported_media_type",
+            Code::UnsupportedMediaType,
             "the request body's Content-Type is not one this route reads",
         ),
         StatusCode::UNPROCESSABLE_ENTITY => (
-            "unprocessable_entity",
+            Code::UnprocessableEntity,
             "the request body does not have the fields this route reads",
         ),
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => (
-            "header_fields_too_large",
+            Code::HeaderFieldsTooLarge,
             "the request's headers are too large",
         ),
         s if s.is_server_error() => {
@@ -169,14 +172,14 @@ async fn json_errors(response: Response) -> Response {
             tracing::error!(status = %parts.status, "a layer answered an error without a body");
             let mut json = AppError {
                 status,
-                code: "internal",
+                code: Code::Internal,
                 message: "internal error; see the server log".into(),
             }
             .into_response();
             carry_headers(&parts.headers, json.headers_mut());
             return json;
         }
-        _ => ("bad_request", "the request cannot be answered"),
+        _ => (Code::BadRequest, "the request cannot be answered"),
     };
     let (parts, body) = response.into_parts();
     // An extractor's explanation is a line; anything past 1 kB is an echo of the request.

@@ -219,10 +219,7 @@ pub fn db(state: &AppState) -> Result<StateDb, AppError> {
 }
 
 fn state_error(err: tablero_state::StateError) -> AppError {
-    match err {
-        tablero_state::StateError::NotFound(m) => AppError::not_found(m),
-        other => AppError::internal(other),
-    }
+    AppError::from_state(err)
 }
 
 pub fn author(caller: &Caller) -> String {

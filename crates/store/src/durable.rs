@@ -9,7 +9,7 @@
 //! created, so a version that is visible after a power cut names only complete files, and its
 //! log entry is complete too. The one step after the entry is linked is the flush of
 //! `_delta_log`; if that fails the commit is visible but maybe not durable, and the error says
-//! so ([`UNFLUSHED_COMMIT`]).
+//! so ([`UnflushedCommit`]).
 //!
 //! The steps are fault points of the `fail` crate, compiled in only with the `failpoints`
 //! feature and inert unless the `FAILPOINTS` variable names them (`name=action;…`):
@@ -40,8 +40,29 @@ use deltalake::logstore::object_store::{
 };
 use futures::stream::BoxStream;
 
-/// Marks the error of a commit whose log entry exists but whose folder flush failed.
-pub(crate) const UNFLUSHED_COMMIT: &str = "the log entry was created but could not be flushed";
+/// What the error of a commit whose log entry exists but whose folder flush failed says.
+const UNFLUSHED_COMMIT: &str = "the log entry was created but could not be flushed";
+
+/// The error of a commit whose log entry exists but whose folder flush failed: the batch is
+/// visible but might not survive a power cut. Carried inside the I/O error the object store
+/// returns, and found again by type in a failed write's error chain.
+#[derive(Debug)]
+pub(crate) struct UnflushedCommit {
+    path: String,
+    source: std::io::Error,
+}
+
+impl std::fmt::Display for UnflushedCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{UNFLUSHED_COMMIT} ({}): {}", self.path, self.source)
+    }
+}
+
+impl std::error::Error for UnflushedCommit {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
 
 /// The local file system, with every write flushed before its file gets its name.
 #[derive(Debug)]
@@ -151,7 +172,10 @@ fn write_durably(path: &FsPath, payload: &PutPayload, create: bool) -> object_st
         if commit {
             return Err(store_error(std::io::Error::new(
                 err.kind(),
-                format!("{UNFLUSHED_COMMIT} ({}): {err}", path.display()),
+                UnflushedCommit {
+                    path: path.display().to_string(),
+                    source: err,
+                },
             )));
         }
         return Err(store_error(err));

@@ -34,7 +34,7 @@ use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use tablero_model::{ColumnType, Source, SourceData};
 
-use crate::durable::{self, DurableStore, UNFLUSHED_COMMIT};
+use crate::durable::{self, DurableStore, UnflushedCommit};
 use crate::error::{Result, StoreError};
 use crate::leftovers::{self, Leftover};
 use crate::rows::{self, Layout};
@@ -596,50 +596,56 @@ fn unflushed(source: &Source, version: Option<u64>, err: impl std::fmt::Display)
 }
 
 /// Maps a failed write: the disk's refusal (full, failing) as [`StoreError::Disk`], naming
-/// what happened to the batch; anything else as internal.
+/// what happened to the batch; anything else as internal. Decided from the error chain's
+/// types (an [`UnflushedCommit`], an I/O error's kind), never from its text.
 fn write_error(source: &Source, err: DeltaTableError) -> StoreError {
     let text = err.to_string();
-    if text.contains(UNFLUSHED_COMMIT) {
+    let mut links = Vec::new();
+    chain(&err, &mut links);
+    if links.iter().any(|e| e.is::<UnflushedCommit>()) {
         return unflushed(source, None, text);
     }
+    let kinds: Vec<std::io::ErrorKind> = links
+        .iter()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind)
+        .collect();
     let name = &source.name.value;
-    match io_error_kind(&err) {
-        Some(std::io::ErrorKind::StorageFull) => StoreError::Disk(format!(
+    if kinds.contains(&std::io::ErrorKind::StorageFull) {
+        StoreError::Disk(format!(
             "the disk holding data/store/{name} is full: the batch was not stored ({text}). Free some space and send it again"
-        )),
-        Some(_) => StoreError::Disk(format!(
+        ))
+    } else if !kinds.is_empty() {
+        StoreError::Disk(format!(
             "writing the store table of source `{name}` failed: the batch was not stored ({text})"
-        )),
-        None if text.contains("os error 28") => StoreError::Disk(format!(
-            "the disk holding data/store/{name} is full: the batch was not stored ({text}). Free some space and send it again"
-        )),
-        None => StoreError::Internal(text),
+        ))
+    } else {
+        StoreError::Internal(text)
     }
 }
 
-/// The kind of I/O error in an error's chain — disk full if any link says so.
-fn io_error_kind(err: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut kinds = Vec::new();
+/// Every error in `err`'s chain, `err` first: following `source()`, an I/O error's inner
+/// error and an object store's wrapped one.
+fn chain<'e>(
+    err: &'e (dyn std::error::Error + 'static),
+    links: &mut Vec<&'e (dyn std::error::Error + 'static)>,
+) {
     let mut current = Some(err);
     while let Some(e) = current {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            kinds.push(io.kind());
-            if let Some(inner) = io.get_ref() {
-                kinds.extend(io_error_kind(inner));
-            }
+        links.push(e);
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+        {
+            chain(inner, links);
         }
         if let Some(deltalake::ObjectStoreError::Generic { source, .. }) =
             e.downcast_ref::<deltalake::ObjectStoreError>()
         {
-            kinds.extend(io_error_kind(source.as_ref()));
+            chain(source.as_ref(), links);
         }
         current = e.source();
     }
-    kinds
-        .iter()
-        .find(|&&k| k == std::io::ErrorKind::StorageFull)
-        .or(kinds.first())
-        .copied()
 }
 
 /// Flushes the commit holding `key` (another writer's may not be flushed yet) and the log's
