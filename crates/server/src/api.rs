@@ -16,7 +16,7 @@ use crate::access::View;
 use crate::auth::Caller;
 use crate::error::{AppError, Code, ErrorBody};
 use crate::state::{AppState, Loaded, Snapshot};
-use crate::wire::{KpiValues, kpi_values};
+use tablero_wire::{KpiValues, kpi_values};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -286,7 +286,7 @@ async fn kpi_values_handler(
     } else {
         let mut values = kpi_values(result, calendar);
         if result.by.is_none() {
-            values.latest = crate::wire::latest(result);
+            values.latest = tablero_wire::latest(result);
         }
         values.computed_at = Some(computed_at.clone());
         values.computation_ms = Some(computed.took.as_millis().try_into().unwrap_or(u64::MAX));

@@ -10,6 +10,8 @@ use tablero_engine::KpiResult;
 use tablero_export::{Cell, Column, Table};
 use tablero_model::{Kpi, Locale};
 
+use tablero_wire::values_table;
+
 use crate::access::View;
 use crate::api::loaded;
 use crate::auth::Caller;
@@ -18,74 +20,10 @@ use crate::i18n::texts;
 use crate::pages::PageQuery;
 use crate::state::AppState;
 
-/// A KPI's values as a table: period, the `--by` dimension when there is one, value, target,
-/// status (in words when `locale` is given, as codes for programs).
-pub fn values_table(kpi: &Kpi, result: &KpiResult, locale: Option<Locale>) -> Table {
-    let (period, value, target, status) = match locale {
-        Some(l) => {
-            let (t, _) = texts(Some(if l == Locale::Es { "es" } else { "en" }), l);
-            (t.period, t.value, t.target, t.status)
-        }
-        None => ("period", "value", "target", "status"),
-    };
-    let number = Some((kpi.unit, kpi.decimals));
-    let mut columns = vec![Column {
-        name: period.into(),
-        number: None,
-    }];
-    if let Some(by) = &result.by {
-        columns.push(Column {
-            name: by.clone(),
-            number: None,
-        });
-    }
-    columns.extend([
-        Column {
-            name: value.into(),
-            number,
-        },
-        Column {
-            name: target.into(),
-            number,
-        },
-        Column {
-            name: status.into(),
-            number: None,
-        },
-    ]);
-    if locale.is_none() {
-        columns.insert(
-            0,
-            Column {
-                name: "kpi".into(),
-                number: None,
-            },
-        );
-    }
-    let rows = result
-        .values
-        .iter()
-        .map(|v| {
-            let mut row = Vec::new();
-            if locale.is_none() {
-                row.push(Cell::Text(kpi.id.value.clone()));
-            }
-            row.push(Cell::Text(v.label.clone()));
-            if result.by.is_some() {
-                row.push(Cell::Text(
-                    v.dim.clone().flatten().unwrap_or_else(|| "null".into()),
-                ));
-            }
-            row.push(Cell::Number(v.value));
-            row.push(Cell::Number(v.target));
-            row.push(Cell::Text(match locale {
-                Some(l) => tablero_model::display::status_label(v.status.as_str(), l).to_string(),
-                None => v.status.as_str().to_string(),
-            }));
-            row
-        })
-        .collect();
-    Table { columns, rows }
+/// The locale and its column names of a KPI's periods table.
+fn words(locale: Locale) -> (Locale, [&'static str; 4]) {
+    let (t, _) = texts(Some(if locale == Locale::Es { "es" } else { "en" }), locale);
+    (locale, [t.period, t.value, t.target, t.status])
 }
 
 /// The kinds of file a table downloads as.
@@ -161,7 +99,7 @@ pub async fn kpi_periods(
     let result = results
         .first()
         .ok_or_else(|| AppError::internal("no result"))?;
-    let table = values_table(kpi, result, Some(locale));
+    let table = values_table(kpi, result, Some(words(locale)));
     kind.file(&table, &id, &kpi.name, locale)
 }
 
@@ -308,7 +246,7 @@ pub async fn breakdown(
     result
         .values
         .retain(|v| query.period.is_some() || v.label == period);
-    let table = values_table(kpi, &result, Some(locale));
+    let table = values_table(kpi, &result, Some(words(locale)));
     let name = format!("{id}-{dim}-{period}");
     kind.file(&table, &name, &id, locale)
 }

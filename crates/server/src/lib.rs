@@ -23,7 +23,6 @@ mod reviews;
 mod shares;
 mod state;
 mod tree;
-pub mod wire;
 
 use crate::error::Code;
 use std::net::SocketAddr;
@@ -440,11 +439,8 @@ async fn alert_loop(state: AppState, db: tablero_state::StateDb) {
 }
 
 /// The workspace's state database (SPEC §14), opened and migrated.
-pub async fn open_state(root: &std::path::Path) -> Result<tablero_state::StateDb, String> {
-    let setting = tablero_model::load::state_setting(root).map_err(|d| d.to_string())?;
-    let location = tablero_state::Location::for_workspace(root, setting.as_deref())
-        .map_err(|e| e.to_string())?;
-    tablero_state::StateDb::open(&location)
+async fn open_state(root: &std::path::Path) -> Result<tablero_state::StateDb, String> {
+    tablero_state::StateDb::open_workspace(root)
         .await
         .map_err(|e| e.to_string())
 }

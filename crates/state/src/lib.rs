@@ -215,6 +215,17 @@ pub struct StateDb {
 }
 
 impl StateDb {
+    /// The state database of the workspace at `root` (SPEC §14) — the `state` setting of its
+    /// `tablero.toml`, or `data/tablero.db` —, opened and migrated.
+    pub async fn open_workspace(root: &std::path::Path) -> Result<StateDb> {
+        let setting =
+            tablero_model::load::state_setting(root).map_err(|d| StateError::Location {
+                location: "tablero.toml".into(),
+                message: d.to_string(),
+            })?;
+        StateDb::open(&Location::for_workspace(root, setting.as_deref())?).await
+    }
+
     /// Connects (creating a SQLite file and its folder when missing) and applies the
     /// migrations this version has and the database lacks.
     pub async fn open(location: &Location) -> Result<StateDb> {

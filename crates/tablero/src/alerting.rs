@@ -47,12 +47,7 @@ pub async fn alerts(root: &Path, action: AlertsAction) -> Result<(), Failure> {
         out!("no alert rules in {}/alerts", root.display());
         return Ok(());
     }
-    let db = tablero_server::open_state(root)
-        .await
-        .map_err(|message| Failure {
-            code: EXIT_USER,
-            message,
-        })?;
+    let db = crate::open_state(root).await?;
     let options = tablero_alerts::RunOptions { as_of, dry_run };
     let report = tablero_alerts::run(&engine, &db, &options).await?;
     for f in &report.fired {

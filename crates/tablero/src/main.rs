@@ -601,7 +601,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             let kpi = workspace.kpi(&r.kpi)?;
                             Some((
                                 kpi.id.value.clone(),
-                                tablero_server::downloads::values_table(kpi, r, None),
+                                tablero_wire::values_table(kpi, r, None),
                             ))
                         })
                         .collect();
@@ -778,6 +778,17 @@ async fn cluster(node: ClusterNode) -> Result<(), Failure> {
             .map_err(stopped)
         }
     }
+}
+
+/// The workspace's state database, opened and migrated; a failure is the user's to fix
+/// (its setting, its server, its file).
+pub(crate) async fn open_state(root: &std::path::Path) -> Result<tablero_state::StateDb, Failure> {
+    tablero_state::StateDb::open_workspace(root)
+        .await
+        .map_err(|err| Failure {
+            code: EXIT_USER,
+            message: err.to_string(),
+        })
 }
 
 fn check(

@@ -25,7 +25,7 @@ fn json(results: &[KpiResult], workspace: &Workspace) -> String {
     .unwrap_or_else(|_| tablero_calendar::Calendar::new("UTC", 1).expect("UTC is a valid zone"));
     let mut out = String::new();
     for result in results {
-        let kpi = tablero_server::wire::kpi_values(result, &calendar);
+        let kpi = tablero_wire::kpi_values(result, &calendar);
         out.push_str(&serde_json::to_string(&kpi).unwrap_or_default());
         out.push('\n');
     }

@@ -106,12 +106,7 @@ impl From<StateError> for Failure {
 
 /// Opens the workspace's state database (creating and migrating it when needed).
 async fn open(root: &Path) -> Result<StateDb, Failure> {
-    tablero_server::open_state(root)
-        .await
-        .map_err(|message| Failure {
-            code: EXIT_USER,
-            message,
-        })
+    crate::open_state(root).await
 }
 
 pub async fn users(root: &Path, action: UsersAction) -> Result<(), Failure> {
@@ -353,7 +348,7 @@ pub async fn account_warnings(root: &Path, workspace: &Workspace) -> Vec<Diagnos
     if setting.is_none() && !root.join("data").join("tablero.db").is_file() {
         return Vec::new();
     }
-    let Ok(db) = tablero_server::open_state(root).await else {
+    let Ok(db) = tablero_state::StateDb::open_workspace(root).await else {
         return vec![Diagnostic::warning(
             None,
             "the state database cannot be opened; accounts were not checked",

@@ -49,12 +49,7 @@ pub async fn reports(root: &Path, action: ReportsAction) -> Result<(), Failure> 
             None => Ok(jiff::Timestamp::now()),
         }
     };
-    let db = tablero_server::open_state(root)
-        .await
-        .map_err(|message| Failure {
-            code: EXIT_USER,
-            message,
-        })?;
+    let db = crate::open_state(root).await?;
     let mut outcomes = tablero_reports::Outcomes::default();
     match action {
         ReportsAction::Send { id, as_of } => {

@@ -11,12 +11,7 @@ use tablero_state::{Action, Review};
 use crate::{EXIT_USER, Failure};
 
 async fn open(root: &Path) -> Result<tablero_state::StateDb, Failure> {
-    tablero_server::open_state(root)
-        .await
-        .map_err(|message| Failure {
-            code: EXIT_USER,
-            message,
-        })
+    crate::open_state(root).await
 }
 
 /// What `tablero reviews list` shows.

@@ -1,5 +1,11 @@
-//! The JSON shapes Tablero answers with, shared by `compute --format json` and the API
-//! (SPEC §6: one object per KPI).
+//! What a KPI's values look like outside Tablero, in one place for every surface: the JSON
+//! objects of the API and `compute --format json` (SPEC §6: one object per KPI; the API adds
+//! its judged `latest`), and the table of a KPI's periods that downloads and `compute --format
+//! xlsx` write.
+
+mod table;
+
+pub use table::values_table;
 
 use serde::Serialize;
 use tablero_calendar::Calendar;
