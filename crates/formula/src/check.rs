@@ -264,38 +264,70 @@ pub fn check_condition(
     }
 }
 
+/// What a SMART finding is about: one KPI, or an owner's whole set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    Kpi(String),
+    Owner(String),
+}
+
+/// One finding of the SMART lint: what it is about, and the warning as written.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub subject: Subject,
+    pub warning: Diagnostic,
+}
+
+impl Finding {
+    /// Whether a KPI's page shows it: it is about that KPI or about its owner.
+    pub fn concerns(&self, kpi: &Kpi) -> bool {
+        match &self.subject {
+            Subject::Kpi(id) => *id == kpi.id.value,
+            Subject::Owner(owner) => kpi.owner.as_ref().is_some_and(|o| o.value == *owner),
+        }
+    }
+}
+
 /// The SMART lint of SPEC §3: warnings, never errors.
 pub fn smart_lint(workspace: &Workspace, catalog: &Catalog) -> Vec<Diagnostic> {
-    let mut warnings = Vec::new();
+    smart_findings(workspace, catalog)
+        .into_iter()
+        .map(|f| f.warning)
+        .collect()
+}
+
+/// The SMART lint's findings, each with its subject.
+pub fn smart_findings(workspace: &Workspace, catalog: &Catalog) -> Vec<Finding> {
+    let mut findings = Vec::new();
     let mut per_owner: BTreeMap<&str, Vec<&Kpi>> = BTreeMap::new();
     for kpi in &workspace.kpis {
         let at = Some(kpi.id.location.clone());
         let id = &kpi.id.value;
+        let mut warn = |message: String| {
+            findings.push(Finding {
+                subject: Subject::Kpi(id.clone()),
+                warning: Diagnostic::warning(at.clone(), message),
+            })
+        };
         match &kpi.owner {
             Some(owner) => per_owner.entry(owner.value.as_str()).or_default().push(kpi),
-            None => warnings.push(Diagnostic::warning(
-                at.clone(),
-                format!("KPI `{id}` has no owner: not Specific (who answers for it?)"),
+            None => warn(format!(
+                "KPI `{id}` has no owner: not Specific (who answers for it?)"
             )),
         }
         if catalog.get(id).is_none() {
-            warnings.push(Diagnostic::warning(
-                at.clone(),
-                format!("KPI `{id}` has no formula that compiles: not Measurable"),
+            warn(format!(
+                "KPI `{id}` has no formula that compiles: not Measurable"
             ));
         }
         if kpi.target.is_none() && kpi.targets.is_empty() {
-            warnings.push(Diagnostic::warning(
-                at.clone(),
-                format!(
-                    "KPI `{id}` has no target: not Achievable or Time-bound (what value, by when?)"
-                ),
+            warn(format!(
+                "KPI `{id}` has no target: not Achievable or Time-bound (what value, by when?)"
             ));
         }
         if kpi.grain.is_none() {
-            warnings.push(Diagnostic::warning(
-                at.clone(),
-                format!("KPI `{id}` has no grain: not Time-bound (how often is it reviewed?)"),
+            warn(format!(
+                "KPI `{id}` has no grain: not Time-bound (how often is it reviewed?)"
             ));
         }
     }
@@ -306,15 +338,18 @@ pub fn smart_lint(workspace: &Workspace, catalog: &Catalog) -> Vec<Diagnostic> {
         groups.dedup();
         let indicators = kpis.iter().filter(|k| k.group.is_none()).count() + groups.len();
         if indicators > 7 {
-            warnings.push(Diagnostic::warning(
-                Some(kpis[7].id.location.clone()),
-                format!(
-                    "owner `{owner}` has {indicators} KPIs: a jungle of indicators; keep at most 7 that drive decisions",
+            findings.push(Finding {
+                subject: Subject::Owner(owner.to_string()),
+                warning: Diagnostic::warning(
+                    Some(kpis[7].id.location.clone()),
+                    format!(
+                        "owner `{owner}` has {indicators} KPIs: a jungle of indicators; keep at most 7 that drive decisions",
+                    ),
                 ),
-            ));
+            });
         }
     }
-    warnings
+    findings
 }
 
 /// A measure's checked parts, once per measure.

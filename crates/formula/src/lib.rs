@@ -14,5 +14,8 @@ pub mod lexer;
 pub mod parser;
 pub mod tree;
 
-pub use check::{Catalog, CheckedKpi, CheckedTarget, check_condition, check_workspace, smart_lint};
+pub use check::{
+    Catalog, CheckedKpi, CheckedTarget, Finding, Subject, check_condition, check_workspace,
+    smart_findings, smart_lint,
+};
 pub use parser::parse;

@@ -566,22 +566,16 @@ struct KpiPage {
     funnel: Option<String>,
 }
 
-/// The SMART lint warnings of one KPI.
+/// The SMART lint warnings about one KPI or its owner.
 pub fn lint_for(loaded: &Loaded, id: &str) -> Vec<String> {
-    let workspace = loaded.engine.workspace();
-    let Some(kpi) = workspace.kpi(id) else {
+    let Some(kpi) = loaded.engine.workspace().kpi(id) else {
         return Vec::new();
     };
-    tablero_formula::smart_lint(workspace, loaded.engine.catalog())
-        .into_iter()
-        .filter(|d| {
-            d.message.contains(&format!("`{id}`"))
-                || kpi
-                    .owner
-                    .as_ref()
-                    .is_some_and(|o| d.message.contains(&format!("owner `{}`", o.value)))
-        })
-        .map(|d| d.message)
+    loaded
+        .lint()
+        .iter()
+        .filter(|f| f.concerns(kpi))
+        .map(|f| f.warning.message.clone())
         .collect()
 }
 

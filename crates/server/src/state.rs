@@ -128,6 +128,17 @@ pub struct Loaded {
     /// Increases when the definitions change (not when only data does): answers computed
     /// on another catalog are never served.
     pub catalog: u64,
+    /// The workspace's SMART lint, worked out once per load (it reads only definitions).
+    lint: std::sync::OnceLock<Vec<tablero_formula::Finding>>,
+}
+
+impl Loaded {
+    /// The SMART lint's findings of this load, computed on first use.
+    pub fn lint(&self) -> &[tablero_formula::Finding] {
+        self.lint.get_or_init(|| {
+            tablero_formula::smart_findings(self.engine.workspace(), self.engine.catalog())
+        })
+    }
 }
 
 /// What the dashboard shows of the workspace right now.
@@ -423,6 +434,7 @@ fn load(
             warnings,
             version,
             catalog,
+            lint: std::sync::OnceLock::new(),
         }),
         Err(tablero_engine::EngineError::Definitions(errors)) => Err(errors),
         Err(other) => Err(vec![Diagnostic::error(None, other.to_string())]),

@@ -335,3 +335,36 @@ fn nested_growth_is_refused_before_it_grows_exponentially() {
         messages[0]
     );
 }
+
+/// The SMART lint says what each finding is about, so a KPI's page shows its own and its
+/// owner's without reading the messages: here `k` has no owner, target or grain (three about
+/// `k`), `other` (owner Ventas) only lacks a grain, and Ventas owns eight KPIs (one about the
+/// owner, which `other`'s page shows too).
+#[test]
+fn smart_findings_name_their_subject() {
+    use tablero_formula::{Subject, smart_findings};
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, _) = check(dir.path(), "opps.created");
+    assert!(ok);
+    let mut more =
+        String::from("- id: other\n  owner: Ventas\n  formula: opps.created\n  target: 1\n");
+    for i in 0..7 {
+        more.push_str(&format!(
+            "- id: v{i}\n  owner: Ventas\n  formula: opps.created\n  target: 1\n  grain: month\n"
+        ));
+    }
+    std::fs::write(dir.path().join("kpis/other.yaml"), more).unwrap();
+    let (workspace, _) = tablero_model::load_workspace(dir.path());
+    let (catalog, _) = check_workspace(&workspace);
+    let findings = smart_findings(&workspace, &catalog);
+    let about = |subject: &Subject| findings.iter().filter(|f| f.subject == *subject).count();
+    assert_eq!(about(&Subject::Kpi("k".into())), 3, "{findings:?}");
+    assert_eq!(about(&Subject::Kpi("other".into())), 1, "{findings:?}");
+    assert_eq!(about(&Subject::Owner("Ventas".into())), 1, "{findings:?}");
+    let shown = |id: &str| {
+        let kpi = workspace.kpi(id).unwrap();
+        findings.iter().filter(|f| f.concerns(kpi)).count()
+    };
+    // `other`: its missing grain and its owner's eight KPIs; `v0`: only the owner's.
+    assert_eq!((shown("k"), shown("other"), shown("v0")), (3, 2, 1));
+}
