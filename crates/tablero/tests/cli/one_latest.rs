@@ -6,13 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use calamine::{Data, Reader, Xlsx};
 use tablero_model::display::format_value;
 
-use crate::reports::{free_port, mails, start_smtp};
+use crate::reports::{free_port, mails, start_smtp, tablero};
 
 const TODAY: &str = "2026-10-15";
 
@@ -23,20 +22,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn tablero(root: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tablero"))
-        .arg("-w")
-        .arg(root)
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// A GET with curl: the body as bytes; panics unless 200.

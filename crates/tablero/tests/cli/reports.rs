@@ -120,7 +120,7 @@ fn workspace(dir: &Path, smtp_port: u16) -> std::path::PathBuf {
     root
 }
 
-fn tablero(root: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn tablero(root: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tablero"))
         .arg("-w")
         .arg(root)
