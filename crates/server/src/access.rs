@@ -8,11 +8,14 @@
 use std::collections::HashSet;
 
 use axum::http::StatusCode;
+use serde::Serialize;
 use tablero_access::{Principal, Visitor};
 use tablero_model::{Dashboard, Kpi, Source};
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{AppError, Code};
+use crate::query::PageQuery;
 use crate::state::Loaded;
 
 /// What a formula's text says in place of a KPI the reader may not see.
@@ -100,6 +103,39 @@ impl<'a> View<'a> {
         without_kpis(text, &hidden)
     }
 
+    /// A KPI's definition as the viewer may read it: its formula and target name no KPI the caller
+    /// may not see (SPEC §13).
+    pub fn definition(&self, kpi: &Kpi) -> KpiDefinition {
+        let dimensions = self.loaded.engine.dimensions(&kpi.id.value);
+        let shown = |text: &str| self.formula_text(&kpi.id.value, text);
+        KpiDefinition {
+            id: kpi.id.value.clone(),
+            name: kpi.name.clone(),
+            description: kpi.description.clone(),
+            owner: kpi.owner.as_ref().map(|o| o.value.clone()),
+            tags: kpi.tags.clone(),
+            kind: kpi.kind.map(|k| match k {
+                tablero_model::KpiKind::Leading => "leading".to_string(),
+                tablero_model::KpiKind::Lagging => "lagging".to_string(),
+            }),
+            unit: kpi.unit.as_str().to_string(),
+            decimals: kpi.decimals,
+            direction: match kpi.direction {
+                tablero_model::Direction::Up => "up".into(),
+                tablero_model::Direction::Down => "down".into(),
+            },
+            grain: kpi.grain_or_default().as_str().to_string(),
+            formula: kpi.formula.as_ref().map(|f| shown(&f.value)),
+            target: kpi.target.as_ref().map(|t| match t {
+                tablero_model::Target::Constant(v) => v.to_string(),
+                tablero_model::Target::Formula(f) => shown(&f.value),
+            }),
+            dimensions,
+        }
+    }
+}
+
+impl<'a> View<'a> {
     /// A dashboard and the ids of its KPIs the caller sees. A dashboard whose every KPI is
     /// hidden is answered as unknown, on every surface that shows it.
     pub fn dashboard(&self, id: &str) -> Result<(&'a Dashboard, Vec<String>), AppError> {
@@ -118,6 +154,22 @@ impl<'a> View<'a> {
             .collect();
         if ids.is_empty() && !dashboard.kpis.is_empty() {
             return Err(unknown());
+        }
+        Ok((dashboard, ids))
+    }
+
+    /// [`View::dashboard`] for a page: its grain becomes the query's when the query names
+    /// none.
+    pub fn dashboard_for(
+        &self,
+        id: &str,
+        query: &mut PageQuery,
+    ) -> Result<(&'a Dashboard, Vec<String>), AppError> {
+        let (dashboard, ids) = self.dashboard(id)?;
+        if query.grain.is_none()
+            && let Some(g) = dashboard.grain
+        {
+            query.grain = Some(g.as_str().to_string());
         }
         Ok((dashboard, ids))
     }
@@ -219,6 +271,28 @@ pub fn sharer(caller: &Caller) -> Result<(&Principal, bool), AppError> {
             message: "sign in first".into(),
         }),
     }
+}
+
+/// A KPI's definition.
+#[derive(Serialize, ToSchema)]
+pub struct KpiDefinition {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub tags: Vec<String>,
+    /// leading or lagging.
+    pub kind: Option<String>,
+    pub unit: String,
+    pub decimals: u8,
+    /// up or down: which way is better.
+    pub direction: String,
+    pub grain: String,
+    pub formula: Option<String>,
+    /// A constant target, or the text of a target formula.
+    pub target: Option<String>,
+    /// The dimensions every source of the KPI has (valid values of `by`).
+    pub dimensions: Vec<String>,
 }
 
 fn forbidden(message: &str) -> AppError {

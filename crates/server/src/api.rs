@@ -5,17 +5,17 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
-use serde::{Deserialize, Serialize};
-use tablero_calendar::Grain;
+use serde::Serialize;
 use tablero_engine::Request;
-use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::View;
+use crate::access::{KpiDefinition, View};
 use crate::auth::Caller;
 use crate::error::{AppError, Code, ErrorBody};
-use crate::state::{AppState, Loaded, Snapshot};
+use crate::query::{ValuesQuery, loaded};
+use crate::state::AppState;
 use tablero_wire::{KpiValues, kpi_values};
 
 #[derive(OpenApi)]
@@ -28,7 +28,8 @@ use tablero_wire::{KpiValues, kpi_values};
 )]
 pub struct ApiDoc;
 
-/// The API's routes with their document.
+/// The KPI API's own routes (catalog, values, health, pushed rows) with their document; each
+/// other feature adds its routes in `app`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(list_kpis))
@@ -36,42 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(kpi_values_handler))
         .routes(routes!(health))
         .routes(routes!(ingest_rows))
-        .routes(routes!(
-            crate::reviews::list_reviews,
-            crate::reviews::create_review
-        ))
-        .routes(routes!(crate::reviews::set_action))
-        .routes(routes!(crate::insights::list))
-        .routes(routes!(crate::tree::api))
-        .routes(routes!(crate::funnel::api))
-        .routes(routes!(crate::shares::create, crate::shares::list))
-        .routes(routes!(crate::shares::revoke))
-        .routes(routes!(
-            crate::reviews::list_annotations,
-            crate::reviews::create_annotation
-        ))
-}
-
-/// A KPI's definition.
-#[derive(Serialize, ToSchema)]
-pub struct KpiDefinition {
-    pub id: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub owner: Option<String>,
-    pub tags: Vec<String>,
-    /// leading or lagging.
-    pub kind: Option<String>,
-    pub unit: String,
-    pub decimals: u8,
-    /// up or down: which way is better.
-    pub direction: String,
-    pub grain: String,
-    pub formula: Option<String>,
-    /// A constant target, or the text of a target formula.
-    pub target: Option<String>,
-    /// The dimensions every source of the KPI has (valid values of `by`).
-    pub dimensions: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -97,113 +62,6 @@ pub struct Health {
     pub errors: Vec<String>,
 }
 
-/// Parameters of a values request; all optional.
-#[derive(Deserialize, IntoParams, Default, Debug, Clone)]
-#[into_params(parameter_in = Query)]
-pub struct ValuesQuery {
-    /// First period label at the grain (default: eleven periods before `to`).
-    pub from: Option<String>,
-    /// Last period label, included (default: the current, partial period).
-    pub to: Option<String>,
-    /// day, week, month, quarter or year (default: the KPI's own grain).
-    pub grain: Option<String>,
-    /// A declared dimension: one value per dimension value.
-    pub by: Option<String>,
-    /// A condition on the rows, e.g. `linea_servicio = 'Cloud'`.
-    #[serde(rename = "where")]
-    #[param(rename = "where")]
-    pub filter: Option<String>,
-    /// Compute as if it were this moment: a date or an RFC 3339 instant.
-    pub as_of: Option<String>,
-}
-
-impl ValuesQuery {
-    /// The engine request for some KPIs; parameter errors name the parameter.
-    pub fn request(&self, loaded: &Loaded, kpis: Vec<String>) -> Result<Request, AppError> {
-        let empty = |s: &Option<String>| s.clone().filter(|s| !s.trim().is_empty());
-        let grain = match empty(&self.grain) {
-            None => None,
-            Some(g) => Some(Grain::parse(&g).ok_or_else(|| {
-                AppError::bad_parameter(
-                    "grain",
-                    format!("`{g}` is not a grain; expected day, week, month, quarter or year"),
-                )
-            })?),
-        };
-        let as_of = match empty(&self.as_of) {
-            None => None,
-            Some(t) => Some(
-                loaded
-                    .engine
-                    .calendar()
-                    .parse_as_of(&t)
-                    .map_err(|e| AppError::bad_parameter("as_of", e))?,
-            ),
-        };
-        Ok(Request {
-            kpis,
-            from: empty(&self.from),
-            to: empty(&self.to),
-            grain,
-            by: empty(&self.by),
-            filter: empty(&self.filter),
-            as_of,
-        })
-    }
-}
-
-/// The workspace as it is now, or the problem that keeps it from loading.
-pub async fn loaded(state: &AppState) -> Result<std::sync::Arc<Loaded>, AppError> {
-    loaded_in(&state.snapshot().await)
-}
-
-/// The workspace load of `snapshot`: a page that shows the snapshot's errors too takes both
-/// from one look at the files.
-pub fn loaded_in(snapshot: &Snapshot) -> Result<std::sync::Arc<Loaded>, AppError> {
-    snapshot.loaded.clone().ok_or_else(|| {
-        AppError::unavailable(format!(
-            "the workspace has errors: {}",
-            snapshot
-                .errors
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
-    })
-}
-
-/// A KPI's definition as the viewer may read it: its formula and target name no KPI the caller
-/// may not see (SPEC §13).
-pub fn definition(loaded: &Loaded, view: &View, kpi: &tablero_model::Kpi) -> KpiDefinition {
-    let dimensions = loaded.engine.dimensions(&kpi.id.value);
-    let shown = |text: &str| view.formula_text(&kpi.id.value, text);
-    KpiDefinition {
-        id: kpi.id.value.clone(),
-        name: kpi.name.clone(),
-        description: kpi.description.clone(),
-        owner: kpi.owner.as_ref().map(|o| o.value.clone()),
-        tags: kpi.tags.clone(),
-        kind: kpi.kind.map(|k| match k {
-            tablero_model::KpiKind::Leading => "leading".to_string(),
-            tablero_model::KpiKind::Lagging => "lagging".to_string(),
-        }),
-        unit: kpi.unit.as_str().to_string(),
-        decimals: kpi.decimals,
-        direction: match kpi.direction {
-            tablero_model::Direction::Up => "up".into(),
-            tablero_model::Direction::Down => "down".into(),
-        },
-        grain: kpi.grain_or_default().as_str().to_string(),
-        formula: kpi.formula.as_ref().map(|f| shown(&f.value)),
-        target: kpi.target.as_ref().map(|t| match t {
-            tablero_model::Target::Constant(v) => v.to_string(),
-            tablero_model::Target::Formula(f) => shown(&f.value),
-        }),
-        dimensions,
-    }
-}
-
 /// Every KPI of the catalog the caller may see.
 #[utoipa::path(get, path = "/kpis", tag = "kpis",
     responses((status = 200, body = KpiList), (status = 401, body = ErrorBody, description = "Accounts exist and no valid token was sent"),
@@ -214,7 +72,7 @@ async fn list_kpis(
 ) -> Result<Json<KpiList>, AppError> {
     let loaded = loaded(&state).await?;
     let view = View::new(&caller, &loaded);
-    let kpis = view.kpis().map(|k| definition(&loaded, &view, k)).collect();
+    let kpis = view.kpis().map(|k| view.definition(k)).collect();
     Ok(Json(KpiList { kpis }))
 }
 
@@ -230,7 +88,7 @@ async fn get_kpi(
     let loaded = loaded(&state).await?;
     let view = View::new(&caller, &loaded);
     let kpi = view.kpi(&id)?;
-    let lint = crate::pages::lint_for(&loaded, &id);
+    let lint = loaded.lint_for(&id);
     let sql = if view.hides_a_dependency(&id) {
         None
     } else {
@@ -243,7 +101,7 @@ async fn get_kpi(
             .and_then(|e| e.sql.ok())
     };
     Ok(Json(KpiDetail {
-        definition: definition(&loaded, &view, kpi),
+        definition: view.definition(kpi),
         lint,
         sql,
     }))

@@ -13,11 +13,11 @@ use tablero_model::{Kpi, Locale};
 use tablero_wire::values_table;
 
 use crate::access::View;
-use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::i18n::texts;
-use crate::pages::PageQuery;
+use crate::query::PageQuery;
+use crate::query::loaded;
 use crate::state::AppState;
 
 /// The locale and its column names of a KPI's periods table.
@@ -187,10 +187,7 @@ pub async fn breakdown(
     let workspace = loaded.engine.workspace();
     let view = View::new(&caller, &loaded);
     let kpi = view.kpi(&id)?;
-    if !crate::api::definition(&loaded, &view, kpi)
-        .dimensions
-        .contains(&dim)
-    {
+    if !view.definition(kpi).dimensions.contains(&dim) {
         return Err(AppError::not_found(format!(
             "KPI `{id}` has no dimension `{dim}`"
         )));
@@ -272,8 +269,7 @@ pub async fn latest(
     let mut query = query;
     let (ids, name) = match get("id") {
         Some(id) => {
-            let (_, ids) =
-                crate::pages::visible_dashboard(&View::new(&caller, &loaded), &id, &mut query)?;
+            let (_, ids) = View::new(&caller, &loaded).dashboard_for(&id, &mut query)?;
             (Some(ids), id)
         }
         None => (None, "kpis".to_string()),

@@ -14,10 +14,11 @@ use serde::Deserialize;
 use tablero_model::{ColumnType, Source};
 
 use crate::access::View;
-use crate::api::loaded_in;
 use crate::auth::{Caller, CheckedForm};
 use crate::error::{AppError, Code};
-use crate::pages::{Frame, PageQuery, frame};
+use crate::frame::{Frame, frame};
+use crate::query::PageQuery;
+use crate::query::loaded_in;
 use crate::state::{AppState, Loaded};
 
 /// One field of the form.

@@ -12,11 +12,12 @@ use tablero_model::display::format_value;
 use utoipa::ToSchema;
 
 use crate::access::View;
-use crate::api::{loaded, loaded_in};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::pages::{Frame, PageQuery, frame, render};
+use crate::frame::{Frame, frame, render};
 use crate::period::PeriodQuery;
+use crate::query::PageQuery;
+use crate::query::{loaded, loaded_in};
 use crate::state::{AppState, Loaded};
 
 /// A funnel at one period.
@@ -235,4 +236,10 @@ pub async fn page(
             stages,
         },
     )
+}
+
+/// This feature's API routes, merged into the API in `app`.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new().routes(routes!(api))
 }

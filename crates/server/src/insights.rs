@@ -15,9 +15,9 @@ use tablero_model::Locale;
 use utoipa::ToSchema;
 
 use crate::access::View;
-use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::query::loaded;
 use crate::state::{AppState, Loaded};
 
 /// An insight that holds now.
@@ -214,16 +214,7 @@ pub async fn list(
         Some("en") => Locale::En,
         _ => settings.locale,
     };
-    let as_of = match query.as_of.as_deref().filter(|t| !t.trim().is_empty()) {
-        None => None,
-        Some(t) => Some(
-            loaded
-                .engine
-                .calendar()
-                .parse_as_of(t)
-                .map_err(|e| AppError::bad_parameter("as_of", e))?,
-        ),
-    };
+    let as_of = crate::query::as_of(&loaded, query.as_of.as_deref())?;
     let period = match query.period.as_deref().map(str::trim) {
         None | Some("") => None,
         Some(label) => {
@@ -254,4 +245,10 @@ pub struct InsightQuery {
     pub as_of: Option<String>,
     /// A period label (`2026-03`, `2026-Q1`, …); each KPI's latest complete period by default.
     pub period: Option<String>,
+}
+
+/// This feature's API routes, merged into the API in `app`.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new().routes(routes!(list))
 }

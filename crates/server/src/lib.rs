@@ -7,10 +7,12 @@
 mod access;
 mod api;
 pub mod auth;
+mod cards;
 mod chart;
 pub mod downloads;
 mod entry;
 mod error;
+mod frame;
 mod funnel;
 pub mod guard;
 mod i18n;
@@ -19,6 +21,7 @@ pub mod listen;
 mod metrics;
 mod pages;
 mod period;
+mod query;
 mod reviews;
 mod shares;
 mod state;
@@ -44,7 +47,14 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 
 /// The whole application: pages, API, OpenAPI document, metrics, assets.
 pub fn app(state: AppState) -> Router {
-    let (api, openapi) = api::router().split_for_parts();
+    // Each feature's API routes, merged in this one place.
+    let (api, openapi) = api::router()
+        .merge(reviews::routes())
+        .merge(insights::routes())
+        .merge(tree::routes())
+        .merge(funnel::routes())
+        .merge(shares::routes())
+        .split_for_parts();
     let openapi_json = serde_json::to_string_pretty(&nested_paths(openapi)).unwrap_or_default();
     Router::new()
         .route("/", get(pages::home))
@@ -231,19 +241,10 @@ struct MetricsQuery {
 async fn metrics_handler(
     State(state): State<AppState>,
     axum::Extension(caller): axum::Extension<auth::Caller>,
-    axum::extract::Query(query): axum::extract::Query<MetricsQuery>,
+    axum::extract::Query(asked): axum::extract::Query<MetricsQuery>,
 ) -> Result<impl IntoResponse, AppError> {
-    let loaded = api::loaded(&state).await?;
-    let as_of = match query.as_of.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(t) => Some(
-            loaded
-                .engine
-                .calendar()
-                .parse_as_of(t)
-                .map_err(|e| AppError::bad_parameter("as_of", e))?,
-        ),
-    };
+    let loaded = query::loaded(&state).await?;
+    let as_of = query::as_of(&loaded, asked.as_of.as_deref())?;
     let results = state
         .compute(
             &loaded,

@@ -1,281 +1,31 @@
 //! The dashboard's HTML pages: home (every KPI as a card, grouped by owner), one page per KPI,
 //! and the department scorecards of `dashboards/*.yaml`. Rendered from typed askama templates.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use tablero_engine::{InProgress, KpiResult, Request, Verdict};
 use tablero_model::display::{format_value, status_label};
-use tablero_model::{Diagnostic, Kpi, Locale};
+use tablero_model::{Kpi, Locale};
 
 use crate::access::View;
-use crate::api::{ValuesQuery, loaded, loaded_in};
 use crate::auth::Caller;
+use crate::cards::{Card, Fmt, card, pace_and_forecast};
 use crate::chart::{self, Point};
 use crate::error::AppError;
-use crate::i18n::{Texts, texts};
+use crate::frame::{Frame, frame, render};
+use crate::i18n::Texts;
+use crate::query::{PageQuery, ValuesQuery, loaded, loaded_in};
 use crate::state::{AppState, Loaded};
-
-/// Query parameters of every page: the range pickers, the filter and the language.
-#[derive(Deserialize, Default, Debug, Clone)]
-pub struct PageQuery {
-    pub from: Option<String>,
-    pub to: Option<String>,
-    pub grain: Option<String>,
-    #[serde(rename = "where")]
-    pub filter: Option<String>,
-    pub as_of: Option<String>,
-    pub lang: Option<String>,
-}
-
-impl PageQuery {
-    pub(crate) fn values(&self) -> ValuesQuery {
-        ValuesQuery {
-            from: self.from.clone(),
-            to: self.to.clone(),
-            grain: self.grain.clone(),
-            by: None,
-            filter: self.filter.clone(),
-            as_of: self.as_of.clone(),
-        }
-    }
-
-    /// This page's query string with the language changed, for the language switch.
-    fn with_lang(&self, lang: &str) -> String {
-        self.query_string(Some(lang))
-    }
-
-    /// The query string to carry to links, language included when one was chosen.
-    pub(crate) fn carry(&self) -> String {
-        self.query_string(self.lang.as_deref())
-    }
-
-    fn query_string(&self, lang: Option<&str>) -> String {
-        let lang = lang.map(str::to_string);
-        let pairs = [
-            ("lang", &lang),
-            ("from", &self.from),
-            ("to", &self.to),
-            ("grain", &self.grain),
-            ("where", &self.filter),
-            ("as_of", &self.as_of),
-        ];
-        let parts: Vec<String> = pairs
-            .iter()
-            .filter_map(|(k, v)| {
-                v.as_ref()
-                    .filter(|v| !v.is_empty() && v.len() <= MAX_CARRIED)
-                    .map(|v| format!("{k}={}", encode(v)))
-            })
-            .collect();
-        if parts.is_empty() {
-            String::new()
-        } else {
-            format!("?{}", parts.join("&"))
-        }
-    }
-}
-
-/// Longest parameter value carried into the page's links: a longer one (a hostile `where`)
-/// would be repeated in every link and multiply the page's size.
-const MAX_CARRIED: usize = 1_000;
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
-}
-
-/// What every page's frame shows.
-pub struct Frame {
-    pub t: &'static Texts,
-    pub title: String,
-    pub company: String,
-    pub lang_link: String,
-    pub carry: String,
-    pub query: PageQuery,
-    pub errors: Vec<String>,
-    pub dashboards: Vec<(String, String)>,
-    pub grain_options: Vec<(String, String, bool)>,
-    pub problem: Option<String>,
-    /// The signed-in account, for the header (none when the workspace has no accounts).
-    pub account: Option<AccountBar>,
-    /// The page is seen through a share link: no navigation, pickers, downloads or links.
-    pub shared: bool,
-}
-
-/// Who is signed in: shown in the header with the sign-out button.
-pub struct AccountBar {
-    pub email: String,
-    pub role: &'static str,
-    /// For an editor limited to some owners: those owners.
-    pub edits: String,
-    pub csrf: String,
-}
-
-pub(crate) fn frame(
-    state_errors: &[Diagnostic],
-    loaded: &Loaded,
-    caller: &Caller,
-    query: &PageQuery,
-    title: String,
-) -> (Frame, Locale) {
-    let workspace = loaded.engine.workspace();
-    let (t, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
-    let grain = query.grain.clone().unwrap_or_default();
-    let mut grain_options = vec![(String::new(), "—".to_string(), grain.is_empty())];
-    grain_options.extend(
-        t.grains
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string(), grain == *k)),
-    );
-    let frame = Frame {
-        t,
-        title,
-        company: workspace.settings.name.clone(),
-        lang_link: query.with_lang(t.other_lang),
-        carry: query.carry(),
-        query: query.clone(),
-        errors: state_errors.iter().map(|d| d.to_string()).collect(),
-        dashboards: View::new(caller, loaded)
-            .dashboards()
-            .into_iter()
-            .map(|d| (d.id.clone(), d.title.clone()))
-            .collect(),
-        grain_options,
-        problem: None,
-        account: caller.visitor.principal().map(|p| AccountBar {
-            email: p.email.clone(),
-            role: p.role.as_str(),
-            edits: match (p.role, p.owners()) {
-                (tablero_access::Role::Editor, Some(owners)) => {
-                    owners.iter().cloned().collect::<Vec<_>>().join(", ")
-                }
-                _ => String::new(),
-            },
-            csrf: caller.csrf.clone().unwrap_or_default(),
-        }),
-        shared: false,
-    };
-    (frame, locale)
-}
-
-impl Frame {
-    /// Seen through a share link: nothing but the page itself — no navigation, account,
-    /// workspace errors or links carried to other pages.
-    pub(crate) fn share(&mut self) {
-        self.shared = true;
-        self.account = None;
-        self.dashboards.clear();
-        self.errors.clear();
-        self.carry.clear();
-    }
-}
-
-/// A value formatted for people in the page's language.
-struct Fmt<'a> {
-    locale: Locale,
-    currency: &'a str,
-}
-
-impl Fmt<'_> {
-    fn value(&self, kpi: &Kpi, v: Option<f64>) -> String {
-        v.map(|v| format_value(v, kpi.unit, kpi.decimals, self.locale, self.currency))
-            .unwrap_or_else(|| "—".into())
-    }
-
-    fn change(&self, kpi: &Kpi, v: Option<f64>) -> String {
-        match v {
-            Some(v) if v > 0.0 => format!("▲ +{}", self.value(kpi, Some(v))),
-            Some(v) if v < 0.0 => format!("▼ {}", self.value(kpi, Some(v))),
-            Some(_) => format!("= {}", self.value(kpi, Some(0.0))),
-            None => "—".into(),
-        }
-    }
-}
-
-pub struct Card {
-    pub id: String,
-    pub name: String,
-    pub value: String,
-    pub target: String,
-    pub status: String,
-    pub status_label: String,
-    pub period: String,
-    pub change: String,
-    pub change_class: String,
-    pub sparkline: String,
-    pub partial: Option<String>,
-}
 
 pub struct OwnerGroup {
     pub owner: String,
     pub cards: Vec<Arc<Card>>,
-}
-
-/// The cards of an answer in a language, one per result in its order (none for a result
-/// whose KPI the workspace lacks).
-type Cards = Arc<Vec<Option<Arc<Card>>>>;
-
-/// Cards already built, per answer and language. Building a card formats each of its values
-/// and draws its sparkline; one answer is shown to everyone asking for the same page, so its
-/// cards are built once. Who may see which card is decided per request, afterwards.
-#[derive(Default)]
-pub struct CardMemo {
-    built: Mutex<VecDeque<Built>>,
-}
-
-/// An answer, the language its cards are in, and the cards.
-type Built = (Arc<Vec<KpiResult>>, Locale, Cards);
-
-/// How many answers' cards are kept.
-const MEMO_ANSWERS: usize = 32;
-
-impl CardMemo {
-    /// The cards of `results`, built now unless they were before. An answer is only shared
-    /// between loads of the same definitions (see `AppState::computed`), so the KPIs'
-    /// names, units and the currency the cards show are those of `workspace`.
-    fn cards(
-        &self,
-        results: &Arc<Vec<KpiResult>>,
-        workspace: &tablero_model::Workspace,
-        fmt: &Fmt,
-        t: &Texts,
-    ) -> Cards {
-        let lock = || self.built.lock().unwrap_or_else(|e| e.into_inner());
-        let known = lock()
-            .iter()
-            .find(|(answer, locale, _)| Arc::ptr_eq(answer, results) && *locale == fmt.locale)
-            .map(|(_, _, cards)| cards.clone());
-        if let Some(cards) = known {
-            return cards;
-        }
-        let cards: Cards = Arc::new(
-            results
-                .iter()
-                .map(|r| workspace.kpi(&r.kpi).map(|k| Arc::new(card(k, r, fmt, t))))
-                .collect(),
-        );
-        let mut built = lock();
-        if built.len() >= MEMO_ANSWERS {
-            built.pop_front();
-        }
-        built.push_back((results.clone(), fmt.locale, cards.clone()));
-        cards
-    }
 }
 
 #[derive(Template)]
@@ -289,61 +39,6 @@ struct HomePage {
     insights: Vec<String>,
 }
 
-/// ` · pace P · forecast F` (or why the forecast is not shown yet) of a period in progress.
-fn pace_and_forecast(now: InProgress, kpi: &Kpi, fmt: &Fmt, t: &Texts) -> String {
-    let mut text = String::new();
-    if let Some(pace) = now.value.pace_target {
-        text.push_str(&format!(" · {} {}", t.pace, fmt.value(kpi, Some(pace))));
-    }
-    match (now.forecast, now.too_early, now.elapsed) {
-        (Some(f), _, _) => text.push_str(&format!(" · {} {}", t.forecast, fmt.value(kpi, Some(f)))),
-        (None, true, Some(share)) => text.push_str(&format!(
-            " · {}",
-            t.too_early
-                .replace("{share}", &format!("{:.0}", share * 100.0))
-        )),
-        _ => {}
-    }
-    text
-}
-
-fn card(kpi: &Kpi, result: &KpiResult, fmt: &Fmt, t: &Texts) -> Card {
-    let judged = result.judged();
-    let change = judged.change.map(|c| c.delta);
-    let better = judged.change.map_or(Verdict::Same, |c| c.verdict).as_str();
-    let partial = judged.in_progress.map(|now| {
-        let p = now.value;
-        let mut text = format!("{} {}: {}", t.in_progress, p.label, fmt.value(kpi, p.value));
-        text.push_str(&pace_and_forecast(now, kpi, fmt, t));
-        text.push_str(&format!(
-            " ({})",
-            status_label(p.status.as_str(), fmt.locale)
-        ));
-        text
-    });
-    let status = judged.status().as_str();
-    let series: Vec<Option<f64>> = result
-        .values
-        .iter()
-        .filter(|v| !v.partial)
-        .map(|v| v.value)
-        .collect();
-    let series = &series[series.len().saturating_sub(12)..];
-    Card {
-        id: kpi.id.value.clone(),
-        name: kpi.name.clone(),
-        value: fmt.value(kpi, judged.value()),
-        target: fmt.value(kpi, judged.target()),
-        status: status.to_string(),
-        status_label: status_label(status, fmt.locale).to_string(),
-        period: judged.label().to_string(),
-        change: fmt.change(kpi, change),
-        change_class: better.to_string(),
-        sparkline: chart::sparkline(series, status),
-        partial,
-    }
-}
-
 async fn compute_all(
     state: &AppState,
     loaded: &Loaded,
@@ -355,11 +50,6 @@ async fn compute_all(
         .compute(loaded, &request)
         .await
         .map_err(AppError::from_compute)
-}
-
-pub(crate) fn render(status: StatusCode, template: impl Template) -> Result<Response, AppError> {
-    let html = template.render().map_err(AppError::internal)?;
-    Ok((status, Html(html)).into_response())
 }
 
 /// The home page: every KPI as a card, grouped by owner.
@@ -430,7 +120,7 @@ async fn overdue_actions(
     loaded: &Loaded,
     caller: &Caller,
 ) -> Vec<(String, String, String, String, String)> {
-    let Ok(db) = crate::reviews::db(state) else {
+    let Ok(db) = state.db() else {
         return Vec::new();
     };
     let view = View::new(caller, loaded);
@@ -566,19 +256,6 @@ struct KpiPage {
     funnel: Option<String>,
 }
 
-/// The SMART lint warnings about one KPI or its owner.
-pub fn lint_for(loaded: &Loaded, id: &str) -> Vec<String> {
-    let Some(kpi) = loaded.engine.workspace().kpi(id) else {
-        return Vec::new();
-    };
-    loaded
-        .lint()
-        .iter()
-        .filter(|f| f.concerns(kpi))
-        .map(|f| f.warning.message.clone())
-        .collect()
-}
-
 /// One KPI: its series against target, periods, breakdowns, definition, lint and query.
 pub async fn kpi_page(
     State(state): State<AppState>,
@@ -649,7 +326,7 @@ pub async fn kpi_page(
                 }
                 // One breakdown per dimension, at the last complete period.
                 let period = result.judged().latest.map(|v| v.label.clone());
-                let definition = crate::api::definition(&loaded, &view, kpi);
+                let definition = view.definition(kpi);
                 for dim in definition.dimensions {
                     let mut q = query.values();
                     q.by = Some(dim.clone());
@@ -697,11 +374,9 @@ pub async fn kpi_page(
     let projection = expected_bands(&state, &loaded, &query, kpi, &mut points, &fmt, t).await;
     // Annotations in the chart's range, each on the period that contains its day.
     let mut notes = Vec::new();
-    if let (Ok(db), Some(first), Some(last)) = (
-        crate::reviews::db(&state),
-        periods_shown.first(),
-        periods_shown.last(),
-    ) {
+    if let (Ok(db), Some(first), Some(last)) =
+        (state.db(), periods_shown.first(), periods_shown.last())
+    {
         let calendar = loaded.engine.calendar();
         let day = |t: jiff::Timestamp| t.to_zoned(calendar.time_zone().clone()).date();
         let (from, to) = (day(first.1).to_string(), day(last.2).to_string());
@@ -751,13 +426,13 @@ pub async fn kpi_page(
             )
         })
         .collect();
-    let lint = lint_for(&loaded, &id);
+    let lint = loaded.lint_for(&id);
     let sql = if view.hides_a_dependency(&id) {
         t.hidden_dependency.to_string()
     } else {
         page_sql(&state, &loaded, &query, &id).await
     };
-    let definition = crate::api::definition(&loaded, &view, kpi);
+    let definition = view.definition(kpi);
     render(
         status,
         KpiPage {
@@ -912,7 +587,7 @@ async fn review_section(
     t: &Texts,
     periods: &[(String, jiff::Timestamp, jiff::Timestamp, bool)],
 ) -> (Vec<ReviewView>, Option<ReviewForm>) {
-    let Ok(db) = crate::reviews::db(state) else {
+    let Ok(db) = state.db() else {
         return (Vec::new(), None);
     };
     // The last two years' reviews, a page of them at most.
@@ -1015,7 +690,8 @@ pub async fn review_form_submit(
         },
         crate::reviews::author(&caller),
     )?;
-    crate::reviews::db(&state)?
+    state
+        .db()?
         .insert_review(&review)
         .await
         .map_err(AppError::internal)?;
@@ -1146,22 +822,6 @@ struct DashboardPage {
     rows: Vec<ScoreRow>,
 }
 
-/// A dashboard and the ids of its KPIs the viewer sees ([`View::dashboard`]); its grain
-/// becomes the query's when the query names none.
-pub(crate) fn visible_dashboard<'w>(
-    view: &View<'w>,
-    id: &str,
-    query: &mut PageQuery,
-) -> Result<(&'w tablero_model::Dashboard, Vec<String>), AppError> {
-    let (dashboard, ids) = view.dashboard(id)?;
-    if query.grain.is_none()
-        && let Some(g) = dashboard.grain
-    {
-        query.grain = Some(g.as_str().to_string());
-    }
-    Ok((dashboard, ids))
-}
-
 /// A department's scorecard.
 pub async fn dashboard_page(
     State(state): State<AppState>,
@@ -1185,7 +845,7 @@ pub(crate) async fn dashboard_view(
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     let view = View::new(caller, &loaded);
-    let (dashboard, ids) = visible_dashboard(&view, id, &mut query)?;
+    let (dashboard, ids) = view.dashboard_for(id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,
@@ -1332,7 +992,7 @@ pub(crate) async fn tv_view(
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
     let view = View::new(caller, &loaded);
-    let (dashboard, ids) = visible_dashboard(&view, id, &mut query)?;
+    let (dashboard, ids) = view.dashboard_for(id, &mut query)?;
     let (mut frame, locale) = frame(
         &snapshot.errors,
         &loaded,

@@ -31,14 +31,7 @@ impl PeriodQuery {
         grain: Grain,
     ) -> Result<(Option<jiff::Timestamp>, Period), AppError> {
         let calendar = loaded.engine.calendar();
-        let as_of = match self.as_of.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(t) => Some(
-                calendar
-                    .parse_as_of(t)
-                    .map_err(|e| AppError::bad_parameter("as_of", e))?,
-            ),
-        };
+        let as_of = crate::query::as_of(loaded, self.as_of.as_deref())?;
         let period = match self.period.as_deref().map(str::trim) {
             None | Some("") => {
                 let request = tablero_engine::Request {

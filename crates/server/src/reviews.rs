@@ -12,9 +12,9 @@ use tablero_state::{Action, After, Annotation, AnnotationFilter, Review, StateDb
 use utoipa::{IntoParams, ToSchema};
 
 use crate::access::View;
-use crate::api::loaded;
 use crate::auth::Caller;
 use crate::error::{AppError, ErrorBody};
+use crate::query::loaded;
 use crate::state::AppState;
 
 /// A review to record.
@@ -210,14 +210,6 @@ fn paged<T>(
 const MAX_TEXT: usize = 10_000;
 const MAX_ACTIONS: usize = 50;
 
-pub fn db(state: &AppState) -> Result<StateDb, AppError> {
-    state
-        .auth
-        .as_ref()
-        .map(|a| a.db.clone())
-        .ok_or_else(|| AppError::unavailable("this server has no state database"))
-}
-
 fn state_error(err: tablero_state::StateError) -> AppError {
     AppError::from_state(err)
 }
@@ -314,7 +306,8 @@ pub async fn list_reviews(
     let after = cursor_param(page.cursor.as_deref())?;
     let loaded = loaded(&state).await?;
     View::new(&caller, &loaded).kpi(&id)?;
-    let reviews = db(&state)?
+    let reviews = state
+        .db()?
         .reviews_page(&id, i64::MIN, after.as_ref(), limit + 1)
         .await
         .map_err(state_error)?;
@@ -345,7 +338,8 @@ pub async fn create_review(
     view.edits(kpi)?;
     let new: NewReview = body(&bytes)?;
     let review = checked_review(&loaded, kpi, new, author(&caller))?;
-    let stored = db(&state)?
+    let stored = state
+        .db()?
         .insert_review(&review)
         .await
         .map_err(state_error)?;
@@ -409,7 +403,7 @@ pub async fn set_action(
     bytes: Bytes,
 ) -> Result<Json<ReviewBody>, AppError> {
     let loaded = loaded(&state).await?;
-    let db = db(&state)?;
+    let db = state.db()?;
     let review = db
         .review(&id)
         .await
@@ -454,7 +448,7 @@ pub async fn list_annotations(
     let after = cursor_param(query.cursor.as_deref())?;
     let loaded = loaded(&state).await?;
     let annotations = visible_annotations(
-        &db(&state)?,
+        &state.db()?,
         &View::new(&caller, &loaded),
         (&from, &to),
         after.as_ref(),
@@ -547,7 +541,8 @@ pub async fn create_annotation(
             ));
         }
     };
-    let stored = db(&state)?
+    let stored = state
+        .db()?
         .insert_annotation(&Annotation {
             id: String::new(),
             kpi,
@@ -559,4 +554,13 @@ pub async fn create_annotation(
         .await
         .map_err(state_error)?;
     Ok((StatusCode::CREATED, Json(annotation_body(stored))))
+}
+
+/// This feature's API routes, merged into the API in `app`.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(list_reviews, create_review))
+        .routes(routes!(set_action))
+        .routes(routes!(list_annotations, create_annotation))
 }

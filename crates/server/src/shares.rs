@@ -16,7 +16,8 @@ use utoipa::ToSchema;
 use crate::access::{View, sharer};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::pages::{self, PageQuery};
+use crate::pages;
+use crate::query::PageQuery;
 use crate::state::AppState;
 
 /// Days a link lives when none are asked for, and at most.
@@ -81,7 +82,7 @@ fn info(share: tablero_state::Share) -> ShareInfo {
 }
 
 fn db(state: &AppState) -> Result<tablero_state::StateDb, AppError> {
-    crate::reviews::db(state)
+    state.db()
 }
 
 /// Creates a share link to one dashboard (editors and admins; the link shows what its creator
@@ -116,7 +117,7 @@ pub async fn create(
             format!("{days}: a link lives 1 to {MAX_DAYS} days"),
         ));
     }
-    let loaded = crate::api::loaded(&state).await?;
+    let loaded = crate::query::loaded(&state).await?;
     let workspace = loaded.engine.workspace();
     View::new(&caller, &loaded).dashboard(&new.dashboard)?;
     let (share, secret) =
@@ -221,4 +222,12 @@ pub async fn page(
         HeaderValue::from_static("noindex, nofollow"),
     );
     response
+}
+
+/// This feature's API routes, merged into the API in `app`.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(revoke))
 }

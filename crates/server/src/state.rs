@@ -32,6 +32,7 @@ use tablero_engine::{Engine, KpiResult, Request};
 use tablero_model::Diagnostic;
 use tokio::sync::Semaphore;
 
+use crate::error::AppError;
 use crate::guard::HostPolicy;
 use crate::metrics::HttpMetrics;
 
@@ -133,6 +134,18 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The SMART lint warnings about one KPI or its owner.
+    pub fn lint_for(&self, id: &str) -> Vec<String> {
+        let Some(kpi) = self.engine.workspace().kpi(id) else {
+            return Vec::new();
+        };
+        self.lint()
+            .iter()
+            .filter(|f| f.concerns(kpi))
+            .map(|f| f.warning.message.clone())
+            .collect()
+    }
+
     /// The SMART lint's findings of this load, computed on first use.
     pub fn lint(&self) -> &[tablero_formula::Finding] {
         self.lint.get_or_init(|| {
@@ -333,7 +346,7 @@ pub struct AppState {
     /// Accounts and sessions; `None` serves everyone everything (tests of other parts).
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// The dashboard's cards already built for an answer.
-    pub cards: Arc<crate::pages::CardMemo>,
+    pub cards: Arc<crate::cards::CardMemo>,
 }
 
 /// A file's path, size, modification time and identity. The path is kept as its bytes:
@@ -442,6 +455,14 @@ fn load(
 }
 
 impl AppState {
+    /// The state database, when this server has one (accounts, reviews, share links).
+    pub fn db(&self) -> Result<tablero_state::StateDb, AppError> {
+        self.auth
+            .as_ref()
+            .map(|a| a.db.clone())
+            .ok_or_else(|| AppError::unavailable("this server has no state database"))
+    }
+
     /// Loads the workspace at `root` with the default [`Limits`]; a workspace with errors
     /// still opens, showing them.
     pub fn open(root: &Path) -> AppState {

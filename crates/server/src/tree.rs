@@ -19,11 +19,12 @@ use tablero_model::{Kpi, Locale};
 use utoipa::ToSchema;
 
 use crate::access::View;
-use crate::api::{loaded, loaded_in};
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::pages::{Frame, PageQuery, frame, render};
+use crate::frame::{Frame, frame, render};
 use crate::period::PeriodQuery;
+use crate::query::PageQuery;
+use crate::query::{loaded, loaded_in};
 use crate::state::{AppState, Loaded};
 
 /// A KPI tree at one period.
@@ -533,4 +534,10 @@ fn texts(locale: Locale) -> &'static Words {
             why_not_positive: "Not split: a driver is zero or negative in one of the periods (it has no logarithm).",
         },
     }
+}
+
+/// This feature's API routes, merged into the API in `app`.
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new().routes(routes!(api))
 }
