@@ -3,6 +3,7 @@
 //! `render`, a template answered with its status. Part of the server's shared core.
 
 use askama::Template;
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use tablero_model::{Diagnostic, Locale};
@@ -104,4 +105,24 @@ impl Frame {
 pub(crate) fn render(status: StatusCode, template: impl Template) -> Result<Response, AppError> {
     let html = template.render().map_err(AppError::internal)?;
     Ok((status, Html(html)).into_response())
+}
+
+/// Static files, embedded in the binary.
+pub async fn asset(Path(name): Path<String>) -> Response {
+    let (body, kind): (&'static str, &str) = match name.as_str() {
+        "app.css" => (include_str!("../assets/app.css"), "text/css; charset=utf-8"),
+        "app.js" => (
+            include_str!("../assets/app.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return AppError::not_found(format!("no asset `{name}`")).into_response(),
+    };
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, kind),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 use crate::access::View;
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::query::PageQuery;
 use crate::query::loaded;
 use crate::state::{AppState, Loaded};
 
@@ -196,6 +197,32 @@ pub async fn active(
             kpis,
         })
         .collect())
+}
+
+/// The messages of the insights that hold now (as of the page's `as_of`), those naming `kpi`
+/// when given; a problem computing them leaves them out and is logged.
+pub async fn messages(
+    state: &AppState,
+    loaded: &Loaded,
+    caller: &Caller,
+    locale: Locale,
+    query: &PageQuery,
+    kpi: Option<&str>,
+) -> Vec<String> {
+    let as_of = crate::query::as_of(loaded, query.as_of.as_deref())
+        .ok()
+        .flatten();
+    match active(state, loaded, caller, locale, as_of, Which::LatestComplete).await {
+        Ok(active) => active
+            .into_iter()
+            .filter(|i| kpi.is_none_or(|k| i.kpis.iter().any(|x| x == k)))
+            .map(|i| i.message)
+            .collect(),
+        Err(err) => {
+            tracing::warn!(message = %err.message, "insights could not be evaluated");
+            Vec::new()
+        }
+    }
 }
 
 /// The insights that hold on each KPI's latest complete period, or on `period`.

@@ -7,6 +7,7 @@
 mod access;
 mod api;
 pub mod auth;
+mod board;
 mod cards;
 mod chart;
 pub mod downloads;
@@ -17,9 +18,9 @@ mod funnel;
 pub mod guard;
 mod i18n;
 mod insights;
+mod kpi_page;
 pub mod listen;
 mod metrics;
-mod pages;
 mod period;
 mod query;
 mod reviews;
@@ -57,10 +58,10 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     let openapi_json = serde_json::to_string_pretty(&nested_paths(openapi)).unwrap_or_default();
     Router::new()
-        .route("/", get(pages::home))
+        .route("/", get(board::home))
         .route("/login", get(auth::login_page).post(auth::login_submit))
         .route("/logout", axum::routing::post(auth::logout))
-        .route("/kpi/{id}", get(pages::kpi_page))
+        .route("/kpi/{id}", get(kpi_page::kpi_page))
         .route("/kpi/{id}/tree", get(tree::page))
         .route("/funnel/{group}", get(funnel::page))
         .route("/share/{secret}", get(shares::page))
@@ -73,12 +74,12 @@ pub fn app(state: AppState) -> Router {
         .route("/dashboards/{id}/download/{kind}", get(downloads::latest))
         .route(
             "/kpi/{id}/reviews",
-            axum::routing::post(pages::review_form_submit),
+            axum::routing::post(kpi_page::review_form_submit),
         )
-        .route("/dashboards/{id}", get(pages::dashboard_page))
-        .route("/tv", get(pages::tv_rotation))
-        .route("/tv/{id}", get(pages::tv_page))
-        .route("/assets/{name}", get(pages::asset))
+        .route("/dashboards/{id}", get(board::dashboard_page))
+        .route("/tv", get(board::tv_rotation))
+        .route("/tv/{id}", get(board::tv_page))
+        .route("/assets/{name}", get(frame::asset))
         .route(
             "/sources/{name}/entry",
             get(entry::entry_page).post(entry::entry_submit),

@@ -3,9 +3,11 @@
 //! instant — each bad value a 400 naming its parameter — and `loaded`, the workspace as it is
 //! now or why it does not load. Part of the server's shared core: it imports no feature.
 
+use std::sync::Arc;
+
 use serde::Deserialize;
 use tablero_calendar::Grain;
-use tablero_engine::Request;
+use tablero_engine::{KpiResult, Request};
 use utoipa::IntoParams;
 
 use crate::error::AppError;
@@ -166,4 +168,18 @@ fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// The KPIs `kpis` (every KPI when empty) computed for a page's query.
+pub async fn compute_page(
+    state: &AppState,
+    loaded: &Loaded,
+    query: &PageQuery,
+    kpis: Vec<String>,
+) -> Result<Arc<Vec<KpiResult>>, AppError> {
+    let request = query.values().request(loaded, kpis)?;
+    state
+        .compute(loaded, &request)
+        .await
+        .map_err(AppError::from_compute)
 }

@@ -15,8 +15,8 @@ use utoipa::ToSchema;
 
 use crate::access::{View, sharer};
 use crate::auth::Caller;
+use crate::board;
 use crate::error::AppError;
-use crate::pages;
 use crate::query::PageQuery;
 use crate::state::AppState;
 
@@ -204,8 +204,8 @@ pub async fn page(
             ..PageQuery::default()
         };
         match share.view.as_str() {
-            "tv" => pages::tv_view(&state, &caller, &share.dashboard, query, true, false).await,
-            _ => pages::dashboard_view(&state, &caller, &share.dashboard, query, true).await,
+            "tv" => board::tv_view(&state, &caller, &share.dashboard, query, true, false).await,
+            _ => board::dashboard_view(&state, &caller, &share.dashboard, query, true).await,
         }
     }
     .await;
