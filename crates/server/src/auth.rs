@@ -222,7 +222,7 @@ pub struct Caller {
 
 impl Caller {
     /// Whether this caller sees a KPI (through its owner). Features ask
-    /// [`crate::access::View`], which is made from this.
+    /// the access view, which is made from this.
     pub(crate) fn sees(&self, kpi: &tablero_model::Kpi) -> bool {
         self.visitor
             .sees_owner(kpi.owner.as_ref().map(|o| o.value.as_str()))

@@ -249,6 +249,40 @@ pub async fn dashboard_page(
     dashboard_view(&state, &caller, &id, query, false).await
 }
 
+/// What a board view starts from: the caller's view of the load, the dashboard with the ids of
+/// the KPIs it sees (its grain put in `query`), and the page frame — stripped for a share link.
+fn open_board<'l>(
+    snapshot: &crate::state::Snapshot,
+    loaded: &'l Loaded,
+    caller: &'l Caller,
+    id: &str,
+    query: &mut PageQuery,
+    shared: bool,
+) -> Result<
+    (
+        View<'l>,
+        &'l tablero_model::Dashboard,
+        Vec<String>,
+        Frame,
+        tablero_model::Locale,
+    ),
+    AppError,
+> {
+    let view = View::new(caller, loaded);
+    let (dashboard, ids) = view.dashboard_for(id, query)?;
+    let (mut frame, locale) = frame(
+        &snapshot.errors,
+        loaded,
+        caller,
+        query,
+        dashboard.title.clone(),
+    );
+    if shared {
+        frame.share();
+    }
+    Ok((view, dashboard, ids, frame, locale))
+}
+
 /// The scorecard of dashboard `id` as `caller` sees it; `shared` strips everything but the
 /// table (a share link).
 pub(crate) async fn dashboard_view(
@@ -261,18 +295,8 @@ pub(crate) async fn dashboard_view(
     let snapshot = state.snapshot().await;
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
-    let view = View::new(caller, &loaded);
-    let (dashboard, ids) = view.dashboard_for(id, &mut query)?;
-    let (mut frame, locale) = frame(
-        &snapshot.errors,
-        &loaded,
-        caller,
-        &query,
-        dashboard.title.clone(),
-    );
-    if shared {
-        frame.share();
-    }
+    let (view, dashboard, ids, mut frame, locale) =
+        open_board(&snapshot, &loaded, caller, id, &mut query, shared)?;
     let fmt = Fmt {
         locale,
         currency: &workspace.settings.currency,
@@ -408,18 +432,8 @@ pub(crate) async fn tv_view(
     let snapshot = state.snapshot().await;
     let loaded = loaded_in(&snapshot)?;
     let workspace = loaded.engine.workspace();
-    let view = View::new(caller, &loaded);
-    let (dashboard, ids) = view.dashboard_for(id, &mut query)?;
-    let (mut frame, locale) = frame(
-        &snapshot.errors,
-        &loaded,
-        caller,
-        &query,
-        dashboard.title.clone(),
-    );
-    if shared {
-        frame.share();
-    }
+    let (view, _, ids, mut frame, locale) =
+        open_board(&snapshot, &loaded, caller, id, &mut query, shared)?;
     let fmt = Fmt {
         locale,
         currency: &workspace.settings.currency,

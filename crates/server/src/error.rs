@@ -10,7 +10,21 @@ use tablero_engine::{EngineError, RequestError, RequestErrorKind};
 use tablero_state::StateError;
 use tablero_store::StoreError;
 
-use crate::state::ComputeError;
+/// Why a computation did not give an answer.
+#[derive(Debug)]
+pub enum ComputeError {
+    Engine(tablero_engine::EngineError),
+    /// Every computation slot stayed busy until the deadline.
+    Busy,
+    /// The computation ran past the deadline and was cancelled.
+    Deadline(std::time::Duration),
+}
+
+impl From<tablero_engine::EngineError> for ComputeError {
+    fn from(err: tablero_engine::EngineError) -> ComputeError {
+        ComputeError::Engine(err)
+    }
+}
 
 #[derive(Debug)]
 pub struct AppError {

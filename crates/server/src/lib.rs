@@ -40,8 +40,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub use error::AppError;
+pub use error::ComputeError;
 pub use listen::{Timeouts, Tls};
-pub use state::{AppState, ComputeError, Limits};
+pub use state::{AppState, Limits};
 
 /// Content-Security-Policy: everything from this origin, no inline scripts, no framing.
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";

@@ -32,7 +32,7 @@ use tablero_engine::{Engine, KpiResult, Request};
 use tablero_model::Diagnostic;
 use tokio::sync::Semaphore;
 
-use crate::error::AppError;
+use crate::error::{AppError, ComputeError};
 use crate::guard::HostPolicy;
 use crate::metrics::HttpMetrics;
 
@@ -65,22 +65,6 @@ impl Default for Limits {
             cache_bytes: 64 << 20,
             ingests: 2,
         }
-    }
-}
-
-/// Why a computation did not give an answer.
-#[derive(Debug)]
-pub enum ComputeError {
-    Engine(tablero_engine::EngineError),
-    /// Every computation slot stayed busy until the deadline.
-    Busy,
-    /// The computation ran past the deadline and was cancelled.
-    Deadline(Duration),
-}
-
-impl From<tablero_engine::EngineError> for ComputeError {
-    fn from(err: tablero_engine::EngineError) -> ComputeError {
-        ComputeError::Engine(err)
     }
 }
 
