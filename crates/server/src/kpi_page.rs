@@ -363,14 +363,15 @@ async fn expected_bands(
         .collect();
     let shown = points.len().min(BANDED);
     let start = points.len() - shown;
-    let (labels, bands, projected) = tokio::task::spawn_blocking(move || {
-        let series: Vec<Option<f64>> = complete.iter().map(|(_, v)| *v).collect();
-        let expected = tablero_forecast::expected(&series, season, 3);
-        let labels: Vec<String> = complete.into_iter().map(|(l, _)| l).collect();
-        (labels, expected.bands, expected.projection)
-    })
-    .await
-    .unwrap_or_default();
+    let series: Vec<Option<f64>> = complete.iter().map(|(_, v)| *v).collect();
+    let labels: Vec<String> = complete.into_iter().map(|(l, _)| l).collect();
+    let expected = state
+        .expected
+        .get_or_fit(&results, season, 3, move || {
+            tablero_forecast::expected(&series, season, 3)
+        })
+        .await;
+    let (bands, projected) = (&expected.bands, &expected.projection);
     for point in &mut points[start..] {
         let Some(i) = labels.iter().position(|l| *l == point.label) else {
             continue;
@@ -398,6 +399,7 @@ async fn expected_bands(
         return Vec::new();
     };
     projected
+        .as_deref()
         .unwrap_or_default()
         .iter()
         .enumerate()

@@ -18,6 +18,7 @@ mod funnel;
 pub mod guard;
 mod i18n;
 mod insights;
+mod kept;
 mod kpi_page;
 pub mod listen;
 mod metrics;

@@ -331,6 +331,8 @@ pub struct AppState {
     pub auth: Option<Arc<crate::auth::Auth>>,
     /// The dashboard's cards already built for an answer.
     pub cards: Arc<crate::cards::CardMemo>,
+    /// The KPI page's expected bands already fitted for an answer.
+    pub expected: Arc<crate::kept::ExpectedMemo>,
 }
 
 /// A file's path, size, modification time and identity. The path is kept as its bytes:
@@ -492,6 +494,7 @@ impl AppState {
             body_read: crate::listen::Timeouts::default().body_read,
             auth: None,
             cards: Arc::default(),
+            expected: Arc::default(),
         })
     }
 
