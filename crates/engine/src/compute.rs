@@ -710,7 +710,7 @@ impl Engine {
                     self.pools
                         .pass_rows(connection, &statement.sql, &statement.values, only.len())
                         .await
-                        .map_err(connection_error)?
+                        .map_err(EngineError::Connection)?
                 }
                 None => {
                     let remote = !std::ptr::eq(scanning, &self.ctx);
@@ -902,7 +902,7 @@ impl Engine {
             .pools
             .columns(connection, table)
             .await
-            .map_err(connection_error)?;
+            .map_err(EngineError::Connection)?;
         let storage: HashMap<String, TimeStorage> = columns
             .iter()
             .filter_map(|c| TimeStorage::of(&c.ty).map(|s| (c.name.clone(), s)))
@@ -969,7 +969,7 @@ impl Engine {
                         self.pools
                             .leaf_rows(&connection, &statement.sql, &statement.values)
                             .await
-                            .map_err(connection_error)?
+                            .map_err(EngineError::Connection)?
                     };
                     pushed.push(Pushdown {
                         leaves: vec![j],
@@ -1428,10 +1428,6 @@ fn leaf_rows(
         }
     }
     Ok(rows)
-}
-
-fn connection_error(err: tablero_connections::ConnectionError) -> EngineError {
-    EngineError::Connection(err)
 }
 
 /// A result column as its Arrow array type.

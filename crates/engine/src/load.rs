@@ -239,7 +239,7 @@ pub async fn register_source(
                 (DataVersion::File { content }, bytes)
             }
         };
-        let batches = rows::read_csv(&bytes, &label, &owned, &zone).map_err(store_error)?;
+        let batches = rows::read_csv(&bytes, &label, &owned, &zone).map_err(EngineError::Store)?;
         Ok::<_, EngineError>((version, batches))
     })
     .await
@@ -264,7 +264,7 @@ async fn register_store(
     let name = source.name.value.as_str();
     let opened = tablero_store::table::open(root, source)
         .await
-        .map_err(store_error)?;
+        .map_err(EngineError::Store)?;
     let Some(table) = opened.table else {
         let empty = MemTable::try_new(source_schema(source), vec![vec![]])?;
         ctx.register_table(name, Arc::new(empty))?;
@@ -275,11 +275,11 @@ async fn register_store(
     };
     let version = DataVersion::Store {
         version: table.version().unwrap_or(0),
-        files: tablero_store::table::file_uris(&table).map_err(store_error)?,
+        files: tablero_store::table::file_uris(&table).map_err(EngineError::Store)?,
     };
     let provider = tablero_store::table::provider(ctx, &table)
         .await
-        .map_err(store_error)?;
+        .map_err(EngineError::Store)?;
     let frame = ctx.read_table(provider)?;
     let label = tablero_store::table::table_dir(root, source)
         .strip_prefix(root)
@@ -350,13 +350,15 @@ pub async fn register_source_on_cluster(
         SourceData::Store => {
             let opened = tablero_store::table::open(root, source)
                 .await
-                .map_err(store_error)?;
+                .map_err(EngineError::Store)?;
             let label = tablero_store::table::table_dir(root, source)
                 .strip_prefix(root)
                 .map(|p| p.display().to_string())
                 .unwrap_or_default();
             let files = match &opened.table {
-                Some(table) => tablero_store::table::file_uris(table).map_err(store_error)?,
+                Some(table) => {
+                    tablero_store::table::file_uris(table).map_err(EngineError::Store)?
+                }
                 None => Vec::new(),
             };
             let files = if files.is_empty() {
@@ -427,7 +429,7 @@ fn parquet_copy(
     if target.exists() {
         return Ok(target.to_string_lossy().to_string());
     }
-    let batches = rows::read_csv(&bytes, label, source, calendar).map_err(store_error)?;
+    let batches = rows::read_csv(&bytes, label, source, calendar).map_err(EngineError::Store)?;
     write_parquet(cache, &stem, source, batches)
 }
 
@@ -485,10 +487,6 @@ pub(crate) fn cast_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<Reco
         .map(|(c, f)| datafusion::arrow::compute::cast(c, f.data_type()))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(schema.clone(), columns)?)
-}
-
-pub(crate) fn store_error(err: tablero_store::StoreError) -> EngineError {
-    EngineError::Store(err)
 }
 
 /// Spreads batches over two partitions so both cores work.

@@ -1,6 +1,7 @@
 //! What one caller may see and change, decided in one place (SPEC §13). A [`View`] is made
-//! once per request from the caller and the loaded workspace — the ids of the KPIs it sees are
-//! worked out when it is made — and every feature asks it: which KPIs, dashboards, funnel
+//! from the caller and the loaded workspace — the ids of the KPIs it sees are worked out when it
+//! is made, one pass over the catalog, so a handler makes one and the page frame and insights
+//! make their own — and every feature asks it: which KPIs, dashboards, funnel
 //! stages and tree drivers it shows, which formula text it may read, whose reviews and manual
 //! values it may change, which sources it may write, whether it may make share links. A hidden
 //! KPI is answered exactly as an unknown one.

@@ -120,7 +120,7 @@ impl Auth {
         if self.accounts_held.load(Ordering::Relaxed) {
             return Ok(true);
         }
-        let held = self.db.has_accounts().await.map_err(state_failure)?;
+        let held = self.db.has_accounts().await.map_err(AppError::from_state)?;
         if held {
             self.accounts_held.store(true, Ordering::Relaxed);
         }
@@ -359,7 +359,12 @@ async fn caller(
         let email = session.get::<String>(ACCOUNT).await.ok().flatten();
         let csrf = session.get::<String>(CSRF).await.ok().flatten();
         if let Some(email) = email {
-            match auth.db.account(&email).await.map_err(state_failure)? {
+            match auth
+                .db
+                .account(&email)
+                .await
+                .map_err(AppError::from_state)?
+            {
                 Some(account) if !account.is_disabled() => {
                     return Ok(Caller {
                         visitor: Visitor::Signed(Principal::new(&account)),
@@ -418,13 +423,9 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-pub(crate) fn state_failure(err: tablero_state::StateError) -> AppError {
-    AppError::from_state(err)
-}
-
 pub(crate) fn access_failure(err: tablero_access::AccessError) -> AppError {
     match err {
-        tablero_access::AccessError::State(err) => state_failure(err),
+        tablero_access::AccessError::State(err) => AppError::from_state(err),
         other => AppError::internal(other),
     }
 }
@@ -459,24 +460,23 @@ impl<T> axum::extract::FromRequest<AppState> for CheckedForm<T>
 where
     T: serde::de::DeserializeOwned + WithCsrf + Send,
 {
-    type Rejection = AppError;
+    /// A form that cannot be read is axum's own answer (415, 422…), which `json_errors` gives
+    /// the JSON shape and its fitting code; a wrong token is 403 `csrf`.
+    type Rejection = Response;
 
-    async fn from_request(request: Request, state: &AppState) -> Result<Self, AppError> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let expected = request
             .extensions()
             .get::<Caller>()
             .and_then(|c| c.csrf.clone());
         let Form(form) = Form::<T>::from_request(request, state)
             .await
-            .map_err(|rejection| AppError {
-                status: rejection.status(),
-                code: Code::BadRequest,
-                message: rejection.body_text(),
-            })?;
+            .map_err(IntoResponse::into_response)?;
         if state.auth.is_some() && !csrf_matches(expected.as_deref(), form.csrf()) {
             return Err(csrf_refused(
                 "the form is not from this server's page (anti-CSRF token missing or wrong)",
-            ));
+            )
+            .into_response());
         }
         Ok(CheckedForm(form))
     }

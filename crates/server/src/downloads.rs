@@ -265,11 +265,12 @@ pub async fn latest(
     let kind = FileKind::parse(&get("kind").unwrap_or_default())?;
     let loaded = loaded(&state).await?;
     let workspace = loaded.engine.workspace();
+    let view = View::new(&caller, &loaded);
     let (_, locale) = texts(query.lang.as_deref(), workspace.settings.locale);
     let mut query = query;
     let (ids, name) = match get("id") {
         Some(id) => {
-            let (_, ids) = View::new(&caller, &loaded).dashboard_for(&id, &mut query)?;
+            let (_, ids) = view.dashboard_for(&id, &mut query)?;
             (Some(ids), id)
         }
         None => (None, "kpis".to_string()),
@@ -281,11 +282,6 @@ pub async fn latest(
         .compute(&loaded, &request)
         .await
         .map_err(AppError::from_compute)?;
-    let table = latest_table(
-        &results,
-        ids.as_deref(),
-        &View::new(&caller, &loaded),
-        locale,
-    );
+    let table = latest_table(&results, ids.as_deref(), &view, locale);
     kind.file(&table, &name, &name, locale)
 }

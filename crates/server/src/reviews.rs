@@ -210,10 +210,6 @@ fn paged<T>(
 const MAX_TEXT: usize = 10_000;
 const MAX_ACTIONS: usize = 50;
 
-fn state_error(err: tablero_state::StateError) -> AppError {
-    AppError::from_state(err)
-}
-
 pub fn author(caller: &Caller) -> String {
     caller
         .visitor
@@ -310,7 +306,7 @@ pub async fn list_reviews(
         .db()?
         .reviews_page(&id, i64::MIN, after.as_ref(), limit + 1)
         .await
-        .map_err(state_error)?;
+        .map_err(AppError::from_state)?;
     let (reviews, headers) = paged(&uri, reviews, limit, After::of_review);
     Ok((
         headers,
@@ -342,7 +338,7 @@ pub async fn create_review(
         .db()?
         .insert_review(&review)
         .await
-        .map_err(state_error)?;
+        .map_err(AppError::from_state)?;
     Ok((StatusCode::CREATED, Json(review_body(stored))))
 }
 
@@ -407,7 +403,7 @@ pub async fn set_action(
     let review = db
         .review(&id)
         .await
-        .map_err(state_error)?
+        .map_err(AppError::from_state)?
         .ok_or_else(|| AppError::not_found(format!("no review `{id}`")))?;
     let view = View::new(&caller, &loaded);
     let kpi = view
@@ -418,8 +414,8 @@ pub async fn set_action(
     let new_state = state_field("state", Some(&change.state))?;
     db.set_action_state(&id, n, &new_state)
         .await
-        .map_err(state_error)?;
-    let review = db.review(&id).await.map_err(state_error)?;
+        .map_err(AppError::from_state)?;
+    let review = db.review(&id).await.map_err(AppError::from_state)?;
     Ok(Json(review_body(review.ok_or_else(|| {
         AppError::not_found(format!("no review `{id}`"))
     })?)))
@@ -484,7 +480,7 @@ pub async fn visible_annotations(
         limit,
     })
     .await
-    .map_err(state_error)
+    .map_err(AppError::from_state)
 }
 
 fn annotation_body(a: Annotation) -> AnnotationBody {
@@ -552,7 +548,7 @@ pub async fn create_annotation(
             created_at: 0,
         })
         .await
-        .map_err(state_error)?;
+        .map_err(AppError::from_state)?;
     Ok((StatusCode::CREATED, Json(annotation_body(stored))))
 }
 

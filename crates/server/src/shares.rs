@@ -81,10 +81,6 @@ fn info(share: tablero_state::Share) -> ShareInfo {
     }
 }
 
-fn db(state: &AppState) -> Result<tablero_state::StateDb, AppError> {
-    state.db()
-}
-
 /// Creates a share link to one dashboard (editors and admins; the link shows what its creator
 /// may see).
 #[utoipa::path(post, path = "/shares", tag = "shares", operation_id = "create_share", request_body = NewShare,
@@ -121,7 +117,7 @@ pub async fn create(
     let workspace = loaded.engine.workspace();
     View::new(&caller, &loaded).dashboard(&new.dashboard)?;
     let (share, secret) =
-        tablero_access::create_share(&db(&state)?, &principal.email, &new.dashboard, view, days)
+        tablero_access::create_share(&state.db()?, &principal.email, &new.dashboard, view, days)
             .await
             .map_err(crate::auth::access_failure)?;
     let base = workspace
@@ -147,10 +143,11 @@ pub async fn list(
     Extension(caller): Extension<Caller>,
 ) -> Result<Json<ShareList>, AppError> {
     let (principal, admin) = sharer(&caller)?;
-    let shares = db(&state)?
+    let shares = state
+        .db()?
         .shares((!admin).then_some(principal.email.as_str()))
         .await
-        .map_err(crate::auth::state_failure)?;
+        .map_err(AppError::from_state)?;
     Ok(Json(ShareList {
         shares: shares.into_iter().map(info).collect(),
     }))
@@ -168,10 +165,11 @@ pub async fn revoke(
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     let (principal, admin) = sharer(&caller)?;
-    let revoked = db(&state)?
+    let revoked = state
+        .db()?
         .revoke_share(&id, (!admin).then_some(principal.email.as_str()))
         .await
-        .map_err(crate::auth::state_failure)?;
+        .map_err(AppError::from_state)?;
     if revoked {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -193,7 +191,7 @@ pub async fn page(
 ) -> Response {
     let gone = || AppError::not_found("this link does not exist, has expired or was revoked");
     let answer = async {
-        let db = db(&state).map_err(|_| gone())?;
+        let db = state.db().map_err(|_| gone())?;
         let (share, account) = tablero_access::share_for_link(&db, &secret)
             .await
             .map_err(crate::auth::access_failure)?
